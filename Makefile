@@ -1,0 +1,104 @@
+# workerlib's build, test and demo entry points. Every target sets up what it needs:
+# a .venv on Python 3.13, npm packages from package-lock.json, Debian's Chromium, the wheels and the Pyodide folder.
+# Each step leaves a file behind, so a second run with nothing changed downloads and rebuilds nothing.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
+WRAPT_VERSION := $(shell sed -n 's/.*"wrapt==\([0-9.]*\)".*/\1/p' pyproject.toml)
+PYTHON313 ?= $(shell PYENV_VERSION=3.13.0 command -v python3.13 >/dev/null 2>&1 && PYENV_VERSION=3.13.0 python3.13 -c 'import sys; print(sys.executable)' 2>/dev/null)
+VENV := .venv
+PY := $(VENV)/bin/python
+CHROMIUM := /usr/bin/chromium
+
+WHEELS := build/wheels
+WORKERLIB_WHEEL := $(WHEELS)/workerlib-$(VERSION)-py3-none-any.whl
+WRAPT_WHEEL := $(WHEELS)/wrapt-$(WRAPT_VERSION)-py3-none-any.whl
+PYODIDE_DIST := build/pyodide-dist
+SOURCES := $(shell find workerlib -name '*.py') pyproject.toml README.md
+
+VENV_STAMP := $(VENV)/.workerlib-installed
+NPM_STAMP := node_modules/.package-lock.json
+DIST_STAMP := $(PYODIDE_DIST)/.built
+
+.PHONY: help setup venv npm chromium wheels dist lint typecheck docs test test-unit test-pyodide test-browser demo serve clean
+
+help:
+	@echo "make test   set everything up, then lint, type check, docs and the three test layers"
+	@echo "make demo   set everything up, then run the first example headless and print what it shows"
+	@echo "make serve  serve examples/ at http://127.0.0.1:8000 with the headers PyScript needs"
+
+setup: venv npm chromium wheels dist
+
+venv: $(VENV_STAMP)
+$(VENV_STAMP): pyproject.toml
+	@if [ -z "$(PYTHON313)" ]; then echo "error: Python 3.13 not found (tried PYENV_VERSION=3.13.0 python3.13); set PYTHON313=/path/to/python3.13" >&2; exit 1; fi
+	@[ -x $(PY) ] || $(PYTHON313) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev,typecheck]'
+	@touch $@
+
+npm: $(NPM_STAMP)
+$(NPM_STAMP): package-lock.json package.json
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+chromium:
+	@if [ -x $(CHROMIUM) ]; then exit 0; fi; \
+	if [ "$$(id -u)" != 0 ]; then \
+	  echo "error: $(CHROMIUM) is missing and installing it needs root:" >&2; \
+	  echo "       run 'sudo apt-get install -y chromium' once, then run make again" >&2; exit 1; \
+	fi; \
+	echo "installing Debian's Chromium (apt-get)"; \
+	DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	[ -x $(CHROMIUM) ] || { echo "error: apt-get finished but $(CHROMIUM) is still missing" >&2; exit 1; }
+
+wheels: $(WORKERLIB_WHEEL) $(WRAPT_WHEEL)
+$(WORKERLIB_WHEEL): $(SOURCES) $(VENV_STAMP)
+	@mkdir -p $(WHEELS)
+	@rm -f $(WHEELS)/workerlib-*.whl
+	$(PY) -m pip wheel --quiet --disable-pip-version-check --no-deps --no-build-isolation -w $(WHEELS) .
+	@test -f $@ || { echo "error: expected $@ after building the wheel" >&2; exit 1; }
+
+$(WRAPT_WHEEL): | $(VENV_STAMP)
+	@mkdir -p $(WHEELS)
+	$(PY) -m pip download --quiet --disable-pip-version-check --no-deps --only-binary=:all: \
+	  --platform any --python-version 3.13 --implementation py -d $(WHEELS) wrapt==$(WRAPT_VERSION)
+	@test -f $@ || { echo "error: expected wrapt's pure wheel at $@" >&2; exit 1; }
+
+dist: $(DIST_STAMP)
+$(DIST_STAMP): tools/build_pyodide_dist.py $(NPM_STAMP) $(WORKERLIB_WHEEL) $(WRAPT_WHEEL)
+	$(PY) tools/build_pyodide_dist.py --pyodide node_modules/pyodide --wheels $(WHEELS) --out $(PYODIDE_DIST)
+	@touch $@
+
+lint: $(VENV_STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: $(VENV_STAMP)
+	$(VENV)/bin/mypy
+
+docs: $(VENV_STAMP)
+	$(VENV)/bin/sphinx-build -q -W --keep-going -b html docs build/docs
+
+test-unit: $(VENV_STAMP)
+	$(PY) -m pytest -q tests/unit
+
+test-pyodide: $(VENV_STAMP) $(DIST_STAMP)
+	$(PY) -m pytest -q tests/pyodide --runtime=node --dist-dir=$(PYODIDE_DIST)
+
+test-browser: $(VENV_STAMP) $(NPM_STAMP) chromium $(WORKERLIB_WHEEL) $(WRAPT_WHEEL)
+	$(PY) -m pytest -q tests/browser
+
+test: lint typecheck docs test-unit test-pyodide test-browser
+
+demo: $(VENV_STAMP) $(NPM_STAMP) chromium $(WORKERLIB_WHEEL) $(WRAPT_WHEEL)
+	$(PY) tools/demo.py examples/01-hello
+
+serve: $(VENV_STAMP) $(NPM_STAMP) $(WORKERLIB_WHEEL) $(WRAPT_WHEEL)
+	$(PY) tools/devserver.py --port 8000
+
+clean:
+	rm -rf build .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,24 @@
+"""Main side of the boot page: workerlib loads here and in a worker, both from the served wheel."""
+
+import sys
+from importlib.metadata import version
+
+from pyscript import workers
+
+import pagekit
+from workerlib import _runtime
+
+worker = await workers["boot"]  # noqa: F704 - PyScript runs main scripts with top-level await
+fromWorker = (await worker.describe()).to_py()  # noqa: F704
+
+pagekit.finish(
+    {
+        "main": {
+            "context": _runtime.context().value,
+            "workerlib": version("workerlib"),
+            "wrapt": version("wrapt"),
+            "python": sys.version.split()[0],
+        },
+        "worker": fromWorker,
+    }
+)

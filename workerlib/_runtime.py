@@ -1,0 +1,54 @@
+"""Where this code runs: plain CPython, bare Pyodide, or PyScript's main thread or a worker.
+
+Decided once, here, so no other module needs ``if RUNNING_IN_WORKER`` branches or imports browser-only modules
+(``js``, ``pyodide``, ``pyscript``) at import time. Plain CPython can import every workerlib module, which Sphinx autodoc
+and the unit tests rely on.
+"""
+
+from __future__ import annotations
+
+import sys
+from enum import Enum
+from functools import cache
+from types import ModuleType
+
+
+class Context(Enum):
+    """The kind of interpreter workerlib finds itself in."""
+
+    CPYTHON = "cpython"
+    """Plain CPython (or any non-Emscripten Python): no browser, no workers."""
+    PYODIDE = "pyodide"
+    """Pyodide without PyScript, as in Node.js or pytest-pyodide."""
+    MAIN = "main"
+    """PyScript's main thread."""
+    WORKER = "worker"
+    """A PyScript worker."""
+
+
+def isEmscripten() -> bool:
+    """Whether this interpreter is a WebAssembly build (Pyodide) rather than a native CPython."""
+    return sys.platform == "emscripten"
+
+
+@cache
+def context() -> Context:
+    """Detect the running context; the answer cannot change during a process, so it is computed once."""
+    if not isEmscripten():
+        return Context.CPYTHON
+    try:
+        pyscript = importBrowserModule("pyscript")
+    except ImportError:
+        return Context.PYODIDE
+    return Context.WORKER if getattr(pyscript, "RUNNING_IN_WORKER", False) else Context.MAIN
+
+
+def importBrowserModule(name: str) -> ModuleType:
+    """Import a module that only exists inside Pyodide, with an error that says so when it is missing."""
+    try:
+        return __import__(name, fromlist=["_"])
+    except ImportError as error:
+        raise ImportError(
+            f"workerlib needs the {name!r} module, which only exists inside Pyodide/PyScript "
+            f"(running in {sys.implementation.name} on {sys.platform})"
+        ) from error
