@@ -1,1 +1,43 @@
-"""workerlib: transparent Python-to-Python calls from a PyScript main thread into Pyodide workers."""
+"""workerlib: transparent Python-to-Python calls from a PyScript main thread into Pyodide web workers.
+
+In a worker, subclass :class:`WorkerService`; on the main thread, ``client = await Service.connect()`` and call its
+methods as if the service were local. Values cross with their exact types; :func:`adapter` lets any class cross.
+"""
+
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as _version
+
+from .adapters import Adapter, AdapterShadowedWarning, adapter
+from .client import ServiceClient, Worker, connectToWorker
+from .codec import DecodeError, UnsendableError
+from .decorators import typechecked
+from .diagnostics import elapsedTime, systemVersions
+from .errors import ConnectError, ProtocolError, RemoteError, WorkerClosedError, WorkerlibError
+from .service import WorkerService, export
+
+try:
+    __version__ = _version("workerlib")
+except PackageNotFoundError:  # running from a source tree that was never installed
+    __version__ = "0+unknown"
+
+__all__ = [
+    "Adapter",
+    "AdapterShadowedWarning",
+    "ConnectError",
+    "DecodeError",
+    "ProtocolError",
+    "RemoteError",
+    "ServiceClient",
+    "UnsendableError",
+    "Worker",
+    "WorkerClosedError",
+    "WorkerService",
+    "WorkerlibError",
+    "__version__",
+    "adapter",
+    "connectToWorker",
+    "elapsedTime",
+    "export",
+    "systemVersions",
+    "typechecked",
+]

@@ -1,8 +1,8 @@
 """Where this code runs: plain CPython, bare Pyodide, or PyScript's main thread or a worker.
 
 Decided once, here, so no other module needs ``if RUNNING_IN_WORKER`` branches or imports browser-only modules
-(``js``, ``pyodide``, ``pyscript``) at import time. Plain CPython can import every workerlib module, which Sphinx autodoc
-and the unit tests rely on.
+(``js``, ``pyodide``, ``pyscript``) at import time. Plain CPython can import every workerlib module, which Sphinx
+autodoc and the unit tests rely on.
 """
 
 from __future__ import annotations

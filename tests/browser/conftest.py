@@ -1,36 +1,28 @@
-"""Browser fixtures: one local server (with and without cross-origin isolation) and one headless Chromium per session."""
+"""Browser fixtures: one local server (with and without cross-origin isolation), one headless Chromium a session."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, Playwright, sync_playwright
 
+from tools.browser import launchChromium
 from tools.devserver import DevServer
 
 from .harness import PageRun, PageSpec, runPage
 
-CHROMIUM = Path(os.environ.get("WORKERLIB_CHROMIUM", "/usr/bin/chromium"))
-# Quiet on a closed network: without these Chromium keeps retrying Google's services.
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
-
 type RunPage = Callable[[PageSpec], PageRun]
+
+
+HERE = Path(__file__).resolve().parent
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
-        item.add_marker(pytest.mark.browser)
+        if HERE in item.path.parents:
+            item.add_marker(pytest.mark.browser)
 
 
 @pytest.fixture(scope="session")
@@ -55,9 +47,7 @@ def playwright() -> Iterator[Playwright]:
 
 @pytest.fixture(scope="session")
 def browser(playwright: Playwright) -> Iterator[Browser]:
-    if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing: run 'make test' (it installs Debian's chromium) or set WORKERLIB_CHROMIUM")
-    launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+    launched = launchChromium(playwright)
     yield launched
     launched.close()
 

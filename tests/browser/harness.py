@@ -1,8 +1,8 @@
 """Builds real PyScript pages for the browser tests and runs them in headless Chromium.
 
 A page is described by a :class:`PageSpec`: a folder of Python files under ``tests/browser/pages/``, the main script,
-the named workers. :func:`buildPage` writes the ``index.html`` and TOML configs into ``build/pages/`` and loads workerlib
-the way a self-hosting user would: the built wheel and wrapt's pure wheel unpacked through ``[files]``.
+the named workers. :func:`buildPage` writes the ``index.html`` and TOML configs into ``build/pages/`` and loads
+workerlib the way a self-hosting user would: the built wheel and wrapt's pure wheel unpacked through ``[files]``.
 
 The page's main script reports by calling ``pagekit.finish(results)``; :func:`runPage` waits for that (or for an error)
 and returns the results. Booting a page costs seconds, so each page checks many things and the tests share one run.
@@ -13,15 +13,15 @@ from __future__ import annotations
 
 import html
 import json
-import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from playwright.sync_api import Browser, ConsoleMessage, Error, Page
-from playwright.sync_api import TimeoutError as PlaywrightTimeout
+from playwright.sync_api import Browser
+
+from tools.browser import Console, PageError, waitForPage
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 PAGES = Path(__file__).resolve().parent / "pages"
@@ -31,12 +31,8 @@ WHEELS = REPOSITORY / "build" / "wheels"
 PYODIDE_URL = "/node_modules/pyodide/pyodide.mjs"
 PYSCRIPT_URL = "/node_modules/@pyscript/core/dist/core.js"
 
-# A console line with a Python traceback means a script died; waiting on would only time out later.
-FATAL_MARKERS = ("Traceback (most recent call last)", "PythonError")
-
-
-class PageFailure(AssertionError):
-    """A page raised, logged a Python traceback, or never reported; the message holds the error and the console."""
+PageFailure = PageError
+"""A page raised, logged a Python traceback, or never reported; the message holds the error and the console."""
 
 
 @dataclass(frozen=True)
@@ -118,36 +114,6 @@ def buildPage(spec: PageSpec) -> str:
     return _url(out) + "/index.html"
 
 
-class _Console:
-    """Collects console lines from the page and its workers; notices the first fatal one."""
-
-    def __init__(self) -> None:
-        self.lines: list[str] = []
-        self.fatal = threading.Event()
-
-    def add(self, line: str) -> None:
-        self.lines.append(line)
-        if any(marker in line for marker in FATAL_MARKERS):
-            self.fatal.set()
-
-    def onMessage(self, message: ConsoleMessage) -> None:
-        self.add(f"[{message.type}] {message.text}")
-
-    def onPageError(self, error: Error) -> None:
-        self.add(f"[pageerror] {error.message}\n{error.stack or ''}")
-
-
-def _failure(reason: str, url: str, console: _Console, errors: Sequence[str]) -> PageFailure:
-    parts = [f"{reason}: {url}"]
-    parts += [f"--- error shown on the page ---\n{text}" for text in errors]
-    parts.append("--- console ---\n" + ("\n".join(console.lines) or "(empty)"))
-    return PageFailure("\n".join(parts))
-
-
-def _pageErrors(page: Page) -> list[str]:
-    return [str(text) for text in page.eval_on_selector_all(".py-error", "els => els.map(e => e.textContent)")]
-
-
 def runPage(browser: Browser, origin: str, spec: PageSpec, *, timeout: float = 90.0) -> PageRun:
     """Load the page in a fresh browser context and wait until its main script calls ``pagekit.finish``.
 
@@ -155,31 +121,13 @@ def runPage(browser: Browser, origin: str, spec: PageSpec, *, timeout: float = 9
     prints a Python traceback, and after ``timeout`` seconds without a result.
     """
     url = origin + buildPage(spec)
-    console = _Console()
     context = browser.new_context()
     try:
         page = context.new_page()
-        page.on("console", console.onMessage)
-        page.on("pageerror", console.onPageError)
-        page.on("worker", lambda worker: worker.on("console", console.onMessage))
+        console = Console(page)
         started = time.monotonic()
         page.goto(url)
-        condition = "() => window.pageResult !== undefined || document.querySelector('.py-error') !== null"
-        while True:
-            try:
-                page.wait_for_function(condition, timeout=250)
-                break
-            except PlaywrightTimeout:
-                # Short waits let the console handlers run, so a worker's traceback ends the wait at once.
-                if console.fatal.is_set():
-                    raise _failure("a script printed a Python traceback", url, console, _pageErrors(page)) from None
-                if time.monotonic() - started > timeout:
-                    raise _failure(f"no result after {timeout:.0f} s", url, console, _pageErrors(page)) from None
-        errors = _pageErrors(page)
-        if errors:
-            raise _failure("the page shows an error", url, console, errors)
-        if console.fatal.is_set():
-            raise _failure("a script printed a Python traceback", url, console, errors)
+        waitForPage(page, console, "window.pageResult !== undefined", timeout=timeout)
         results = json.loads(page.evaluate("window.pageResult"))
         return PageRun(results=results, console=console.lines, seconds=time.monotonic() - started)
     finally:

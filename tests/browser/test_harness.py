@@ -30,7 +30,7 @@ def test_a_failing_page_fails_the_test_with_its_traceback_in_the_report(pytester
     result = pytester.runpytest_subprocess("-p", "tests.browser.conftest", "-p", "no:cacheprovider", "--rootdir", ".")
     result.assert_outcomes(failed=1)
     report = result.stdout.str()
-    assert "PageFailure" in report
+    assert "PageError" in report
     assert "Traceback (most recent call last)" in report
     assert "ZeroDivisionError: division by zero" in report
     assert "computeRatio" in report  # the frame from the page's own code

@@ -3,9 +3,9 @@
 import sys
 from importlib.metadata import version
 
+import pagekit
 from pyscript import workers
 
-import pagekit
 from workerlib import _runtime
 
 worker = await workers["boot"]  # noqa: F704 - PyScript runs main scripts with top-level await

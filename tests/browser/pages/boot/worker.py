@@ -3,8 +3,6 @@
 import sys
 from importlib.metadata import version
 
-import wrapt
-
 import workerlib
 from workerlib import _runtime
 

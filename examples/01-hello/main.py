@@ -1,0 +1,49 @@
+"""Runs on the page's main thread: connects to the worker's Calculator and calls it like a local object."""
+
+import asyncio
+import inspect
+import time
+
+import js
+from shapes import Point
+from worker import Calculator
+
+from workerlib import elapsedTime
+
+lines = []
+
+
+def show(text):
+    """Print a line to the console and on the page."""
+    print(text)
+    lines.append(text)
+    js.document.getElementById("output").textContent = "\n".join(lines)
+
+
+started = time.time()
+calculator = await Calculator.connect()  # noqa: F704 - PyScript runs main scripts with top-level await
+show(f"connected to worker {calculator.workerName!r} in {elapsedTime(started)}")
+show(f"signature kept: calculator.add{inspect.signature(calculator.add)}")
+
+show(f"add(1, 2) = {await calculator.add(1, 2)}")  # noqa: F704
+show(f"stats([1, 2, 3, 4]) = {await calculator.stats([1.0, 2.0, 3.0, 4.0])}")  # noqa: F704
+centre = await calculator.centroid((Point(0, 0), Point(4, 0), Point(4, 2)))  # noqa: F704
+show(f"centroid(...) = {centre!r} (type {type(centre).__module__}.{type(centre).__qualname__})")
+
+try:
+    calculator.add(1)
+except TypeError as error:
+    show(f"add(1) fails before anything is sent: TypeError: {error}")
+
+started = time.time()
+for i in range(100):
+    await calculator.add(i, i)  # noqa: F704
+show(f"100 sequential calls: {elapsedTime(started)}")
+
+started = time.time()
+squares = await asyncio.gather(*(calculator.slowSquare(n) for n in range(100)))  # noqa: F704
+show(f"100 concurrent slowSquare calls (10 ms each): {elapsedTime(started)}, sum {sum(squares)}")
+
+ok = squares == [n * n for n in range(100)] and centre == Point(8 / 3, 2 / 3)
+show("example finished: OK" if ok else "example finished: WRONG RESULTS")
+js.window.exampleStatus = "ok" if ok else "failed"

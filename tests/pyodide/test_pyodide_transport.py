@@ -1,0 +1,202 @@
+"""``workerlib.transport`` against real JavaScript objects: payloads become ``Uint8Array``s and come back as ``bytes``.
+
+Each test body runs inside Pyodide (imports go inside it). JavaScript values are built and inspected on the JavaScript
+side with ``pyodide.code.run_js``, so the checks do not rely on the conversions under test.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from pytest_pyodide import run_in_pyodide
+
+SMALL_PAYLOADS = [
+    pytest.param(b"", id="empty"),
+    pytest.param(b"\x00", id="nul"),
+    pytest.param(b"\x00\x00\xff\x00", id="nuls-and-ff"),
+    pytest.param(b"hello\x00world", id="text-with-nul"),
+    pytest.param(bytes(range(256)), id="every-byte"),
+]
+PYTHON_BUFFERS = ["bytes", "bytearray", "memoryview"]
+
+
+@pytest.mark.parametrize("kind", PYTHON_BUFFERS)
+@pytest.mark.parametrize("data", SMALL_PAYLOADS)
+@run_in_pyodide(packages=["workerlib"])  # type: ignore[untyped-decorator]
+def test_payloadToJs_gives_a_Uint8Array_with_the_same_bytes(selenium: Any, data: bytes, kind: str) -> None:
+    from pyodide.code import run_js
+    from pyodide.ffi import JsProxy
+
+    from workerlib.transport import payloadToJs
+
+    value = data if kind == "bytes" else bytearray(data) if kind == "bytearray" else memoryview(data)
+    array = payloadToJs(value)
+
+    assert isinstance(array, JsProxy)
+    seen = run_js("(a) => [a.constructor.name, a.length, Array.from(a)]")(array).to_py()
+    assert seen == ["Uint8Array", len(data), list(data)]
+
+
+@pytest.mark.parametrize(
+    ("view", "expected"),
+    [
+        pytest.param("memoryview(b'..payload..')[2:9]", b"payload", id="slice"),
+        pytest.param("memoryview(array.array('H', [1, 0x0201]))", b"\x01\x00\x01\x02", id="uint16-items"),
+        pytest.param("memoryview(bytearray(b'abcd')).cast('B', (2, 2))", b"abcd", id="two-dimensional"),
+        pytest.param(
+            "memoryview(b'a_b_c_')[::2]",
+            b"abc",
+            id="strided",
+        ),
+    ],
+)
+@run_in_pyodide(packages=["workerlib"])  # type: ignore[untyped-decorator]
+def test_payloadToJs_takes_any_memoryview(selenium: Any, view: str, expected: bytes) -> None:
+    import array  # noqa: F401  (used by the expression in ``view``)
+
+    from pyodide.code import run_js
+
+    from workerlib.transport import payloadToJs
+
+    # Built in here from source: memoryview objects cannot be pickled across to Pyodide.
+    seen = run_js("(a) => [a.constructor.name, Array.from(a)]")(payloadToJs(eval(view))).to_py()
+    assert seen == ["Uint8Array", list(expected)]
+
+
+@run_in_pyodide(packages=["workerlib"])  # type: ignore[untyped-decorator]
+def test_payloadToJs_copies(selenium: Any) -> None:
+    from pyodide.code import run_js
+
+    from workerlib.transport import payloadToJs
+
+    source = bytearray(b"\x01\x02\x03")
+    array = payloadToJs(source)
+    source[0] = 0xFF
+    # The Uint8Array owns its memory: neither a view of the bytearray nor of Pyodide's heap.
+    assert run_js("(a) => [Array.from(a), a.buffer.byteLength]")(array).to_py() == [[1, 2, 3], 3]
+
+
+@run_in_pyodide(packages=["workerlib"])  # type: ignore[untyped-decorator]
+def test_payloadToJs_one_megabyte(selenium: Any) -> None:
+    from pyodide.code import run_js
+
+    from workerlib.transport import payloadToJs
+
+    payload = bytes(range(256)) * 4096
+    array = payloadToJs(payload)
+    verdict = run_js(
+        """(a) => {
+            if (a.constructor.name !== "Uint8Array") return `a ${a.constructor.name}`;
+            if (a.length !== 1048576) return `length ${a.length}`;
+            for (let i = 0; i < a.length; i++) if (a[i] !== (i & 255)) return `a[${i}] is ${a[i]}`;
+            return "ok";
+        }"""
+    )(array)
+    assert verdict == "ok"
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        pytest.param("new Uint8Array([0, 1, 255, 0, 128])", b"\x00\x01\xff\x00\x80", id="Uint8Array"),
+        pytest.param("new Uint8Array(0)", b"", id="empty-Uint8Array"),
+        pytest.param("new Uint8Array([9, 1, 0, 3, 9]).subarray(1, 4)", b"\x01\x00\x03", id="Uint8Array-view"),
+        pytest.param("new Uint8Array([0, 7, 0]).buffer", b"\x00\x07\x00", id="ArrayBuffer"),
+        pytest.param("new ArrayBuffer(0)", b"", id="empty-ArrayBuffer"),
+    ],
+)
+@run_in_pyodide(packages=["workerlib"])  # type: ignore[untyped-decorator]
+def test_payloadFromJs_reads_binary_JavaScript_values(selenium: Any, source: str, expected: bytes) -> None:
+    from pyodide.code import run_js
+
+    from workerlib.transport import payloadFromJs
+
+    result = payloadFromJs(run_js(source))
+    assert type(result) is bytes
+    assert result == expected
+
+
+@run_in_pyodide(packages=["workerlib"])  # type: ignore[untyped-decorator]
+def test_payloadFromJs_one_megabyte(selenium: Any) -> None:
+    from pyodide.code import run_js
+
+    from workerlib.transport import payloadFromJs
+
+    array = run_js("const a = new Uint8Array(1 << 20); for (let i = 0; i < a.length; i++) a[i] = i & 255; a")
+    # Built on each side rather than sent from the host: pickling a megabyte through pytest-pyodide takes seconds.
+    assert payloadFromJs(array) == bytes(range(256)) * 4096
+    assert payloadFromJs(array.buffer) == bytes(range(256)) * 4096
+
+
+@pytest.mark.parametrize(
+    ("source", "typeName"),
+    [
+        pytest.param("({a: 1})", "JavaScript Object", id="object"),
+        pytest.param("[1, 2, 3]", "JavaScript Array", id="array"),
+        pytest.param("new Int8Array(2)", "JavaScript Int8Array", id="Int8Array"),
+        pytest.param("new DataView(new ArrayBuffer(2))", "JavaScript DataView", id="DataView"),
+        pytest.param("new String('abc')", "JavaScript String", id="String-object"),
+        pytest.param("new Map()", "JavaScript Map", id="Map"),
+        # Pyodide converts JavaScript primitives to Python objects (null to pyodide.ffi.jsnull, undefined to None)
+        # before workerlib sees them, so the message names the Python type they became.
+        pytest.param("'abc'", "str", id="string"),
+        pytest.param("42", "int", id="integer"),
+        pytest.param("1.5", "float", id="number"),
+        pytest.param("null", "JsNull", id="null"),
+        pytest.param("undefined", "NoneType", id="undefined"),
+    ],
+)
+@run_in_pyodide(packages=["workerlib"])  # type: ignore[untyped-decorator]
+def test_payloadFromJs_rejects_other_JavaScript_values(selenium: Any, source: str, typeName: str) -> None:
+    import re
+
+    import pytest
+    from pyodide.code import run_js
+
+    from workerlib.transport import payloadFromJs
+
+    with pytest.raises(TypeError, match=rf"^workerlib payload must be .*, got (a )?{re.escape(typeName)}$"):
+        payloadFromJs(run_js(source))
+
+
+@pytest.mark.parametrize("kind", PYTHON_BUFFERS)
+@pytest.mark.parametrize("data", SMALL_PAYLOADS)
+@run_in_pyodide(packages=["workerlib"])  # type: ignore[untyped-decorator]
+def test_payloadFromJs_copies_Python_buffers_into_bytes(selenium: Any, data: bytes, kind: str) -> None:
+    from workerlib.transport import payloadFromJs
+
+    value = data if kind == "bytes" else bytearray(data) if kind == "bytearray" else memoryview(data)
+    result = payloadFromJs(value)
+
+    assert type(result) is bytes
+    assert result == data
+    if isinstance(value, bytearray) and value:
+        value[0] ^= 0xFF
+        assert result == data, "the bytes must not share the bytearray's memory"
+
+
+@pytest.mark.parametrize(
+    ("expression", "typeName"), [("42", "int"), ("'text'", "str"), ("[1, 2]", "list"), ("None", "NoneType")]
+)
+@run_in_pyodide(packages=["workerlib"])  # type: ignore[untyped-decorator]
+def test_payloadFromJs_rejects_other_Python_values(selenium: Any, expression: str, typeName: str) -> None:
+    import pytest
+
+    from workerlib.transport import payloadFromJs
+
+    with pytest.raises(TypeError, match=rf"^workerlib payload must be binary data, got {typeName}$"):
+        payloadFromJs(eval(expression))
+
+
+@pytest.mark.parametrize("kind", PYTHON_BUFFERS)
+@pytest.mark.parametrize("size", [0, 1, 255, 4096, 1 << 20])
+@run_in_pyodide(packages=["workerlib"])  # type: ignore[untyped-decorator]
+def test_round_trip(selenium: Any, size: int, kind: str) -> None:
+    import random
+
+    from workerlib.transport import payloadFromJs, payloadToJs
+
+    data = random.Random(size).randbytes(size)
+    value = data if kind == "bytes" else bytearray(data) if kind == "bytearray" else memoryview(data)
+    assert payloadFromJs(payloadToJs(value)) == bytes(value) == data

@@ -1,0 +1,171 @@
+"""The codec in plain CPython: exact types, refusals before sending, and a decoder that cannot be talked into code."""
+
+from __future__ import annotations
+
+import datetime
+import decimal
+import fractions
+import math
+import os
+import pathlib
+import pickle
+import uuid
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any, NamedTuple
+
+import pytest
+
+from workerlib import codec
+
+
+class Color(Enum):
+    RED = 1
+    GREEN = "green"
+
+
+@dataclass
+class Point:
+    x: float
+    y: float
+
+
+class Pair(NamedTuple):
+    left: int
+    right: str
+
+
+class Opaque:
+    pass
+
+
+VALUES: list[Any] = [
+    None,
+    True,
+    False,
+    0,
+    -(2**70),
+    2**53 + 1,
+    1.5,
+    -0.0,
+    math.inf,
+    1 + 2j,
+    "",
+    "naïve \x00 ☃ \U0001f600",
+    b"\x00\xff",
+    bytearray(b"abc"),
+    [1, [2, [3]]],
+    (1, (2,), ()),
+    {1, "a", (2, 3)},
+    frozenset({1, 2}),
+    {"b": 1, "a": 2, 3: "c", (1, 2): None, frozenset({1}): [1]},
+    datetime.datetime(2026, 11, 21, 12, 30, tzinfo=datetime.timezone(datetime.timedelta(hours=3))),
+    datetime.datetime(2026, 11, 21, 12, 30),
+    datetime.date(2026, 1, 2),
+    datetime.time(23, 59, 1, 5),
+    datetime.timedelta(days=-1, microseconds=3),
+    datetime.UTC,
+    decimal.Decimal("-1.10"),
+    fractions.Fraction(-7, 3),
+    uuid.UUID("12345678-1234-5678-1234-567812345678"),
+    pathlib.PurePosixPath("/a/b.txt"),
+    Color.RED,
+    Color.GREEN,
+    Point(1.0, -2.5),
+    Pair(1, "x"),
+    ValueError("bad", 3),
+]
+
+
+def exactlyEqual(left: Any, right: Any) -> bool:
+    """Equal, of the same type, recursively, dict key order included; NaN equals NaN."""
+    if type(left) is not type(right):
+        return False
+    if isinstance(left, float) and math.isnan(left):
+        return bool(math.isnan(right))
+    if isinstance(left, float):
+        return left == right and math.copysign(1, left) == math.copysign(1, right)
+    if isinstance(left, dict):
+        return list(left) == list(right) and all(exactlyEqual(left[k], right[k]) for k in left)
+    if isinstance(left, (list, tuple)):
+        return len(left) == len(right) and all(exactlyEqual(a, b) for a, b in zip(left, right, strict=True))
+    if isinstance(left, BaseException):
+        return bool(left.args == right.args)
+    return bool(left == right)
+
+
+@pytest.mark.parametrize("value", VALUES, ids=lambda value: type(value).__qualname__)
+def test_values_round_trip_with_their_exact_type(value: Any) -> None:
+    assert exactlyEqual(codec.decode(codec.encode(value)), value)
+
+
+def test_nan_and_negative_zero_survive() -> None:
+    back = codec.decode(codec.encode([math.nan, -0.0]))
+    assert math.isnan(back[0])
+    assert math.copysign(1, back[1]) == -1
+
+
+def test_shared_references_and_cycles_are_kept() -> None:
+    shared = [1, 2]
+    cyclic: list[Any] = [shared, shared]
+    cyclic.append(cyclic)
+    back = codec.decode(codec.encode(cyclic))
+    assert back[0] is back[1]
+    assert back[2] is back
+
+
+def test_memoryview_arrives_as_bytes() -> None:
+    assert codec.decode(codec.encode(memoryview(b"abc"))) == b"abc"
+
+
+def test_unsendable_value_is_named_with_its_place() -> None:
+    with pytest.raises(codec.UnsendableError) as raised:
+        codec.encode((1, {"points": [0, 1, 2, Opaque()]}), where="args")
+    message = str(raised.value)
+    assert message.startswith("args[1]['points'][3]: cannot send ")
+    assert "Opaque; register an adapter with @adapter(Opaque)" in message
+
+
+def test_functions_and_classes_outside_the_allowed_kinds_are_refused() -> None:
+    with pytest.raises(TypeError, match="cannot send"):
+        codec.encode([print])
+    with pytest.raises(TypeError, match=r"cannot send the class .*Opaque itself"):
+        codec.encode(Opaque)
+
+
+def test_subclass_of_a_builtin_is_not_silently_turned_into_its_base() -> None:
+    class Tagged(str):
+        pass
+
+    with pytest.raises(TypeError, match=r"@adapter\(.*Tagged\)"):
+        codec.encode(Tagged("x"))
+
+
+@pytest.mark.parametrize(
+    "crafted",
+    [
+        pickle.dumps(os.system),
+        b"cos\nsystem\n(S'echo pwned'\ntR.",
+        b"cbuiltins\neval\n(S'1+1'\ntR.",
+        b"c__builtin__\ngetattr\n(cbuiltins\nobject\nS'__subclasses__'\ntR.",
+    ],
+    ids=["pickled-function", "os.system", "eval", "getattr"],
+)
+def test_crafted_payloads_cannot_call_anything(crafted: bytes) -> None:
+    with pytest.raises(codec.DecodeError, match=r"refusing|not imported|malformed"):
+        codec.decode(crafted)
+
+
+def test_decoding_never_imports_a_module() -> None:
+    crafted = b"cantigravity\nfly\n)R."
+    with pytest.raises(codec.DecodeError, match=r"module 'antigravity' is not imported on this side"):
+        codec.decode(crafted)
+    import sys
+
+    assert "antigravity" not in sys.modules
+
+
+@pytest.mark.parametrize("garbage", [b"", b"\x80", b"\x80\x05K", b"not a pickle at all"])
+def test_malformed_payloads_raise_decode_error(garbage: bytes) -> None:
+    with pytest.raises(codec.DecodeError, match="malformed payload"):
+        codec.decode(garbage)

@@ -1,0 +1,181 @@
+"""Services, dispatcher and clients in plain CPython, the worker reached through an in-process loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from workerlib import (
+    ConnectError,
+    ProtocolError,
+    RemoteError,
+    WorkerClosedError,
+    WorkerService,
+    codec,
+    protocol,
+    server,
+)
+from workerlib.client import Connection, ServiceClient, clientClass, findWorker
+
+
+class Greeter(WorkerService):
+    """Says hello."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def greet(self, name: str, *, punctuation: str = "!") -> str:
+        """Greet someone."""
+        self.count += 1
+        return f"hello {name}{punctuation}"
+
+    async def later(self, value: Any) -> Any:
+        await asyncio.sleep(0)
+        return value
+
+    def fail(self, message: str) -> None:
+        raise ValueError(message, 42)
+
+    def failLocal(self) -> None:
+        class LocalError(Exception):
+            pass
+
+        raise LocalError("from a class main cannot rebuild")
+
+    def unsendable(self) -> object:
+        return object()
+
+    def _hidden(self) -> str:
+        return "hidden"
+
+
+class LoudGreeter(Greeter):
+    def greet(self, name: str, *, punctuation: str = "!") -> str:
+        return super().greet(name, punctuation=punctuation).upper()
+
+
+@pytest.fixture
+def table() -> Iterator[server.ServiceTable]:
+    saved = server.table
+    server.table = server.ServiceTable()
+    yield server.table
+    server.table = saved
+
+
+def connect(service: type, table: server.ServiceTable) -> Any:
+    return clientClass(service, WorkerService)(Connection("loop", None, server.dispatch))
+
+
+def test_calls_reach_the_most_derived_implementation(table: server.ServiceTable) -> None:
+    table.addClass(Greeter)
+    table.addClass(LoudGreeter)
+    greeter = connect(Greeter, table)
+    assert asyncio.run(greeter.greet("ann")) == "HELLO ANN!"
+    assert asyncio.run(greeter.greet("bob", punctuation="?")) == "HELLO BOB?"
+    assert asyncio.run(greeter.later({"a": (1, 2)})) == {"a": (1, 2)}
+
+
+def test_client_mirrors_the_service_signature(table: server.ServiceTable) -> None:
+    greeter = connect(Greeter, table)
+    service = inspect.signature(Greeter.greet)
+    assert inspect.signature(greeter.greet) == service.replace(parameters=list(service.parameters.values())[1:])
+    assert str(inspect.signature(greeter.greet)).startswith("(name: 'str', *, punctuation: 'str' = '!')")
+    assert greeter.greet.__doc__ == "Greet someone."
+    assert greeter.greet.__name__ == "greet"
+    assert not hasattr(greeter, "_hidden")
+    assert isinstance(greeter, ServiceClient)
+
+
+def test_bad_arguments_fail_before_sending(table: server.ServiceTable) -> None:
+    table.addClass(Greeter)
+    greeter = connect(Greeter, table)
+    with pytest.raises(TypeError, match=r"Greeter.greet\(\): missing a required argument: 'name'"):
+        greeter.greet()
+    with pytest.raises(TypeError, match="too many positional arguments"):
+        greeter.greet("a", "b")
+    assert table.instances == {}  # nothing reached the worker, so the service was never even instantiated
+
+
+def test_remote_exception_is_reraised_with_the_worker_traceback(table: server.ServiceTable) -> None:
+    table.addClass(Greeter)
+    greeter = connect(Greeter, table)
+    with pytest.raises(ValueError, match="broken") as raised:
+        asyncio.run(greeter.fail("broken"))
+    assert raised.value.args == ("broken", 42)
+    note = "\n".join(raised.value.__notes__)
+    assert "Raised in Greeter.fail() on worker 'loop'" in note
+    assert "in fail\n    raise ValueError(message, 42)" in note
+
+
+def test_exception_class_that_cannot_cross_arrives_as_remote_error(table: server.ServiceTable) -> None:
+    table.addClass(Greeter)
+    greeter = connect(Greeter, table)
+    with pytest.raises(RemoteError) as raised:
+        asyncio.run(greeter.failLocal())
+    assert raised.value.remoteType.endswith("Greeter.failLocal.<locals>.LocalError")
+    assert raised.value.message == "from a class main cannot rebuild"
+    assert "raise LocalError" in raised.value.remoteTraceback
+
+
+def test_unsendable_result_becomes_a_clear_error(table: server.ServiceTable) -> None:
+    table.addClass(Greeter)
+    greeter = connect(Greeter, table)
+    with pytest.raises(TypeError, match=r"return value: cannot send object; register an adapter"):
+        asyncio.run(greeter.unsendable())
+    assert asyncio.run(greeter.greet("still serving")) == "hello still serving!"
+
+
+def test_dispatcher_answers_garbage_with_a_protocol_error(table: server.ServiceTable) -> None:
+    for garbage in (b"", b"\x80\x05junk", codec.encode("not a tuple"), codec.encode((1, 2, 3, 4))):
+        ok, failure = protocol.decodeReply(asyncio.run(server.dispatch(garbage)))
+        assert ok is False
+        assert failure.typeName in ("workerlib.codec.DecodeError", "workerlib.errors.ProtocolError")
+
+
+def test_unknown_service_is_reported_with_what_is_served(table: server.ServiceTable) -> None:
+    table.addClass(Greeter)
+    request = protocol.Request(protocol.OP_CALL, protocol.ServiceTarget("Nope", "x", "greet"), (), {})
+    ok, failure = protocol.decodeReply(asyncio.run(server.dispatch(protocol.encodeRequest(request))))
+    assert not ok
+    error = failure.rebuild("test")
+    assert isinstance(error, ProtocolError)
+    assert str(error) == "this worker does not serve 'Nope'; it serves Greeter"
+
+
+def test_two_implementations_of_one_interface_are_ambiguous(table: server.ServiceTable) -> None:
+    class QuietGreeter(Greeter):
+        pass
+
+    table.addClass(LoudGreeter)
+    table.addClass(QuietGreeter)
+    with pytest.raises(ProtocolError, match="'Greeter' has several implementations in this worker"):
+        table.implementation("Greeter", __name__)
+    assert table.implementation("LoudGreeter", __name__) is LoudGreeter
+
+
+def test_reserved_names_are_refused_at_class_definition() -> None:
+    with pytest.raises(TypeError, match="defines close: these names belong to the client"):
+
+        class Closing(WorkerService):
+            def close(self) -> None: ...
+
+
+def test_closed_client_fails_fast(table: server.ServiceTable) -> None:
+    table.addClass(Greeter)
+    greeter = connect(Greeter, table)
+    asyncio.run(greeter.close())
+    with pytest.raises(WorkerClosedError, match="the client was closed"):
+        asyncio.run(greeter.greet("x"))
+
+
+def test_connect_outside_a_browser_says_where_it_needs_to_run() -> None:
+    with pytest.raises(ImportError, match="only exists inside Pyodide/PyScript"):
+        asyncio.run(findWorker("service Greeter", lambda description: True, None))
+
+
+def test_connect_error_is_a_lookup_error() -> None:
+    assert issubclass(ConnectError, LookupError)

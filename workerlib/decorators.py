@@ -1,0 +1,50 @@
+"""Decorators: client methods that keep a service method's signature, and optional runtime type checking."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
+
+import wrapt
+
+
+class Caller(Protocol):
+    """What a client offers its methods: one way to send a call to the worker."""
+
+    def _call(self, method: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Awaitable[Any]: ...
+
+
+def remoteMethod(function: Callable[..., Any], name: str, owner: str) -> Any:
+    """A stand-in for ``function`` on a client class: calling it sends the call to the worker.
+
+    Built with wrapt, so ``inspect.signature`` (without ``self`` once bound), ``__doc__``, ``__name__``,
+    ``__qualname__``, ``__annotations__`` and ``__wrapped__`` are those of the service method. Arguments that do not
+    bind to the signature raise ``TypeError`` here, before anything is sent. The call returns an awaitable of the
+    method's result, whether the service method is sync or ``async``.
+    """
+    parameters = list(inspect.signature(function).parameters.values())
+    signature = inspect.Signature(parameters[1:])  # the client stands in for self
+
+    @wrapt.decorator
+    def forward(
+        wrapped: Callable[..., Any], instance: Caller | None, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Awaitable[Any]:
+        if instance is None:
+            raise TypeError(f"{owner}.{name}() must be called on a client returned by connect(), not on the class")
+        try:
+            signature.bind(*args, **kwargs)
+        except TypeError as error:
+            raise TypeError(f"{owner}.{name}(): {error}") from None
+        return instance._call(name, args, kwargs)
+
+    return forward(function)
+
+
+def typechecked[F: Callable[..., Any]](function: F) -> F:
+    """Check calls against ``function``'s annotations with beartype when it is installed; otherwise do nothing."""
+    try:
+        from beartype import beartype
+    except ImportError:
+        return function
+    return beartype(function)

@@ -1,0 +1,33 @@
+"""Exceptions workerlib raises, and the packing of a worker's exception for the trip back to the main thread."""
+
+from __future__ import annotations
+
+
+class WorkerlibError(Exception):
+    """Base class of the errors workerlib itself raises."""
+
+
+class ConnectError(WorkerlibError, LookupError):
+    """No worker, or more than one, matches a ``connect`` request; the message lists the workers found."""
+
+
+class ProtocolError(WorkerlibError):
+    """A message between main and worker was malformed, or named a service or method that does not exist."""
+
+
+class WorkerClosedError(WorkerlibError, ConnectionError):
+    """The client was closed, or its worker terminated, so no call can reach the worker any more."""
+
+
+class RemoteError(WorkerlibError):
+    """An exception raised in a worker whose class cannot be rebuilt on this side.
+
+    ``remoteType`` is the original class's full name (``module.QualName``), ``message`` its ``str()``, and
+    ``remoteTraceback`` the worker's formatted traceback.
+    """
+
+    def __init__(self, remoteType: str, message: str, remoteTraceback: str = "") -> None:
+        super().__init__(f"{remoteType}: {message}" if message else remoteType)
+        self.remoteType = remoteType
+        self.message = message
+        self.remoteTraceback = remoteTraceback
