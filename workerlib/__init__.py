@@ -8,11 +8,12 @@ from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as _version
 
 from .adapters import Adapter, AdapterShadowedWarning, adapter
+from .calls import Call, CallTiming
 from .client import ServiceClient, Worker, connectToWorker
 from .codec import DecodeError, UnsendableError
 from .decorators import typechecked
 from .diagnostics import elapsedTime, systemVersions
-from .errors import ConnectError, ProtocolError, RemoteError, WorkerClosedError, WorkerlibError
+from .errors import AdapterError, ConnectError, ProtocolError, RemoteError, WorkerClosedError, WorkerlibError
 from .service import WorkerService, export
 
 try:
@@ -22,7 +23,10 @@ except PackageNotFoundError:  # running from a source tree that was never instal
 
 __all__ = [
     "Adapter",
+    "AdapterError",
     "AdapterShadowedWarning",
+    "Call",
+    "CallTiming",
     "ConnectError",
     "DecodeError",
     "ProtocolError",

@@ -8,6 +8,8 @@ autodoc and the unit tests rely on.
 from __future__ import annotations
 
 import sys
+import time
+from collections.abc import Callable
 from enum import Enum
 from functools import cache
 from types import ModuleType
@@ -52,3 +54,18 @@ def importBrowserModule(name: str) -> ModuleType:
             f"workerlib needs the {name!r} module, which only exists inside Pyodide/PyScript "
             f"(running in {sys.implementation.name} on {sys.platform})"
         ) from error
+
+
+@cache
+def clock() -> Callable[[], float]:
+    """A wall clock in milliseconds that main thread and workers share, for per-call timing across threads.
+
+    In a browser each thread's ``performance.now()`` counts from its own ``timeOrigin``; adding the origin gives one
+    time line at sub-millisecond resolution. Elsewhere ``time.time()`` is the shared clock.
+    """
+    if not isEmscripten():
+        return lambda: time.time() * 1000.0
+    performance = importBrowserModule("js").performance
+    origin = float(performance.timeOrigin)
+    now = performance.now
+    return lambda: origin + float(now())

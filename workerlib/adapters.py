@@ -8,7 +8,7 @@ adapters, which they do by importing the same module.
 
 from __future__ import annotations
 
-import inspect
+import sys
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -56,7 +56,7 @@ class _Registry:
                         f"; register the adapter for {new.type.__qualname__} before the one for "
                         f"{earlier.type.__qualname__}",
                         AdapterShadowedWarning,
-                        stacklevel=4,
+                        stacklevel=3,
                     )
             self.ordered.append(new)
         self.byKey[new.key] = new
@@ -87,9 +87,33 @@ class AdapterShadowedWarning(UserWarning):
 registry = _Registry()
 
 
+NATIVE_TYPES: frozenset[type] = frozenset(
+    {type(None), bool, int, float, str, bytes, bytearray, list, tuple, dict, set, frozenset}
+)
+"""Exact types the pickler always handles itself: an adapter for them could never run, so registering one fails."""
+
+
 def _callerModule(depth: int) -> str:
-    frame = inspect.stack()[depth].frame
-    return str(frame.f_globals.get("__name__", "?"))
+    return str(sys._getframe(depth).f_globals.get("__name__", "?"))
+
+
+def _checked(new: Adapter) -> Adapter:
+    from .codec import isRebuildableClass  # codec imports this module
+
+    if new.type in NATIVE_TYPES:
+        raise TypeError(
+            f"cannot register an adapter for {new.type.__qualname__}: instances of exactly that type always cross "
+            f"natively; adapters apply to other classes, subclasses of built-in types included"
+        )
+    if new.encode is None and not isRebuildableClass(new.type):
+        raise TypeError(
+            f"the adapter for {new.key} needs an encode function: {new.type.__qualname__} instances cannot cross "
+            f"as they are (only Enum, dataclass, NamedTuple, exception and standard value types can)"
+        )
+    for role, function in (("encode", new.encode), ("decode", new.decode)):
+        if function is not None and not callable(function):
+            raise TypeError(f"the adapter for {new.key}: {role} must be callable, got {function!r}")
+    return new
 
 
 @overload
@@ -117,12 +141,19 @@ def adapter[T](
                 return Point(*data)
 
     Called with functions, ``adapter(Point, encode=f, decode=g)`` registers them at once. ``decode`` defaults to
-    ``kind`` itself; ``encode`` may be left out for objects that already cross as they are.
+    ``kind`` itself; ``encode`` may be left out for objects that already cross as they are (an ``Enum``, a
+    dataclass), to rebuild them through ``decode`` on arrival. Either function may be ``async``.
+
+    Adapters are matched by ``isinstance`` in registration order; the first match wins and takes precedence over
+    workerlib's own handling. Registering an adapter that an earlier one shadows (a subclass after its superclass)
+    warns with :class:`AdapterShadowedWarning`. The encoded data carries the adapter's key (the adapted class's
+    ``module.QualName``); the receiving side must have registered an adapter for the same class.
     """
     if not isinstance(kind, type):
         raise TypeError(f"adapter() needs a class to adapt, got {kind!r}")
     if encode is not None or decode is not None:
-        return registry.register(Adapter(kind, encode, decode if decode is not None else kind, module=_callerModule(2)))
+        chosen = decode if decode is not None else kind
+        return registry.register(_checked(Adapter(kind, encode, chosen, module=_callerModule(2))))
 
     def register(holder: type) -> type:
         # getattr on the class turns staticmethods into plain functions and binds classmethods.
@@ -132,14 +163,8 @@ def adapter[T](
             raise TypeError(
                 f"@adapter({kind.__qualname__}) class {holder.__qualname__} defines neither encode nor decode"
             )
-        registry.register(
-            Adapter(
-                kind,
-                holderEncode,
-                holderDecode if holderDecode is not None else kind,
-                module=holder.__module__,
-            )
-        )
+        chosen = holderDecode if holderDecode is not None else kind
+        registry.register(_checked(Adapter(kind, holderEncode, chosen, module=holder.__module__)))
         return holder
 
     return register

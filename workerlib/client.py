@@ -4,42 +4,136 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from . import protocol, transport
+from ._runtime import clock
+from .calls import Call, CallTiming
 from .decorators import remoteMethod
 from .errors import ConnectError, WorkerClosedError
 from .server import publicMethods
 
-type Send = Callable[[bytes], Awaitable[bytes]]
+type Send = Callable[[bytes], asyncio.Future[bytes]]
+"""Posts a request payload; the future gets the reply payload. Cancelling the future drops the reply."""
+
+log = logging.getLogger("workerlib.client")
 
 
-class Connection:
-    """One link to one worker: sends requests, decodes replies, re-raises the worker's exceptions here."""
+class Link:
+    """Everything this thread knows of one worker: how to reach it, its pending calls, and whether it still lives.
+
+    Shared by every client of that worker, so a worker's death fails all of their pending calls at once.
+    """
 
     def __init__(self, name: str, worker: Any, send: Send, *, owned: bool = False) -> None:
         self.name = name
         self.worker = worker
         self.owned = owned
-        self.closed = False
-        self._send = send
+        self.send = send
+        self.pending: set[asyncio.Future[bytes]] = set()
+        self.gone: str | None = None
+        """Why no call can reach the worker any more, once that is so."""
+        self._stopWatching: Callable[[], None] | None = None
 
-    async def request(self, request: protocol.Request, where: str) -> Any:
+    def watch(self, lifeLock: str | None) -> None:
+        """Notice the worker's death through the lock it holds while it lives (see :mod:`workerlib.transport`)."""
+        if lifeLock is not None and self._stopWatching is None:
+            self._stopWatching = transport.watchLifeLock(lifeLock, lambda: self.fail("stopped (terminated or crashed)"))
+
+    def fail(self, reason: str) -> None:
+        """Mark the worker unreachable and fail every pending call on it."""
+        if self.gone is not None:
+            return
+        self.gone = reason
+        for future in list(self.pending):
+            if not future.done():
+                future.set_exception(WorkerClosedError(f"worker {self.name!r} {reason} while this call was pending"))
+        if self._stopWatching is not None:
+            self._stopWatching()
+
+    async def exchange(self, payload: bytes, timeout: float | None, where: str) -> bytes:
+        """Send one request and wait for its reply, at most ``timeout`` seconds."""
+        if self.gone is not None:
+            raise WorkerClosedError(f"cannot call {where}: worker {self.name!r} {self.gone}")
+        reply = self.send(payload)
+        self.pending.add(reply)
+        try:
+            if timeout is None:
+                return await reply
+            try:
+                return await asyncio.wait_for(reply, timeout)
+            except TimeoutError:
+                raise TimeoutError(
+                    f"{where} did not answer within {timeout:g} s; its late answer will be dropped"
+                ) from None
+        finally:
+            self.pending.discard(reply)
+
+
+_links: dict[str, Link] = {}
+
+
+def linkTo(name: str, worker: Any, description: protocol.Description) -> Link:
+    """The link to the named worker, made on first use; a worker replaced under the same name gets a new one."""
+    link = _links.get(name)
+    if link is None or link.gone is not None or link.worker is not worker:
+        link = _links[name] = Link(name, worker, _sender(worker))
+        link.watch(description.lifeLock)
+    return link
+
+
+class Connection:
+    """One client's view of a link: its own closed state and default timeout."""
+
+    def __init__(self, link: Link, *, timeout: float | None = None, owned: bool = False) -> None:
+        self.link = link
+        self.timeout = timeout
+        self.owned = owned
+        self.closed = False
+
+    @property
+    def name(self) -> str:
+        return self.link.name
+
+    def call(self, request: protocol.Request, where: str) -> Call[Any]:
+        return Call(lambda call: self._run(call, request), self.timeout, where)
+
+    async def _run(self, call: Call[Any], request: protocol.Request) -> Any:
         if self.closed:
-            raise WorkerClosedError(f"cannot call {where}: the client was closed")
-        payload = protocol.encodeRequest(request)
-        ok, value = protocol.decodeReply(await self._send(payload))
+            raise WorkerClosedError(f"cannot call {call.where}: the client was closed")
+        now = clock()
+        began = now()
+        payload = await protocol.encodeRequest(request)
+        ok, value, stamps = await protocol.decodeReply(await self.link.exchange(payload, call.timeout, call.where))
+        if stamps is not None:
+            call.timing = _timing(began, stamps, now())
+            if log.isEnabledFor(logging.DEBUG):
+                log.debug("%s: %s", call.where, call.timing)
         if ok:
             return value
-        raise value.rebuild(where)
+        raise await value.rebuild(call.where)
 
     async def close(self) -> None:
         if self.closed:
             return
         self.closed = True
         if self.owned:
+            self.link.fail("was closed with the client that spawned it")
             transport.terminate(self.name)
+
+
+def _timing(began: float, stamps: protocol.Stamps, ended: float) -> CallTiming:
+    def seconds(start: float, end: float) -> float:
+        return max(end - start, 0.0) / 1000.0  # clocks of two threads may disagree by a hair
+
+    return CallTiming(
+        argumentTransfer=seconds(began, stamps.started),
+        execution=seconds(stamps.started, stamps.finished),
+        returnTransfer=seconds(stamps.finished, ended),
+        total=seconds(began, ended),
+    )
 
 
 class ServiceClient:
@@ -53,12 +147,17 @@ class ServiceClient:
     @property
     def worker(self) -> Any:
         """PyScript's own worker object (a ``JsProxy``), for anything workerlib does not cover."""
-        return self._connection.worker
+        return self._connection.link.worker
 
     @property
     def workerName(self) -> str:
         """The name of the worker this client calls."""
         return self._connection.name
+
+    @property
+    def timeout(self) -> float | None:
+        """The default deadline of this client's calls, in seconds (``None``: wait for ever)."""
+        return self._connection.timeout
 
     async def close(self) -> None:
         """Release the client; later calls raise :class:`~workerlib.WorkerClosedError`. A spawned worker is stopped."""
@@ -70,11 +169,11 @@ class ServiceClient:
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
-    def _call(self, method: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Awaitable[Any]:
+    def _call(self, method: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Call[Any]:
         service = self._service
         target = protocol.ServiceTarget(service.__qualname__, service.__module__, method)
         request = protocol.Request(protocol.OP_CALL, target, args, kwargs)
-        return self._connection.request(request, f"{service.__qualname__}.{method}() on worker {self.workerName!r}")
+        return self._connection.call(request, f"{service.__qualname__}.{method}() on worker {self.workerName!r}")
 
     def __repr__(self) -> str:
         return f"<{type(self).__qualname__} for worker {self.workerName!r}>"
@@ -93,13 +192,13 @@ def clientClass(service: type, stop: type) -> type[ServiceClient]:
     return _clientClasses[service]
 
 
-async def describe(name: str, worker: Any) -> protocol.Description:
+async def describe(name: str, worker: Any, timeout: float | None = None) -> protocol.Description:
     """Ask a worker what it serves; raises :class:`ConnectError` if it does not run workerlib."""
-    send = _sender(worker)
+    request = await protocol.encodeRequest(protocol.Request(protocol.OP_DESCRIBE, None))
     try:
-        ok, value = protocol.decodeReply(
-            await send(protocol.encodeRequest(protocol.Request(protocol.OP_DESCRIBE, None)))
-        )
+        ok, value, _ = await protocol.decodeReply(await asyncio.wait_for(_sender(worker)(request), timeout))
+    except TimeoutError:
+        raise TimeoutError(f"worker {name!r} did not answer within {timeout:g} s") from None
     except Exception as error:
         raise ConnectError(
             f"worker {name!r} does not answer workerlib requests ({type(error).__name__}: {error}); "
@@ -121,60 +220,85 @@ def _summary(description: protocol.Description) -> str:
     return " and ".join(parts) or "nothing"
 
 
+async def _described(name: str, timeout: float | None) -> tuple[Any, protocol.Description]:
+    worker = await asyncio.wait_for(transport.workerByName(name), timeout)
+    return worker, await describe(name, worker, timeout)
+
+
 async def findWorker(
-    wanted: str, serves: Callable[[protocol.Description], bool], workerName: str | None
-) -> tuple[str, Any]:
-    """The worker to connect to: the named one if it serves what is wanted, else the only one on the page that does."""
+    wanted: str, serves: Callable[[protocol.Description], bool], workerName: str | None, timeout: float | None = None
+) -> tuple[str, Any, protocol.Description]:
+    """The worker to connect to: the named one if it serves what is wanted, else the only one on the page that does.
+
+    Workers still loading are waited for, at most ``timeout`` seconds.
+    """
     names = transport.namedWorkers()
-    if workerName is not None:
-        if workerName not in names:
-            listed = ", ".join(repr(name) for name in names) or "none"
-            raise ConnectError(f"no worker named {workerName!r} on this page (named workers: {listed})")
-        worker = await transport.workerByName(workerName)
-        description = await describe(workerName, worker)
-        if not serves(description):
-            raise ConnectError(f"worker {workerName!r} does not serve {wanted}; it serves {_summary(description)}")
-        return workerName, worker
-    if not names:
-        raise ConnectError(
-            f"cannot connect to {wanted}: this page has no named workers; add "
-            f'<script type="py" worker name="..." src="..."> or use spawn()'
-        )
-    workers = await asyncio.gather(*(transport.workerByName(name) for name in names))
-    answers = await asyncio.gather(
-        *(describe(name, worker) for name, worker in zip(names, workers, strict=True)), return_exceptions=True
-    )
+    try:
+        if workerName is not None:
+            if workerName not in names:
+                listed = ", ".join(repr(name) for name in names) or "none"
+                raise ConnectError(f"no worker named {workerName!r} on this page (named workers: {listed})")
+            worker, description = await _described(workerName, timeout)
+            if not serves(description):
+                raise ConnectError(f"worker {workerName!r} does not serve {wanted}; it serves {_summary(description)}")
+            return workerName, worker, description
+        if not names:
+            raise ConnectError(
+                f"cannot connect to {wanted}: this page has no named workers; add "
+                f'<script type="py" worker name="..." src="..."> or use spawn()'
+            )
+        answers = await asyncio.gather(*(_described(name, timeout) for name in names), return_exceptions=True)
+    except TimeoutError:
+        raise TimeoutError(f"cannot connect to {wanted}: no answer within {timeout:g} s") from None
     found = [
-        (name, worker)
-        for name, worker, answer in zip(names, workers, answers, strict=True)
-        if isinstance(answer, protocol.Description) and serves(answer)
+        (name, answer[0], answer[1])
+        for name, answer in zip(names, answers, strict=True)
+        if isinstance(answer, tuple) and serves(answer[1])
     ]
     if len(found) == 1:
         return found[0]
     report = "; ".join(
-        f"{name!r} serves {_summary(answer)}" if isinstance(answer, protocol.Description) else f"{name!r}: {answer}"
+        f"{name!r} serves {_summary(answer[1])}" if isinstance(answer, tuple) else f"{name!r}: {answer}"
         for name, answer in zip(names, answers, strict=True)
     )
     if not found:
+        if any(isinstance(answer, TimeoutError) for answer in answers):
+            raise TimeoutError(f"cannot connect to {wanted}: within {timeout:g} s, found {report}")
         raise ConnectError(f"no worker on this page serves {wanted} (found {report})")
-    matching = ", ".join(repr(name) for name, _ in found)
+    matching = ", ".join(repr(name) for name, _, _ in found)
     raise ConnectError(f"several workers serve {wanted} ({matching}); pass workerName= to choose one (found {report})")
 
 
-async def connectService(service: type, stop: type, workerName: str | None) -> ServiceClient:
+def _checkTimeout(timeout: float | None) -> None:
+    if timeout is not None and not timeout > 0:
+        raise ValueError(f"timeout must be a positive number of seconds or None, got {timeout!r}")
+
+
+async def connectService(
+    service: type, stop: type, workerName: str | None, timeout: float | None = None
+) -> ServiceClient:
     """Connect a client for ``service``: see ``WorkerService.connect``."""
+    _checkTimeout(timeout)
     qualname = service.__qualname__
-    name, worker = await findWorker(f"service {qualname}", lambda description: description.serves(qualname), workerName)
-    return clientClass(service, stop)(Connection(name, worker, _sender(worker)))
+    name, worker, description = await findWorker(
+        f"service {qualname}", lambda found: found.serves(qualname), workerName, timeout
+    )
+    return clientClass(service, stop)(Connection(linkTo(name, worker, description), timeout=timeout))
 
 
 _spawned = itertools.count(1)
 
 
 async def spawnService(
-    service: type, stop: type, src: str, name: str | None, config: dict[str, Any] | str | None
+    service: type,
+    stop: type,
+    src: str,
+    name: str | None,
+    config: dict[str, Any] | str | None,
+    timeout: float | None = None,
 ) -> ServiceClient:
     """Start a named worker running ``src`` and connect a client that stops the worker when closed."""
+    _checkTimeout(timeout)
     if name is None:
         taken = set(transport.namedWorkers())
         name = next(f"{service.__name__}-{n}" for n in _spawned if f"{service.__name__}-{n}" not in taken)
@@ -182,7 +306,7 @@ async def spawnService(
         raise ConnectError(f"a worker named {name!r} already exists on this page; choose another name")
     worker = await transport.createWorker(src, name, config if config is not None else transport.mainConfig())
     try:
-        description = await describe(name, worker)
+        description = await describe(name, worker, timeout)
         if not description.serves(service.__qualname__):
             raise ConnectError(
                 f"worker {name!r} started from {src!r} does not serve service {service.__qualname__}; "
@@ -191,7 +315,8 @@ async def spawnService(
     except BaseException:
         transport.terminate(name)
         raise
-    return clientClass(service, stop)(Connection(name, worker, _sender(worker), owned=True))
+    link = linkTo(name, worker, description)
+    return clientClass(service, stop)(Connection(link, timeout=timeout, owned=True))
 
 
 class Worker:
@@ -205,21 +330,21 @@ class Worker:
     @property
     def worker(self) -> Any:
         """PyScript's own worker object (a ``JsProxy``)."""
-        return self._connection.worker
+        return self._connection.link.worker
 
     @property
     def workerName(self) -> str:
         """The name of the worker."""
         return self._connection.name
 
-    def __getattr__(self, name: str) -> Callable[..., Awaitable[Any]]:
+    def __getattr__(self, name: str) -> Callable[..., Call[Any]]:
         if name.startswith("_") or name not in self.functions:
             exported = ", ".join(self.functions) or "nothing"
             raise AttributeError(f"worker {self.workerName!r} exports no function {name!r}; it exports {exported}")
 
-        def call(*args: Any, **kwargs: Any) -> Awaitable[Any]:
+        def call(*args: Any, **kwargs: Any) -> Call[Any]:
             request = protocol.Request(protocol.OP_FUNCTION, name, args, kwargs)
-            return self._connection.request(request, f"{name}() on worker {self.workerName!r}")
+            return self._connection.call(request, f"{name}() on worker {self.workerName!r}")
 
         call.__name__ = call.__qualname__ = name
         return call
@@ -235,8 +360,34 @@ class Worker:
         await self.close()
 
 
-async def connectToWorker(workerName: str | None = None) -> Worker:
-    """Connect to a worker's exported functions: the named worker, or the only one on the page that exports any."""
-    name, worker = await findWorker("exported functions", lambda description: bool(description.functions), workerName)
-    description = await describe(name, worker)
-    return Worker(Connection(name, worker, _sender(worker)), description.functions)
+async def connectToWorker(workerName: str | None = None, *, timeout: float | None = None) -> Worker:
+    """Connect to a worker's exported functions: the named worker, or the only one on the page that exports any.
+
+    ``timeout`` is as for :meth:`WorkerService.connect <workerlib.WorkerService.connect>`.
+    """
+    _checkTimeout(timeout)
+    name, worker, description = await findWorker(
+        "exported functions", lambda found: bool(found.functions), workerName, timeout
+    )
+    return Worker(Connection(linkTo(name, worker, description), timeout=timeout), description.functions)
+
+
+def loopback(dispatch: Callable[[bytes], Awaitable[bytes]]) -> Send:
+    """A :data:`Send` that hands payloads to a dispatcher in this same thread: for tests in plain CPython."""
+
+    def send(payload: bytes) -> asyncio.Future[bytes]:
+        reply: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+
+        def settle(task: asyncio.Task[bytes]) -> None:
+            if reply.done() or task.cancelled():
+                return
+            error = task.exception()
+            if error is not None:
+                reply.set_exception(error)
+            else:
+                reply.set_result(task.result())
+
+        asyncio.ensure_future(dispatch(payload)).add_done_callback(settle)
+        return reply
+
+    return send

@@ -8,7 +8,17 @@ Pickle alone would let a payload run code, so both directions are restricted:
   (``datetime``, ``Decimal``, ``UUID``...), an ``Enum`` member, a dataclass or ``NamedTuple`` instance, an exception,
   nor handled by a registered adapter, naming where in the value it sits.
 * :func:`decode` never imports anything: it only looks up classes in modules already imported on this side, and only
-  classes of those same kinds, plus workerlib's own hook for adapted data.
+  classes of those same kinds.
+
+Adapted values travel as segments of their own. The pickle of the value holds a reference ``(segment number)`` where
+an adapted object sat; each segment holds the adapter's key and the pickle of what its ``encode`` returned, which may
+hold references to further segments. Keeping them apart is what lets encoders and decoders be ``async``: a segment is
+decoded, and its decoder awaited, before any segment that refers to it is unpickled, so no half-built value ever needs
+patching. A value without adapted objects is a plain pickle; one with them is framed as::
+
+    MAGIC | u32 count | count x u64 lengths | index pickle | root pickle | segment 1 pickle | ...
+
+where the index lists, per segment, the adapter key and the segments it refers to.
 """
 
 from __future__ import annotations
@@ -17,19 +27,24 @@ import dataclasses
 import datetime
 import decimal
 import fractions
+import functools
+import inspect
 import io
 import pathlib
 import pickle
+import struct
 import sys
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from enum import Enum
 from typing import Any
 
-from .adapters import registry
-from .errors import ProtocolError
+from .adapters import Adapter, registry
+from .errors import AdapterError, ProtocolError
 
 PROTOCOL = 5
+MAGIC = b"WLv1"
+"""First bytes of a framed payload; a plain one starts with pickle's own ``PROTO`` opcode instead."""
 
 STANDARD_TYPES: frozenset[type] = frozenset(
     {
@@ -46,6 +61,7 @@ STANDARD_TYPES: frozenset[type] = frozenset(
         decimal.Decimal,
         fractions.Fraction,
         uuid.UUID,
+        uuid.SafeUUID,
         pathlib.PurePath,
         pathlib.PurePosixPath,
         pathlib.PureWindowsPath,
@@ -78,30 +94,38 @@ def isRebuildableClass(kind: type) -> bool:
     )
 
 
-def _restoreAdapted(key: str, data: Any) -> Any:
-    """Called while decoding for data an adapter encoded: finds that adapter here and runs its decoder."""
-    found = registry.byKey.get(key)
-    if found is None:
-        raise DecodeError(
-            f"received a value encoded by the adapter for {key}, but no such adapter is registered on this side; "
-            f"import the module that registers it (with @adapter({key.rsplit('.', 1)[-1]})) here as well"
-        )
-    return found.decode(data)
+def _segment(number: int) -> Any:
+    """Stands in, inside a pickle, for the adapted object of segment ``number``; never actually called."""
+    raise DecodeError(f"segment reference {number} used outside a workerlib decoder")
+
+
+# ---- encoding ------------------------------------------------------------------------------------------------------
 
 
 class _Pickler(pickle.Pickler):
+    """Pickles one segment; adapted objects become references to segments the session encodes next."""
+
+    def __init__(self, file: io.BytesIO, session: _Encoding, verbatim: object) -> None:
+        super().__init__(file, protocol=PROTOCOL)
+        self.session = session
+        self.verbatim = verbatim  # an adapter without encode sends its object as it is: do not adapt it again
+        self.refers: list[int] = []
+
     def reducer_override(self, obj: Any) -> Any:
-        # Called for every object outside pickle's fast path (exact built-in values), classes included.
+        # Called for every object outside pickle's fast path (exact built-in scalars and containers), classes
+        # and functions included, so this is the one place that decides what may cross.
         if isinstance(obj, type):
             if isRebuildableClass(obj):
                 return NotImplemented
             raise UnsendableError(f"cannot send the class {_name(obj)} itself; only values cross")
-        if obj is _restoreAdapted:
+        if obj is _segment:
             return NotImplemented
-        found = registry.match(obj)
-        if found is not None:
-            data = found.encode(obj) if found.encode is not None else obj
-            return _restoreAdapted, (found.key, data)
+        if obj is not self.verbatim:
+            found = registry.match(obj)
+            if found is not None:
+                number = self.session.segmentFor(obj, found)
+                self.refers.append(number)
+                return _segment, (number,)
         kind = type(obj)
         if isRebuildableClass(kind):
             return NotImplemented
@@ -110,8 +134,92 @@ class _Pickler(pickle.Pickler):
         raise UnsendableError(_unsendableMessage(kind))
 
 
+@dataclasses.dataclass
+class _Pending:
+    obj: Any
+    adapter: Adapter
+
+
+class _Encoding:
+    """One encode: the root pickle and one segment per distinct adapted object, in the order they were met."""
+
+    def __init__(self) -> None:
+        self.pickles: list[bytes] = []
+        self.refers: list[tuple[int, ...]] = []
+        self.pending: list[_Pending] = []
+        self.numbers: dict[int, int] = {}  # id(obj) -> segment number; pending keeps the objects alive
+
+    def segmentFor(self, obj: Any, adapter: Adapter) -> int:
+        number = self.numbers.get(id(obj))
+        if number is None:
+            self.pending.append(_Pending(obj, adapter))
+            number = self.numbers[id(obj)] = len(self.pending)
+        return number
+
+    def dump(self, value: Any, where: str, verbatim: object = None) -> None:
+        buffer = io.BytesIO()
+        pickler = _Pickler(buffer, self, verbatim)
+        try:
+            pickler.dump(value)
+        except UnsendableError as error:
+            raise UnsendableError(f"{_locate(value, where) or where}: {error}") from None
+        except (pickle.PicklingError, TypeError, AttributeError, RecursionError) as error:
+            raise UnsendableError(f"{_locate(value, where) or where}: {error}") from error
+        self.pickles.append(buffer.getvalue())
+        self.refers.append(tuple(pickler.refers))
+
+    def payload(self) -> bytes:
+        if len(self.pickles) == 1:
+            return self.pickles[0]
+        keys = tuple(pending.adapter.key for pending in self.pending)
+        _decodingOrder(self.refers, keys, UnsendableError)  # a cycle through adapters is refused here, not there
+        index = pickle.dumps((keys, tuple(self.refers)), protocol=PROTOCOL)
+        parts = [index, *self.pickles]
+        header = MAGIC + struct.pack(f"<I{len(parts)}Q", len(parts), *(len(part) for part in parts))
+        return b"".join([header, *parts])
+
+
+async def encodeAsync(value: Any, *, where: str = "value") -> bytes:
+    """Turn ``value`` into a payload, awaiting ``async`` adapter encoders.
+
+    Raises :class:`UnsendableError` naming the part that cannot cross, and :class:`~workerlib.AdapterError` naming
+    the adapter when an adapter's ``encode`` fails. ``where`` names the value in messages, such as ``args``.
+    """
+    encoding = _Encoding()
+    encoding.dump(value, where)
+    done = 0
+    while done < len(encoding.pending):  # encoding a segment may add more
+        pending = encoding.pending[done]
+        done += 1
+
+        def place(obj: Any = pending.obj) -> str:  # only on failure: locating is a walk over the whole value
+            return _locate(value, where, lambda candidate: candidate is obj) or f"a {type(obj).__qualname__} in {where}"
+
+        data = await _runAdapter(pending.adapter, "encode", pending.obj, place)
+        encoding.dump(
+            data,
+            f"{pending.adapter.key} adapter output",
+            verbatim=pending.obj if pending.adapter.encode is None else None,
+        )
+    return encoding.payload()
+
+
+def encode(value: Any, *, where: str = "value") -> bytes:
+    """:func:`encodeAsync` for callers that cannot await: fails if an adapter's ``encode`` really suspends."""
+    return _runToCompletion(encodeAsync(value, where=where), f"{where}: an adapter's async encode")
+
+
+# ---- decoding ------------------------------------------------------------------------------------------------------
+
+
 class _Unpickler(pickle.Unpickler):
+    def __init__(self, data: memoryview, resolved: dict[int, Any]) -> None:
+        super().__init__(io.BytesIO(data))
+        self.resolved = resolved
+
     def find_class(self, module: str, name: str) -> Any:
+        if module == __name__ and name == "_segment":
+            return self.segment
         loaded = sys.modules.get(module)
         if loaded is None:
             raise DecodeError(
@@ -119,41 +227,155 @@ class _Unpickler(pickle.Unpickler):
             )
         found: Any = loaded
         for part in name.split("."):
-            found = getattr(found, part, None)
+            # vars(), not getattr(): a module's __getattr__ or a descriptor could run code or import.
+            found = vars(found).get(part) if hasattr(found, "__dict__") else None
             if found is None:
                 raise DecodeError(f"cannot rebuild {module}.{name}: module {module!r} has no {name!r} on this side")
-        if found is _restoreAdapted or (isinstance(found, type) and isRebuildableClass(found)):
+        if isinstance(found, type) and isRebuildableClass(found):
             return found
         raise DecodeError(
             f"refusing to rebuild {module}.{name}: payloads may only name standard value types, Enum, dataclass, "
             f"NamedTuple and exception classes, or adapted types"
         )
 
+    def segment(self, number: Any) -> Any:
+        try:
+            return self.resolved[number]
+        except (KeyError, TypeError):
+            raise DecodeError(f"malformed payload: reference to segment {number!r}, which is not decoded") from None
 
-def encode(value: Any, *, where: str = "value") -> bytes:
-    """Turn ``value`` into a payload, or raise :class:`UnsendableError` naming the part that cannot cross.
 
-    ``where`` names the value in error messages, such as ``args`` or ``return value``.
-    """
-    buffer = io.BytesIO()
+def _load(data: memoryview, resolved: dict[int, Any]) -> Any:
     try:
-        _Pickler(buffer, protocol=PROTOCOL).dump(value)
-    except UnsendableError as error:
-        raise UnsendableError(f"{_locate(value, where) or where}: {error}") from None
-    except (pickle.PicklingError, TypeError, AttributeError, RecursionError) as error:
-        location = _locate(value, where) or where
-        raise UnsendableError(f"{location}: {error}") from error
-    return buffer.getvalue()
-
-
-def decode(payload: bytes | bytearray | memoryview) -> Any:
-    """Rebuild the value a payload holds, or raise :class:`DecodeError` saying why it cannot be."""
-    try:
-        return _Unpickler(io.BytesIO(payload)).load()
+        return _Unpickler(data, resolved).load()
     except DecodeError:
         raise
     except Exception as error:
-        raise DecodeError(f"malformed payload ({len(payload)} bytes): {type(error).__name__}: {error}") from error
+        raise DecodeError(f"malformed payload ({len(data)} bytes): {type(error).__name__}: {error}") from error
+
+
+def _split(view: memoryview) -> list[memoryview]:
+    """The parts of a framed payload, checked against its length."""
+    try:
+        (count,) = struct.unpack_from("<I", view, len(MAGIC))
+        if not 2 <= count <= len(view):
+            raise ValueError(f"{count} parts")
+        offset = len(MAGIC) + 4 + 8 * count
+        lengths = struct.unpack_from(f"<{count}Q", view, len(MAGIC) + 4)
+    except (struct.error, ValueError) as error:
+        raise DecodeError(f"malformed payload ({len(view)} bytes): bad frame header: {error}") from None
+    if offset + sum(lengths) != len(view):
+        raise DecodeError(f"malformed payload ({len(view)} bytes): frame lengths add up to {offset + sum(lengths)}")
+    parts = []
+    for length in lengths:
+        parts.append(view[offset : offset + length])
+        offset += length
+    return parts
+
+
+def _readIndex(part: memoryview, segments: int) -> tuple[tuple[str, ...], tuple[tuple[int, ...], ...]]:
+    index = _load(part, {})
+    try:
+        keys, refers = index
+        valid = (
+            len(keys) == segments
+            and len(refers) == segments + 1
+            and all(isinstance(key, str) for key in keys)
+            and all(isinstance(n, int) and 1 <= n <= segments for numbers in refers for n in numbers)
+        )
+    except (TypeError, ValueError):
+        valid = False
+    if not valid:
+        raise DecodeError(f"malformed payload: a frame index that does not describe {segments} segments")
+    return keys, refers
+
+
+async def decodeAsync(payload: bytes | bytearray | memoryview) -> Any:
+    """Rebuild the value a payload holds, awaiting ``async`` adapter decoders.
+
+    Raises :class:`DecodeError` saying why a payload cannot be decoded, and :class:`~workerlib.AdapterError` naming
+    the adapter when an adapter's ``decode`` fails.
+    """
+    view = memoryview(payload).cast("B")
+    if view[: len(MAGIC)] != MAGIC:
+        return _load(view, {})
+    parts = _split(view)
+    keys, refers = _readIndex(parts[0], len(parts) - 2)
+    resolved: dict[int, Any] = {}
+    for number in _decodingOrder(refers, keys, DecodeError):
+        key = keys[number - 1]
+        found = registry.byKey.get(key)
+        if found is None:
+            raise DecodeError(
+                f"received a value encoded by the adapter for {key}, but no such adapter is registered on this side; "
+                f"import the module that registers it (with @adapter({key.rsplit('.', 1)[-1]})) here as well"
+            )
+        data = _load(parts[number + 1], resolved)
+        resolved[number] = await _runAdapter(found, "decode", data, functools.partial("a received {}".format, key))
+    return _load(parts[1], resolved)
+
+
+def decode(payload: bytes | bytearray | memoryview) -> Any:
+    """:func:`decodeAsync` for callers that cannot await: fails if an adapter's ``decode`` really suspends."""
+    return _runToCompletion(decodeAsync(payload), "an adapter's async decode")
+
+
+def _decodingOrder[E: Exception](
+    refers: tuple[tuple[int, ...], ...] | list[tuple[int, ...]], keys: tuple[str, ...], error: type[E]
+) -> list[int]:
+    """Segment numbers, each after the segments it refers to; ``error`` if adapted objects refer to each other."""
+    order: list[int] = []
+    state: dict[int, bool] = {}  # False while its references are being visited, True once placed
+    for start in refers[0]:
+        stack: list[tuple[int, Iterator[int]]] = []
+        if start not in state:
+            state[start] = False
+            stack.append((start, iter(refers[start])))
+        while stack:
+            number, children = stack[-1]
+            child = next(children, None)
+            if child is None:
+                stack.pop()
+                state[number] = True
+                order.append(number)
+            elif child not in state:
+                state[child] = False
+                stack.append((child, iter(refers[child])))
+            elif state[child] is False:
+                chain = " -> ".join(keys[n - 1] for n, _ in stack[[n for n, _ in stack].index(child) :])
+                raise error(
+                    f"adapted objects refer to each other in a cycle ({chain} -> {keys[child - 1]}); "
+                    f"an adapter's encode must not return data holding the object it encodes"
+                )
+    return order
+
+
+# ---- shared helpers ------------------------------------------------------------------------------------------------
+
+
+async def _runAdapter(found: Adapter, direction: str, value: Any, place: Callable[[], str]) -> Any:
+    function = found.encode if direction == "encode" else found.decode
+    if function is None:
+        return value
+    try:
+        result = function(value)
+        if inspect.isawaitable(result):
+            result = await result
+    except Exception as error:
+        raise AdapterError(
+            f"the {found} failed to {direction} {place()}: {type(error).__name__}: {error}", adapter=found
+        ) from error
+    return result
+
+
+def _runToCompletion[T](coroutine: Coroutine[Any, Any, T], what: str) -> T:
+    # Drives a coroutine that is expected never to suspend; encode()/decode() share the async code this way.
+    try:
+        coroutine.send(None)
+    except StopIteration as done:
+        return done.value  # type: ignore[no-any-return]
+    coroutine.close()
+    raise RuntimeError(f"{what} awaited something; use encodeAsync()/decodeAsync() from async code")
 
 
 def _name(kind: type) -> str:
@@ -161,8 +383,7 @@ def _name(kind: type) -> str:
 
 
 def _unsendableMessage(kind: type) -> str:
-    short = kind.__qualname__
-    return f"cannot send {_name(kind)}; register an adapter with @adapter({short})"
+    return f"cannot send {_name(kind)}; register an adapter with @adapter({kind.__qualname__})"
 
 
 def _isSendableLeaf(obj: Any) -> bool:
@@ -186,10 +407,16 @@ def _children(obj: Any) -> Iterator[tuple[str, Any]]:
     elif dataclasses.is_dataclass(obj) and not isinstance(obj, type):
         for field in dataclasses.fields(obj):
             yield f".{field.name}", getattr(obj, field.name, None)
+    elif isinstance(obj, BaseException):
+        for index, item in enumerate(obj.args):
+            yield f".args[{index}]", item
 
 
 def _locate(value: Any, root: str, isBad: Callable[[Any], bool] | None = None) -> str | None:
-    """Path to the first part of ``value`` that cannot be sent, like ``args[1]['points'][3]``, or None."""
+    """Path to the first part of ``value`` that cannot be sent, like ``args[1]['points'][3]``, or None.
+
+    Only called once something went wrong (or to name an adapted object's place), so it may be slow.
+    """
     bad = isBad or (lambda obj: not _isSendableLeaf(obj))
     seen: set[int] = set()
     stack: list[tuple[str, Any]] = [(root, value)]

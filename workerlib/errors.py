@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class WorkerlibError(Exception):
     """Base class of the errors workerlib itself raises."""
@@ -17,6 +19,21 @@ class ProtocolError(WorkerlibError):
 
 class WorkerClosedError(WorkerlibError, ConnectionError):
     """The client was closed, or its worker terminated, so no call can reach the worker any more."""
+
+
+class AdapterError(WorkerlibError):
+    """An adapter's ``encode`` or ``decode`` raised; the message names the adapter and the value's place.
+
+    The adapter's own exception is the ``__cause__``; ``adapter`` is the :class:`~workerlib.Adapter` that failed.
+    """
+
+    def __init__(self, message: str, *, adapter: Any = None) -> None:
+        super().__init__(message)
+        self.adapter = adapter
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # The adapter object itself does not cross; the message names it.
+        return (type(self), (str(self),))
 
 
 class RemoteError(WorkerlibError):

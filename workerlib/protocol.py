@@ -1,18 +1,21 @@
 """The message protocol: one request payload from main to worker, one reply payload back.
 
 A request is ``(operation, target, args, kwargs)``; ``operation`` is one of the ``OP_*`` names below and
-``target`` says what to run. A reply is ``(True, result)`` or ``(False, RemoteFailure)``. Both are encoded with
+``target`` says what to run. A reply is ``(True, result, stamps)`` or ``(False, RemoteFailure, stamps)``, the
+:class:`Stamps` timing the call in the worker. Both are encoded with
 :mod:`workerlib.codec`, so requests and replies follow the same rules as the values they carry.
 """
 
 from __future__ import annotations
 
 import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 from . import codec
-from .errors import ProtocolError, RemoteError
+from .errors import AdapterError, ProtocolError, RemoteError
 
 DISPATCHER_NAME = "workerlib_dispatch"
 """The one function a workerlib worker exposes to PyScript; every call goes through it."""
@@ -52,9 +55,20 @@ class Description:
     """``(module, qualname, qualnames of every service class it implements)`` per served class."""
     functions: tuple[str, ...]
     """Names registered with ``export``."""
+    lifeLock: str | None = None
+    """The name of a Web Lock the worker holds while it lives: released by the browser when the worker dies."""
 
     def serves(self, qualname: str) -> bool:
         return any(qualname in implemented for _, _, implemented in self.services)
+
+
+@dataclass(frozen=True)
+class Stamps:
+    """When the worker received a request, started running it and finished it: milliseconds on the shared clock."""
+
+    received: float
+    started: float
+    finished: float
 
 
 @dataclass(frozen=True)
@@ -62,59 +76,79 @@ class RemoteFailure:
     """What a worker sends back instead of a result.
 
     The exception travels as a payload of its own, so a class this side cannot rebuild still leaves the type name,
-    message and traceback to build a :class:`RemoteError` from.
+    message and traceback to build a :class:`RemoteError` from. ``cause`` is the failure it was raised from
+    (``raise ... from``, or the exception being handled when it was raised), so chains survive the trip.
     """
 
     exception: bytes | None
     typeName: str
     message: str
     tracebackText: str
+    cause: RemoteFailure | None = None
+    explicitCause: bool = True
+    """Whether ``cause`` was the ``__cause__`` (``raise ... from``) rather than the implicit ``__context__``."""
 
     @classmethod
-    def capture(cls, error: BaseException) -> RemoteFailure:
-        """Describe ``error``, with the exception object itself encoded when it can cross."""
+    async def capture(cls, error: BaseException, depth: int = 0) -> RemoteFailure:
+        """Describe ``error`` and its chain, with each exception object encoded when it can cross."""
         kind = type(error)
         try:
-            encoded: bytes | None = codec.encode(error, where="exception")
+            encoded: bytes | None = await codec.encodeAsync(error, where="exception")
         except Exception:
             encoded = None
+        linked = error.__cause__ if error.__cause__ is not None else error.__context__
+        explicit = error.__cause__ is not None
+        if error.__suppress_context__ and not explicit:
+            linked = None
         return cls(
             exception=encoded,
             typeName=f"{kind.__module__}.{kind.__qualname__}",
             message=str(error),
-            tracebackText="".join(traceback.format_exception(error)),
+            tracebackText="".join(traceback.format_exception(error, chain=depth == 0)),
+            # A chain that loops back on itself would never end; real chains are a few links long.
+            cause=await cls.capture(linked, depth + 1) if linked is not None and depth < MAX_CHAIN else None,
+            explicitCause=explicit,
         )
 
-    def rebuild(self, where: str) -> BaseException:
+    async def rebuild(self, where: str) -> BaseException:
         """The exception to raise on this side, with the worker's traceback attached as a note naming ``where``."""
-        error: BaseException | None = None
-        if self.exception is not None:
-            try:
-                decoded = codec.decode(self.exception)
-                error = decoded if isinstance(decoded, BaseException) else None
-            except codec.DecodeError:
-                error = None
-        if error is None:
-            error = RemoteError(self.typeName, self.message, self.tracebackText)
+        error = await self._rebuildOne()
         error.add_note(f"Raised in {where}; the worker's traceback:\n{self.tracebackText.rstrip()}")
         return error
 
+    async def _rebuildOne(self) -> BaseException:
+        error: BaseException | None = None
+        if self.exception is not None:
+            try:
+                decoded = await codec.decodeAsync(self.exception)
+                error = decoded if isinstance(decoded, BaseException) else None
+            except Exception:
+                error = None
+        if error is None:
+            error = RemoteError(self.typeName, self.message, self.tracebackText)
+        if self.cause is not None:
+            linked = await self.cause._rebuildOne()
+            if self.explicitCause:
+                error.__cause__ = linked
+            else:
+                error.__context__ = linked
+        return error
 
-def encodeRequest(request: Request) -> bytes:
+
+MAX_CHAIN = 20
+"""How many chained exceptions (``__cause__``/``__context__``) travel with a failure."""
+
+
+async def encodeRequest(request: Request) -> bytes:
     """Encode a request; an argument that cannot cross raises ``TypeError`` naming it, before anything is sent."""
-    kwargs = request.kwargs or {}
-    try:
-        return codec.encode((request.operation, request.target, request.args, kwargs))
-    except codec.UnsendableError:
-        # Encode the parts alone to raise the error with its path from the caller's view: args[1]['points'][3].
-        codec.encode(request.args, where="args")
-        codec.encode(kwargs, where="kwargs")
-        raise
+    message = (request.operation, request.target, request.args, request.kwargs or {})
+    with _renamedPlaces({"request[2]": "args", "request[3]": "kwargs"}):
+        return await codec.encodeAsync(message, where="request")
 
 
-def decodeRequest(payload: bytes) -> Request:
+async def decodeRequest(payload: bytes) -> Request:
     """Decode a request, checking its shape, or raise :class:`ProtocolError` saying what is wrong with it."""
-    message = codec.decode(payload)
+    message = await codec.decodeAsync(payload)
     if not (isinstance(message, tuple) and len(message) == 4):
         raise ProtocolError(f"a request must be a 4-tuple (operation, target, args, kwargs), got {_describe(message)}")
     operation, target, args, kwargs = message
@@ -122,6 +156,10 @@ def decodeRequest(payload: bytes) -> Request:
         raise ProtocolError(f"unknown operation {operation!r}; expected one of {OP_DESCRIBE}, {OP_CALL}, {OP_FUNCTION}")
     if operation == OP_CALL and not isinstance(target, ServiceTarget):
         raise ProtocolError(f"a call's target must be a ServiceTarget, got {_describe(target)}")
+    if operation == OP_CALL and not all(
+        isinstance(part, str) for part in (target.qualname, target.module, target.method)
+    ):
+        raise ProtocolError(f"a call's target must name its service and method with strings, got {_describe(target)}")
     if operation == OP_FUNCTION and not isinstance(target, str):
         raise ProtocolError(f"a function call's target must be a name, got {_describe(target)}")
     if not isinstance(args, tuple) or not isinstance(kwargs, dict) or not all(isinstance(k, str) for k in kwargs):
@@ -131,23 +169,35 @@ def decodeRequest(payload: bytes) -> Request:
     return Request(operation, target, args, kwargs)
 
 
-def encodeReply(ok: bool, value: Any) -> bytes:
-    """Encode a reply: a result when ``ok``, else a :class:`RemoteFailure`."""
-    try:
-        return codec.encode((ok, value))
-    except codec.UnsendableError:
-        codec.encode(value, where="return value" if ok else "exception")
-        raise
+async def encodeReply(ok: bool, value: Any, stamps: Stamps | None = None) -> bytes:
+    """Encode a reply: a result when ``ok``, else a :class:`RemoteFailure`; ``stamps`` time the call."""
+    with _renamedPlaces({"reply[1]": "return value" if ok else "exception"}):
+        return await codec.encodeAsync((ok, value, stamps), where="reply")
 
 
-def decodeReply(payload: bytes) -> tuple[bool, Any]:
+async def decodeReply(payload: bytes) -> tuple[bool, Any, Stamps | None]:
     """Decode a reply, checking its shape."""
-    message = codec.decode(payload)
-    if not (isinstance(message, tuple) and len(message) == 2 and isinstance(message[0], bool)):
-        raise ProtocolError(f"a reply must be a 2-tuple (ok, value), got {_describe(message)}")
-    if not message[0] and not isinstance(message[1], RemoteFailure):
-        raise ProtocolError(f"a failed reply must carry a RemoteFailure, got {_describe(message[1])}")
-    return message[0], message[1]
+    message = await codec.decodeAsync(payload)
+    if not (isinstance(message, tuple) and len(message) == 3 and isinstance(message[0], bool)):
+        raise ProtocolError(f"a reply must be a 3-tuple (ok, value, stamps), got {_describe(message)}")
+    ok, value, stamps = message
+    if not ok and not isinstance(value, RemoteFailure):
+        raise ProtocolError(f"a failed reply must carry a RemoteFailure, got {_describe(value)}")
+    return ok, value, stamps if isinstance(stamps, Stamps) else None
+
+
+@contextmanager
+def _renamedPlaces(names: dict[str, str]) -> Iterator[None]:
+    """Name an error's place from the caller's view (``args[1]['points'][3]``), not the envelope's."""
+    try:
+        yield
+    except (codec.UnsendableError, AdapterError) as error:
+        message = str(error)
+        for old, new in names.items():
+            message = message.replace(old, new, 1)
+        if isinstance(error, AdapterError):
+            raise AdapterError(message, adapter=error.adapter) from error.__cause__
+        raise codec.UnsendableError(message) from error.__cause__
 
 
 def _describe(value: Any) -> str:

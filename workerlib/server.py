@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
+from functools import cache
 from typing import Any
 
-from . import codec, protocol
+from . import protocol, transport
+from ._runtime import clock
+from .decorators import typechecked
 from .errors import ProtocolError
 from .protocol import RemoteFailure
 
@@ -23,9 +26,11 @@ class ServiceTable:
         self.classes: list[type] = []
         self.instances: dict[type, object] = {}
         self.functions: dict[str, Callable[..., Any]] = {}
+        self._implementations: dict[tuple[str, str], type] = {}
 
     def addClass(self, cls: type) -> None:
         self.classes.append(cls)
+        self._implementations.clear()
 
     def addFunction(self, function: Callable[..., Any]) -> None:
         name = getattr(function, "__name__", None)
@@ -33,13 +38,14 @@ class ServiceTable:
             raise TypeError(f"export() takes functions, got {function!r}")
         self.functions[name] = function
 
-    def describe(self) -> protocol.Description:
+    def describe(self, lifeLock: str | None = None) -> protocol.Description:
         return protocol.Description(
             services=tuple(
                 (cls.__module__, cls.__qualname__, tuple(base.__qualname__ for base in _serviceBases(cls)))
                 for cls in self.classes
             ),
             functions=tuple(self.functions),
+            lifeLock=lifeLock,
         )
 
     def implementation(self, qualname: str, module: str) -> type:
@@ -48,6 +54,12 @@ class ServiceTable:
         ``module`` breaks ties between same-named classes; it may differ from this worker's name for the module
         (a worker's own file runs as ``__main__`` here but is imported under its file name on the main thread).
         """
+        found = self._implementations.get((qualname, module))
+        if found is None:
+            found = self._implementations[qualname, module] = self._findImplementation(qualname, module)
+        return found
+
+    def _findImplementation(self, qualname: str, module: str) -> type:
         implementing = [cls for cls in self.classes if any(b.__qualname__ == qualname for b in _serviceBases(cls))]
         exact = [
             cls
@@ -71,21 +83,35 @@ class ServiceTable:
 
     def instance(self, cls: type) -> object:
         if cls not in self.instances:
-            self.instances[cls] = cls()
+            instance = cls()
+            if getattr(cls, "_typechecked", False):
+                # Shadow each public method on the instance with its checked version, made once.
+                for name, function in publicMethods(cls, _workerService()).items():
+                    vars(instance)[name] = typechecked(function).__get__(instance, cls)
+            self.instances[cls] = instance
         return self.instances[cls]
 
 
-def _serviceBases(cls: type) -> list[type]:
+def _workerService() -> type:
     from .service import WorkerService  # service imports server; a module-level import would be circular
 
-    return [base for base in cls.__mro__ if issubclass(base, WorkerService) and base is not WorkerService]
+    return WorkerService
+
+
+def _serviceBases(cls: type) -> list[type]:
+    stop = _workerService()
+    return [base for base in cls.__mro__ if issubclass(base, stop) and base is not stop]
 
 
 table = ServiceTable()
 
 
+@cache
 def publicMethods(service: type, stop: type) -> dict[str, Callable[..., Any]]:
-    """The service's public methods (no leading underscore), inherited ones included, up to ``stop``."""
+    """The service's public methods (no leading underscore), inherited ones included, up to ``stop``.
+
+    Cached: classes are complete once defined, and every call looks its method up here. Do not mutate the result.
+    """
     found: dict[str, Callable[..., Any]] = {}
     for cls in reversed(service.__mro__):
         if cls is object or issubclass(stop, cls):
@@ -102,11 +128,10 @@ def publicMethods(service: type, stop: type) -> dict[str, Callable[..., Any]]:
 
 def publicMethod(instance: object, name: str) -> Callable[..., Any]:
     """The bound public method ``name`` of a service instance, or :class:`ProtocolError` if it is not one."""
-    from .service import WorkerService
-
     cls = type(instance)
-    if name not in publicMethods(cls, WorkerService):
-        served = ", ".join(publicMethods(cls, WorkerService)) or "none"
+    methods = publicMethods(cls, _workerService())  # type: ignore[arg-type]  # mypy sees type[object] as unhashable
+    if name not in methods:
+        served = ", ".join(methods) or "none"
         raise ProtocolError(f"service {cls.__qualname__} has no public method {name!r} (public methods: {served})")
     return getattr(instance, name)  # type: ignore[no-any-return]
 
@@ -114,7 +139,7 @@ def publicMethod(instance: object, name: str) -> Callable[..., Any]:
 async def run(request: protocol.Request) -> Any:
     """Carry out one decoded request and return its result; exceptions propagate to :func:`dispatch`."""
     if request.operation == protocol.OP_DESCRIBE:
-        return table.describe()
+        return table.describe(await transport.lifeLock())
     if request.operation == protocol.OP_FUNCTION:
         function = table.functions.get(request.target)
         if function is None:
@@ -131,28 +156,33 @@ async def run(request: protocol.Request) -> Any:
 
 
 async def dispatch(payload: bytes) -> bytes:
-    """Decode a request, run it, and encode the reply: a result, or the exception that stopped it."""
+    """Decode a request, run it, and encode the reply: a result, or the exception that stopped it.
+
+    Never raises: whatever goes wrong becomes a failure reply, so the worker keeps serving.
+    """
+    now = clock()
+    received = started = now()
     try:
-        request = protocol.decodeRequest(payload)
+        request = await protocol.decodeRequest(payload)
+        started = now()
         result = await run(request)
-    except Exception as error:
-        return _failureReply(error)
+    except BaseException as error:  # SystemExit from a method included: the worker must stay up
+        return await _failureReply(error, protocol.Stamps(received, started, now()))
+    stamps = protocol.Stamps(received, started, now())
     try:
-        return protocol.encodeReply(True, result)
-    except codec.UnsendableError as error:
-        return _failureReply(error)
+        return await protocol.encodeReply(True, result, stamps)
+    except Exception as error:  # an unsendable result, or an adapter that failed to encode it
+        return await _failureReply(error, stamps)
 
 
 async def dispatchMessage(message: Any) -> bytes:
     """The dispatcher PyScript calls: ``message`` is what the main thread posted, normally a ``Uint8Array``."""
-    from .transport import payloadFromJs  # the JavaScript side is only reached in a browser
-
     try:
-        payload = payloadFromJs(message)
+        payload = transport.payloadFromJs(message)
     except TypeError as error:
-        return _failureReply(ProtocolError(str(error)))
+        return await _failureReply(ProtocolError(str(error)), None)
     return await dispatch(payload)
 
 
-def _failureReply(error: BaseException) -> bytes:
-    return protocol.encodeReply(False, RemoteFailure.capture(error))
+async def _failureReply(error: BaseException, stamps: protocol.Stamps | None) -> bytes:
+    return await protocol.encodeReply(False, await RemoteFailure.capture(error), stamps)

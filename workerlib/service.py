@@ -26,8 +26,18 @@ class WorkerService:
     worker: connecting with the interface class reaches the implementation.
     """
 
-    def __init_subclass__(cls, **kwargs: Any) -> None:
+    _typechecked = False
+
+    def __init_subclass__(cls, *, typechecked: bool | None = None, **kwargs: Any) -> None:
+        """``class Service(WorkerService, typechecked=True)`` checks each call's arguments in the worker.
+
+        The check (beartype's, see :func:`~workerlib.typechecked`) runs against the method's annotations before the
+        method does; a violation is raised in the worker and re-raised on the main thread. Subclasses inherit the
+        setting. Without beartype installed it checks nothing.
+        """
         super().__init_subclass__(**kwargs)
+        if typechecked is not None:
+            cls._typechecked = bool(typechecked)
         clashes = sorted(name for name in vars(cls) if name in RESERVED_NAMES)
         if clashes:
             raise TypeError(
@@ -39,23 +49,34 @@ class WorkerService:
             transport.installDispatcher(server.dispatchMessage)
 
     @classmethod
-    async def connect(cls, workerName: str | None = None) -> Any:
+    async def connect(cls, workerName: str | None = None, *, timeout: float | None = None) -> Any:
         """Connect to the worker that serves this service and return a client for it.
 
         With no ``workerName``, the page must have exactly one named worker serving this class (or a subclass of it);
         otherwise :class:`~workerlib.ConnectError` lists the workers found and what each serves. With a name, that
-        worker must serve it.
+        worker must serve it. A worker still loading is waited for.
+
+        ``timeout`` (seconds) bounds connecting and is every call's default deadline: a call not answered in time
+        raises ``TimeoutError``. One call can override it with ``client.method(...).withTimeout(seconds)``.
         """
-        return await client.connectService(cls, WorkerService, workerName)
+        return await client.connectService(cls, WorkerService, workerName, timeout)
 
     @classmethod
-    async def spawn(cls, src: str, *, name: str | None = None, config: dict[str, Any] | str | None = None) -> Any:
+    async def spawn(
+        cls,
+        src: str,
+        *,
+        name: str | None = None,
+        config: dict[str, Any] | str | None = None,
+        timeout: float | None = None,
+    ) -> Any:
         """Start a new named worker running the Python file at ``src`` and connect to this service in it.
 
         ``name`` defaults to a fresh ``<ClassName>-<n>``; ``config`` (a dict or a config file URL) defaults to the main
         thread's own config, so the worker gets the same interpreter and files. Closing the client stops the worker.
+        ``timeout`` is as for :meth:`connect`; starting the worker is not bounded by it.
         """
-        return await client.spawnService(cls, WorkerService, src, name, config)
+        return await client.spawnService(cls, WorkerService, src, name, config, timeout)
 
 
 def export(*functions: Callable[..., Any]) -> None:

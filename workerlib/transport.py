@@ -8,7 +8,10 @@ under :data:`~workerlib.protocol.DISPATCHER_NAME`; the main thread calls it with
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
+import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -57,12 +60,15 @@ def _jsTypeName(value: Any) -> str:
 # ---- worker side ---------------------------------------------------------------------------------------------------
 
 _installed: list[Any] = []
+_lifeLock: asyncio.Future[str | None]
 
 
 def installDispatcher(dispatch: Dispatch) -> None:
     """Expose ``dispatch`` to the main thread through PyScript, once per worker.
 
     ``dispatch`` receives whatever the main thread posted (normally a ``Uint8Array``) and returns the reply payload.
+    The worker also takes a Web Lock it never releases: the browser frees it when the worker dies, which is how the
+    main thread learns of a worker that crashed or was terminated (PyScript leaves its pending calls hanging).
     """
     if _installed:
         return
@@ -75,6 +81,34 @@ def installDispatcher(dispatch: Dispatch) -> None:
     proxy = ffi.create_proxy(entry)
     _installed.append(proxy)  # the proxy lives as long as the worker: PyScript calls it for every request
     setattr(pyscript.sync, DISPATCHER_NAME, proxy)
+    global _lifeLock
+    _lifeLock = asyncio.get_event_loop().create_future()
+    _holdLifeLock()
+
+
+def _holdLifeLock() -> None:
+    js = importBrowserModule("js")
+    ffi = importBrowserModule("pyodide.ffi")
+    locks = getattr(js.navigator, "locks", None)
+    if locks is None:  # not a secure context: dead workers are then noticed by timeouts only
+        _lifeLock.set_result(None)
+        return
+    name = f"workerlib-life-{uuid.uuid4().hex}"
+    never = js.Function.new("return new Promise(() => {})")
+
+    def granted(*_: Any) -> Any:
+        if not _lifeLock.done():
+            _lifeLock.set_result(name)
+        return never()  # a promise that never settles: the lock is held until the worker's thread ends
+
+    locks.request(name, ffi.create_once_callable(granted))
+
+
+async def lifeLock() -> str | None:
+    """The name of the lock this worker holds while it lives, once it holds it; ``None`` where there is none."""
+    if not _installed:
+        return None
+    return await _lifeLock
 
 
 # ---- main thread side ----------------------------------------------------------------------------------------------
@@ -94,10 +128,64 @@ async def workerByName(name: str) -> Any:
     return await pyscript.workers[name]
 
 
-async def send(worker: Any, payload: bytes) -> bytes:
-    """Post one request payload to a worker's dispatcher and return its reply payload."""
+def send(worker: Any, payload: bytes) -> asyncio.Future[bytes]:
+    """Post one request payload to a worker's dispatcher; the future gets its reply payload.
+
+    A future cancelled before the reply comes (a timeout, a cancelled task) simply drops the late reply.
+    """
+    future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+    array = payloadToJs(payload)
     dispatch = getattr(worker, DISPATCHER_NAME)
-    return payloadFromJs(await dispatch(payloadToJs(payload)))
+    try:
+        promise = dispatch(array)
+    finally:
+        # Only our handles go: the request was already posted (structured clone copies it).
+        dispatch.destroy()
+        array.destroy()
+
+    def settle(reply: Any) -> None:
+        try:
+            if not future.done():
+                future.set_result(payloadFromJs(reply))
+        except TypeError as error:
+            future.set_exception(error)
+        finally:
+            _destroy(reply)
+
+    def fail(error: BaseException) -> None:
+        if not future.done():
+            future.set_exception(error)
+
+    # JsPromise.then releases both handlers once the promise settles.
+    _destroy(promise.then(settle, fail))
+    _destroy(promise)
+    return future
+
+
+def _destroy(value: Any) -> None:
+    destroy = getattr(value, "destroy", None)
+    if destroy is not None:
+        destroy()
+
+
+def watchLifeLock(name: str, onDeath: Callable[[], None]) -> Callable[[], None]:
+    """Call ``onDeath`` once the worker holding the lock ``name`` is gone; returns a function that stops watching."""
+    js = importBrowserModule("js")
+    ffi = importBrowserModule("pyodide.ffi")
+    controller = js.AbortController.new()
+    callback = ffi.create_once_callable(lambda *_: onDeath())
+    options = ffi.to_js({"signal": controller.signal}, dict_converter=js.Object.fromEntries)
+    waiting = js.navigator.locks.request(name, options, callback)
+    # Aborting rejects the request; swallow that so the console stays clean.
+    _destroy(waiting.catch(lambda _error: None))
+    _destroy(waiting)
+
+    def stop() -> None:
+        controller.abort()
+        with contextlib.suppress(Exception):  # already called, and so already released
+            callback.destroy()
+
+    return stop
 
 
 def mainConfig() -> dict[str, Any]:

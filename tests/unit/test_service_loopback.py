@@ -19,7 +19,7 @@ from workerlib import (
     protocol,
     server,
 )
-from workerlib.client import Connection, ServiceClient, clientClass, findWorker
+from workerlib.client import Connection, Link, ServiceClient, clientClass, findWorker, loopback
 
 
 class Greeter(WorkerService):
@@ -67,7 +67,7 @@ def table() -> Iterator[server.ServiceTable]:
 
 
 def connect(service: type, table: server.ServiceTable) -> Any:
-    return clientClass(service, WorkerService)(Connection("loop", None, server.dispatch))
+    return clientClass(service, WorkerService)(Connection(Link("loop", None, loopback(server.dispatch))))
 
 
 def test_calls_reach_the_most_derived_implementation(table: server.ServiceTable) -> None:
@@ -131,7 +131,7 @@ def test_unsendable_result_becomes_a_clear_error(table: server.ServiceTable) -> 
 
 def test_dispatcher_answers_garbage_with_a_protocol_error(table: server.ServiceTable) -> None:
     for garbage in (b"", b"\x80\x05junk", codec.encode("not a tuple"), codec.encode((1, 2, 3, 4))):
-        ok, failure = protocol.decodeReply(asyncio.run(server.dispatch(garbage)))
+        ok, failure, _ = asyncio.run(protocol.decodeReply(asyncio.run(server.dispatch(garbage))))
         assert ok is False
         assert failure.typeName in ("workerlib.codec.DecodeError", "workerlib.errors.ProtocolError")
 
@@ -139,9 +139,10 @@ def test_dispatcher_answers_garbage_with_a_protocol_error(table: server.ServiceT
 def test_unknown_service_is_reported_with_what_is_served(table: server.ServiceTable) -> None:
     table.addClass(Greeter)
     request = protocol.Request(protocol.OP_CALL, protocol.ServiceTarget("Nope", "x", "greet"), (), {})
-    ok, failure = protocol.decodeReply(asyncio.run(server.dispatch(protocol.encodeRequest(request))))
+    reply = asyncio.run(server.dispatch(asyncio.run(protocol.encodeRequest(request))))
+    ok, failure, _ = asyncio.run(protocol.decodeReply(reply))
     assert not ok
-    error = failure.rebuild("test")
+    error = asyncio.run(failure.rebuild("test"))
     assert isinstance(error, ProtocolError)
     assert str(error) == "this worker does not serve 'Nope'; it serves Greeter"
 
