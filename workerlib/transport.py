@@ -134,38 +134,24 @@ def send(worker: Any, payload: bytes) -> asyncio.Future[bytes]:
     A future cancelled before the reply comes (a timeout, a cancelled task) simply drops the late reply.
     """
     future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
-    array = payloadToJs(payload)
-    dispatch = getattr(worker, DISPATCHER_NAME)
-    try:
-        promise = dispatch(array)
-    finally:
-        # Only our handles go: the request was already posted (structured clone copies it).
-        dispatch.destroy()
-        array.destroy()
+    promise = getattr(worker, DISPATCHER_NAME)(payloadToJs(payload))
 
     def settle(reply: Any) -> None:
+        if future.done():  # timed out or cancelled: the late reply is dropped unread
+            return
         try:
-            if not future.done():
-                future.set_result(payloadFromJs(reply))
+            future.set_result(payloadFromJs(reply))
         except TypeError as error:
             future.set_exception(error)
-        finally:
-            _destroy(reply)
 
     def fail(error: BaseException) -> None:
         if not future.done():
             future.set_exception(error)
 
-    # JsPromise.then releases both handlers once the promise settles.
-    _destroy(promise.then(settle, fail))
-    _destroy(promise)
+    # JsPromise.then releases both handlers once the promise settles. (A JsProxy needs no destroy(): it lets go of
+    # its JavaScript object when Python drops it; only PyProxies handed to JavaScript must be released.)
+    promise.then(settle, fail)
     return future
-
-
-def _destroy(value: Any) -> None:
-    destroy = getattr(value, "destroy", None)
-    if destroy is not None:
-        destroy()
 
 
 def watchLifeLock(name: str, onDeath: Callable[[], None]) -> Callable[[], None]:
@@ -177,8 +163,7 @@ def watchLifeLock(name: str, onDeath: Callable[[], None]) -> Callable[[], None]:
     options = ffi.to_js({"signal": controller.signal}, dict_converter=js.Object.fromEntries)
     waiting = js.navigator.locks.request(name, options, callback)
     # Aborting rejects the request; swallow that so the console stays clean.
-    _destroy(waiting.catch(lambda _error: None))
-    _destroy(waiting)
+    waiting.catch(lambda _error: None)
 
     def stop() -> None:
         controller.abort()
