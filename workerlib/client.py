@@ -66,7 +66,7 @@ class Link:
                 return await asyncio.wait_for(reply, timeout)
             except TimeoutError:
                 raise TimeoutError(
-                    f"{where} did not answer within {timeout:g} s; its late answer will be dropped"
+                    f"{where} did not answer within {timeout:g} s; a late answer is dropped"
                 ) from None
         finally:
             self.pending.discard(reply)

@@ -110,6 +110,20 @@ class RemoteFailure:
             explicitCause=explicit,
         )
 
+    def wellFormed(self, depth: int = 0) -> bool:
+        """Whether every field has its declared type, down the chain: a payload can build one with anything in it."""
+        fields = vars(self)
+        return (
+            set(fields) == {"exception", "typeName", "message", "tracebackText", "cause", "explicitCause"}
+            and isinstance(self.exception, (bytes, type(None)))
+            and all(isinstance(fields[name], str) for name in ("typeName", "message", "tracebackText"))
+            and isinstance(self.explicitCause, bool)
+            and (
+                self.cause is None
+                or (isinstance(self.cause, RemoteFailure) and depth < MAX_CHAIN and self.cause.wellFormed(depth + 1))
+            )
+        )
+
     async def rebuild(self, where: str) -> BaseException:
         """The exception to raise on this side, with the worker's traceback attached as a note naming ``where``."""
         error = await self._rebuildOne()
@@ -156,9 +170,9 @@ async def decodeRequest(payload: bytes) -> Request:
         raise ProtocolError(f"unknown operation {operation!r}; expected one of {OP_DESCRIBE}, {OP_CALL}, {OP_FUNCTION}")
     if operation == OP_CALL and not isinstance(target, ServiceTarget):
         raise ProtocolError(f"a call's target must be a ServiceTarget, got {_describe(target)}")
-    if operation == OP_CALL and not all(
-        isinstance(part, str) for part in (target.qualname, target.module, target.method)
-    ):
+    # A payload can build a ServiceTarget with fields missing or of any type: check them, never assume them.
+    names = [getattr(target, field, None) for field in ("qualname", "module", "method")] if operation == OP_CALL else []
+    if not all(isinstance(part, str) for part in names):
         raise ProtocolError(f"a call's target must name its service and method with strings, got {_describe(target)}")
     if operation == OP_FUNCTION and not isinstance(target, str):
         raise ProtocolError(f"a function call's target must be a name, got {_describe(target)}")
@@ -181,7 +195,7 @@ async def decodeReply(payload: bytes) -> tuple[bool, Any, Stamps | None]:
     if not (isinstance(message, tuple) and len(message) == 3 and isinstance(message[0], bool)):
         raise ProtocolError(f"a reply must be a 3-tuple (ok, value, stamps), got {_describe(message)}")
     ok, value, stamps = message
-    if not ok and not isinstance(value, RemoteFailure):
+    if not ok and not (isinstance(value, RemoteFailure) and value.wellFormed()):
         raise ProtocolError(f"a failed reply must carry a RemoteFailure, got {_describe(value)}")
     return ok, value, stamps if isinstance(stamps, Stamps) else None
 
