@@ -12,7 +12,7 @@ from shared_failures import AppError, Fragile
 from worker_faulty import Faulty
 from worker_slow import Slow
 
-from workerlib import RemoteError, WorkerClosedError, codec, protocol, transport
+from workerlib import RemoteError, codec, protocol, transport
 
 pyodide_js._module.enable_pyproxy_allocation_tracing()
 results = {}
@@ -169,7 +169,7 @@ for kind, payload in fuzzCases():
     fuzz["failures"] += 1
     fuzz["kinds"].setdefault(kind, {})
     fuzz["kinds"][kind][value.typeName] = fuzz["kinds"][kind].get(value.typeName, 0) + 1
-    if not value.message or len(fuzz["unexpected"]) < 5 and "workerlib" not in value.typeName:
+    if not value.message or (len(fuzz["unexpected"]) < 5 and "workerlib" not in value.typeName):
         fuzz["unexpected"].append([kind, value.typeName, value.message])
 results["fuzz"] = fuzz
 results["afterFuzz"] = await faulty.ping()  # noqa: F704

@@ -41,7 +41,7 @@ class Faulty(WorkerService):
 
     def raiseImplicit(self) -> None:
         try:
-            1 / 0
+            _ = 1 / 0
         except ZeroDivisionError:
             raise RuntimeError("while handling a division")  # noqa: B904 - the implicit chain is the point
 
