@@ -23,6 +23,7 @@ where the index lists, per segment, the adapter key and the segments it refers t
 
 from __future__ import annotations
 
+import copyreg
 import dataclasses
 import datetime
 import decimal
@@ -99,6 +100,36 @@ def _segment(number: int) -> Any:
     raise DecodeError(f"segment reference {number} used outside a workerlib decoder")
 
 
+def _construct(module: str, qualname: str, newobj: bool, args: tuple[Any, ...]) -> Any:
+    """Stands in, inside a pickle, for building an instance of ``module.qualname``; never actually called.
+
+    Payloads name classes only as strings handed to this function, never as pickle globals, so the decoder never puts
+    a class object on the unpickler's stack, where a crafted ``BUILD`` could set attributes on it.
+    """
+    raise DecodeError(f"instance of {module}.{qualname} built outside a workerlib decoder")
+
+
+_NEWOBJ = vars(copyreg)["__newobj__"]  # what object.__reduce_ex__ names for "cls.__new__(cls, *args)"
+
+
+def _recipe(obj: Any, kind: type) -> tuple[Any, ...]:
+    """How to rebuild ``obj`` of a rebuildable ``kind``: ``(_construct, (module, qualname, newobj, args), state)``."""
+    reduced = obj.__reduce_ex__(PROTOCOL)
+    if isinstance(reduced, str) or (len(reduced) > 3 and any(part is not None for part in reduced[3:])):
+        raise UnsendableError(f"cannot send {_name(kind)}: it pickles in a way workerlib does not rebuild")
+    function, args = reduced[0], reduced[1]
+    state = reduced[2] if len(reduced) > 2 else None
+    if function is _NEWOBJ:
+        cls, args, newobj = args[0], args[1:], True
+    elif isinstance(function, type):
+        cls, newobj = function, False
+    else:
+        raise UnsendableError(f"cannot send {_name(kind)}: it is rebuilt by {function!r}, not by its class")
+    if not (isinstance(cls, type) and isRebuildableClass(cls)):
+        raise UnsendableError(f"cannot send {_name(kind)}: it is rebuilt through {cls!r}")
+    return _construct, (cls.__module__, cls.__qualname__, newobj, tuple(args)), state
+
+
 # ---- encoding ------------------------------------------------------------------------------------------------------
 
 
@@ -114,12 +145,10 @@ class _Pickler(pickle.Pickler):
     def reducer_override(self, obj: Any) -> Any:
         # Called for every object outside pickle's fast path (exact built-in scalars and containers), classes
         # and functions included, so this is the one place that decides what may cross.
-        if isinstance(obj, type):
-            if isRebuildableClass(obj):
-                return NotImplemented
-            raise UnsendableError(f"cannot send the class {_name(obj)} itself; only values cross")
-        if obj is _segment:
+        if obj is _segment or obj is _construct:
             return NotImplemented
+        if isinstance(obj, type):
+            raise UnsendableError(f"cannot send the class {_name(obj)} itself; only values cross")
         if obj is not self.verbatim:
             found = registry.match(obj)
             if found is not None:
@@ -128,9 +157,9 @@ class _Pickler(pickle.Pickler):
                 return _segment, (number,)
         kind = type(obj)
         if isRebuildableClass(kind):
-            return NotImplemented
+            return _recipe(obj, kind)
         if kind is memoryview:
-            return bytes, (obj.tobytes(),)
+            return _construct, ("builtins", "bytes", False, (obj.tobytes(),))
         raise UnsendableError(_unsendableMessage(kind))
 
 
@@ -213,26 +242,24 @@ def encode(value: Any, *, where: str = "value") -> bytes:
 
 
 class _Unpickler(pickle.Unpickler):
+    """Rebuilds one segment. The only globals it resolves are its own two helpers; classes are looked up by name."""
+
     def __init__(self, data: memoryview, resolved: dict[int, Any]) -> None:
         super().__init__(io.BytesIO(data))
         self.resolved = resolved
+        self.classes: dict[tuple[str, str], type] = {}
+        # Enum members are shared by the whole thread; a crafted BUILD on one would change it for everybody.
+        self.members: dict[int, tuple[Enum, dict[str, Any]]] = {}
 
     def find_class(self, module: str, name: str) -> Any:
         if module == __name__ and name == "_segment":
             return self.segment
-        loaded = sys.modules.get(module)
-        if loaded is None:
+        if module == __name__ and name == "_construct":
+            return self.construct
+        if module not in sys.modules:
             raise DecodeError(
                 f"cannot rebuild {module}.{name}: module {module!r} is not imported on this side; import it here too"
             )
-        found: Any = loaded
-        for part in name.split("."):
-            # vars(), not getattr(): a module's __getattr__ or a descriptor could run code or import.
-            found = vars(found).get(part) if hasattr(found, "__dict__") else None
-            if found is None:
-                raise DecodeError(f"cannot rebuild {module}.{name}: module {module!r} has no {name!r} on this side")
-        if isinstance(found, type) and isRebuildableClass(found):
-            return found
         raise DecodeError(
             f"refusing to rebuild {module}.{name}: payloads may only name standard value types, Enum, dataclass, "
             f"NamedTuple and exception classes, or adapted types"
@@ -244,14 +271,68 @@ class _Unpickler(pickle.Unpickler):
         except (KeyError, TypeError):
             raise DecodeError(f"malformed payload: reference to segment {number!r}, which is not decoded") from None
 
+    def construct(self, module: Any, qualname: Any, newobj: Any, args: Any) -> Any:
+        cls = self.lookup(module, qualname)
+        if not isinstance(args, tuple):
+            raise DecodeError(f"malformed payload: arguments for {module}.{qualname} are not a tuple")
+        obj = cls.__new__(cls, *args) if newobj else cls(*args)
+        if not isinstance(obj, cls):
+            raise DecodeError(f"malformed payload: {module}.{qualname}(...) did not give an instance of it")
+        if isinstance(obj, Enum) and id(obj) not in self.members:
+            self.members[id(obj)] = (obj, dict(vars(obj)))
+        return obj
+
+    def lookup(self, module: Any, qualname: Any) -> type:
+        key = (module, qualname)
+        found = self.classes.get(key)
+        if found is None:
+            found = self.classes[key] = _findClass(module, qualname)
+        return found
+
+    def restoreMembers(self) -> None:
+        """Undo what a crafted payload did to Enum members, and refuse it."""
+        tampered = []
+        for member, before in self.members.values():
+            if vars(member) != before:
+                vars(member).clear()
+                vars(member).update(before)
+                tampered.append(repr(member))
+        if tampered:
+            raise DecodeError(f"refusing a payload that set attributes on {', '.join(tampered)}")
+
+
+def _findClass(module: Any, qualname: Any) -> type:
+    if not (isinstance(module, str) and isinstance(qualname, str)):
+        raise DecodeError(f"malformed payload: a class named by {module!r} and {qualname!r}")
+    loaded = sys.modules.get(module)
+    if loaded is None:
+        raise DecodeError(
+            f"cannot rebuild {module}.{qualname}: module {module!r} is not imported on this side; import it here too"
+        )
+    found: Any = loaded
+    for part in qualname.split("."):
+        # vars(), not getattr(): a module's __getattr__ or a descriptor could run code or import.
+        found = vars(found).get(part) if hasattr(found, "__dict__") else None
+        if found is None:
+            raise DecodeError(f"cannot rebuild {module}.{qualname}: module {module!r} has no {qualname!r} on this side")
+    if isinstance(found, type) and isRebuildableClass(found):
+        return found
+    raise DecodeError(
+        f"refusing to rebuild {module}.{qualname}: payloads may only name standard value types, Enum, dataclass, "
+        f"NamedTuple and exception classes, or adapted types"
+    )
+
 
 def _load(data: memoryview, resolved: dict[int, Any]) -> Any:
+    unpickler = _Unpickler(data, resolved)
     try:
-        return _Unpickler(data, resolved).load()
+        return unpickler.load()
     except DecodeError:
         raise
     except Exception as error:
         raise DecodeError(f"malformed payload ({len(data)} bytes): {type(error).__name__}: {error}") from error
+    finally:
+        unpickler.restoreMembers()
 
 
 def _split(view: memoryview) -> list[memoryview]:
