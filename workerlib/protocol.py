@@ -215,5 +215,8 @@ def _renamedPlaces(names: dict[str, str]) -> Iterator[None]:
 
 
 def _describe(value: Any) -> str:
-    text = repr(value)
+    try:
+        text = repr(value)
+    except Exception as error:  # a payload-built object may lack the fields its repr reads
+        text = f"<unprintable: {type(error).__name__}: {error}>"
     return f"{type(value).__qualname__} {text[:80]}{'...' if len(text) > 80 else ''}"
