@@ -83,6 +83,23 @@ def test_a_hundred_concurrent_calls_each_get_their_own_result(page: dict[str, An
     assert page["concurrent"] is True
 
 
+def test_each_call_reports_where_its_time_went(page: dict[str, Any]) -> None:
+    timing = page["timing"]
+    assert timing["before"] == "None"
+    assert timing["result"] == 9
+    assert timing["type"] == "CallTiming"
+    assert 0.05 <= timing["execution"] < 0.5  # the method slept 50 ms in the worker
+    assert 0 < timing["argumentTransfer"] < 0.5
+    assert 0 < timing["returnTransfer"] < 0.5
+    parts = timing["argumentTransfer"] + timing["execution"] + timing["returnTransfer"]
+    assert abs(parts - timing["total"]) < 0.002
+    assert timing["text"].startswith(f"{timing['total'] * 1000:.2f} ms (arguments ")
+
+
+def test_a_call_is_a_coroutine_that_tasks_accept(page: dict[str, Any]) -> None:
+    assert page["createTask"] == 5
+
+
 def test_underscore_and_inherited_names_are_not_served(page: dict[str, Any]) -> None:
     private = page["privateMethod"]
     assert private["onClient"] is False

@@ -52,6 +52,21 @@ results["params"] = {
     "keywordsOnly": repr(await calc.params(a=1, b=2, k=3, z=4)),  # noqa: F704
 }
 
+timedCall = calc.slowSquare(3, delay=0.05)
+results["timing"] = {"before": repr(timedCall.timing), "result": await timedCall}  # noqa: F704
+timing = timedCall.timing
+results["timing"].update(
+    {
+        "type": type(timing).__name__,
+        "argumentTransfer": timing.argumentTransfer,
+        "execution": timing.execution,
+        "returnTransfer": timing.returnTransfer,
+        "total": timing.total,
+        "text": str(timing),
+    }
+)
+results["createTask"] = await asyncio.create_task(calc.add(2, 3))  # noqa: F704 - a call is a real coroutine
+
 squares = await asyncio.gather(*(calc.slowSquare(n, delay=(n % 7) / 1000) for n in range(100)))  # noqa: F704
 results["concurrent"] = squares == [n * n for n in range(100)]
 
