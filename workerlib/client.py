@@ -65,9 +65,7 @@ class Link:
             try:
                 return await asyncio.wait_for(reply, timeout)
             except TimeoutError:
-                raise TimeoutError(
-                    f"{where} did not answer within {timeout:g} s; a late answer is dropped"
-                ) from None
+                raise TimeoutError(f"{where} did not answer within {timeout:g} s; a late answer is dropped") from None
         finally:
             self.pending.discard(reply)
 

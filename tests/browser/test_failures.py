@@ -76,15 +76,17 @@ def test_system_exit_in_a_method_does_not_stop_the_worker(page: dict[str, Any]) 
 def test_adapter_failures_name_the_adapter_on_either_side(page: dict[str, Any]) -> None:
     inWorker = page["encodeInWorker"]
     assert inWorker["type"] == "AdapterError"
-    assert "the adapter for shared_failures.Fragile (registered in module 'shared_failures') failed to encode" in (
-        inWorker["message"]
+    assert (
+        "the adapter for shared_failures.Fragile (registered in module 'shared_failures') failed to encode"
+        in (inWorker["message"])
     )
     assert "return value" in inWorker["message"]
     assert "ValueError: cannot encode x" in inWorker["message"]
     onMain = page["decodeOnMain"]
     assert onMain["type"] == "AdapterError"
-    assert "failed to decode a received shared_failures.Fragile: ValueError: refusing to decode poison" in (
-        onMain["message"]
+    assert (
+        "failed to decode a received shared_failures.Fragile: ValueError: refusing to decode poison"
+        in (onMain["message"])
     )
     sending = page["encodeOnMain"]
     assert sending["type"] == "AdapterError"
