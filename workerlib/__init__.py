@@ -12,7 +12,16 @@ from .calls import Call, CallTiming
 from .client import ServiceClient, Worker, connectToWorker
 from .codec import DecodeError, UnsendableError
 from .decorators import typechecked
-from .diagnostics import elapsedTime, systemVersions
+from .diagnostics import (
+    ABSENT,
+    LOGGER_NAME,
+    UNKNOWN,
+    diagnostics,
+    disableLogging,
+    elapsedTime,
+    enableLogging,
+    systemVersions,
+)
 from .errors import AdapterError, ConnectError, ProtocolError, RemoteError, WorkerClosedError, WorkerlibError
 from .service import WorkerService, export
 
@@ -22,6 +31,9 @@ except PackageNotFoundError:  # running from a source tree that was never instal
     __version__ = "0+unknown"
 
 __all__ = [
+    "ABSENT",
+    "LOGGER_NAME",
+    "UNKNOWN",
     "Adapter",
     "AdapterError",
     "AdapterShadowedWarning",
@@ -40,7 +52,10 @@ __all__ = [
     "__version__",
     "adapter",
     "connectToWorker",
+    "diagnostics",
+    "disableLogging",
     "elapsedTime",
+    "enableLogging",
     "export",
     "systemVersions",
     "typechecked",

@@ -42,9 +42,18 @@ def remoteMethod(function: Callable[..., Any], name: str, owner: str) -> Any:
 
 
 def typechecked[F: Callable[..., Any]](function: F) -> F:
-    """Check calls against ``function``'s annotations with beartype when it is installed; otherwise do nothing."""
+    """Check each call of ``function`` against its annotations with beartype when beartype is installed.
+
+    With beartype importable this returns ``beartype.beartype(function)``: a call whose arguments (or result) do not
+    match the annotations raises a ``beartype.roar.BeartypeCallHintViolation`` whose message names the parameter, for
+    example ``parameter factor='two' violates type hint <class 'int'>``. Without beartype it returns ``function``
+    itself, unchanged, so code decorated with it runs everywhere and is checked where beartype is installed (the
+    ``typecheck`` extra: ``pip install workerlib[typecheck]``). Whether it checks here is one of the
+    :data:`~workerlib.diagnostics.diagnostics` lines. ``class Service(WorkerService, typechecked=True)`` applies it
+    to a service's methods in the worker.
+    """
     try:
         from beartype import beartype
-    except ImportError:
+    except ImportError:  # optional: checking is worth having where it is installed, never a reason to fail
         return function
     return beartype(function)

@@ -65,9 +65,12 @@ class PageRun:
 
 
 def wheelUrls() -> list[str]:
-    """Server URLs of the wheels every script unpacks: workerlib's own and wrapt's pure-Python wheel."""
+    """Server URLs of the wheels every script unpacks: workerlib's own and the pure-Python wheels of wrapt and beartype.
+
+    beartype is optional for workerlib; it is there so pages can check ``typechecked`` in main and workers.
+    """
     urls = []
-    for prefix in ("workerlib-", "wrapt-"):
+    for prefix in ("workerlib-", "wrapt-", "beartype-"):
         found = sorted(WHEELS.glob(f"{prefix}*-py3-none-any.whl"))
         if not found:
             raise FileNotFoundError(f"no {prefix}*.whl in {WHEELS}: run 'make wheels' first")
