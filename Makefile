@@ -8,6 +8,7 @@ SHELL := /bin/bash
 
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
 WRAPT_VERSION := $(shell sed -n 's/.*"wrapt==\([0-9.]*\)".*/\1/p' pyproject.toml)
+BEARTYPE_VERSION := $(shell sed -n 's/.*"beartype==\([0-9.]*\)".*/\1/p' pyproject.toml)
 PYTHON313 ?= $(shell PYENV_VERSION=3.13.0 command -v python3.13 >/dev/null 2>&1 && PYENV_VERSION=3.13.0 python3.13 -c 'import sys; print(sys.executable)' 2>/dev/null)
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -16,6 +17,7 @@ CHROMIUM := /usr/bin/chromium
 WHEELS := build/wheels
 WORKERLIB_WHEEL := $(WHEELS)/workerlib-$(VERSION)-py3-none-any.whl
 WRAPT_WHEEL := $(WHEELS)/wrapt-$(WRAPT_VERSION)-py3-none-any.whl
+BEARTYPE_WHEEL := $(WHEELS)/beartype-$(BEARTYPE_VERSION)-py3-none-any.whl
 PYODIDE_DIST := build/pyodide-dist
 SOURCES := $(shell find workerlib -name '*.py') pyproject.toml README.md
 
@@ -55,7 +57,7 @@ chromium:
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	[ -x $(CHROMIUM) ] || { echo "error: apt-get finished but $(CHROMIUM) is still missing" >&2; exit 1; }
 
-wheels: $(WORKERLIB_WHEEL) $(WRAPT_WHEEL)
+wheels: $(WORKERLIB_WHEEL) $(WRAPT_WHEEL) $(BEARTYPE_WHEEL)
 $(WORKERLIB_WHEEL): $(SOURCES) $(VENV_STAMP)
 	@mkdir -p $(WHEELS)
 	@rm -f $(WHEELS)/workerlib-*.whl
@@ -67,6 +69,13 @@ $(WRAPT_WHEEL): | $(VENV_STAMP)
 	$(PY) -m pip download --quiet --disable-pip-version-check --no-deps --only-binary=:all: \
 	  --platform any --python-version 3.13 --implementation py -d $(WHEELS) wrapt==$(WRAPT_VERSION)
 	@test -f $@ || { echo "error: expected wrapt's pure wheel at $@" >&2; exit 1; }
+
+# Every browser test page unpacks it, so pages can use typechecked (and typechecked=True services) in main and workers.
+$(BEARTYPE_WHEEL): | $(VENV_STAMP)
+	@mkdir -p $(WHEELS)
+	$(PY) -m pip download --quiet --disable-pip-version-check --no-deps --only-binary=:all: \
+	  --platform any --python-version 3.13 --implementation py -d $(WHEELS) beartype==$(BEARTYPE_VERSION)
+	@test -f $@ || { echo "error: expected beartype's pure wheel at $@" >&2; exit 1; }
 
 dist: $(DIST_STAMP)
 $(DIST_STAMP): tools/build_pyodide_dist.py $(NPM_STAMP) $(WORKERLIB_WHEEL) $(WRAPT_WHEEL)
@@ -89,7 +98,7 @@ test-unit: $(VENV_STAMP)
 test-pyodide: $(VENV_STAMP) $(DIST_STAMP)
 	$(PY) -m pytest -q tests/pyodide --runtime=node --dist-dir=$(PYODIDE_DIST)
 
-test-browser: $(VENV_STAMP) $(NPM_STAMP) chromium $(WORKERLIB_WHEEL) $(WRAPT_WHEEL)
+test-browser: $(VENV_STAMP) $(NPM_STAMP) chromium $(WORKERLIB_WHEEL) $(WRAPT_WHEEL) $(BEARTYPE_WHEEL)
 	$(PY) -m pytest -q tests/browser
 
 test: lint typecheck docs test-unit test-pyodide test-browser
