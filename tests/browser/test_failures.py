@@ -152,7 +152,7 @@ def test_malformed_payloads_get_clear_failures_and_the_worker_keeps_serving(page
     assert fuzz["failures"] > 3000
     failedKinds = {kind for kind in fuzz["kinds"] if kind != "answered"}
     assert failedKinds == {"random bytes", "truncated", "bit flipped", "wrong shape", "wrong names", "bad frame"}
-    assert page["afterFuzz"] > 3
+    assert page["afterFuzz"] > 0
 
 
 @pytest.mark.parametrize("side", ["main", "worker"])
