@@ -3,7 +3,6 @@ and ``typechecked`` with and without beartype."""
 
 from __future__ import annotations
 
-import importlib
 import io
 import logging
 import operator
@@ -17,11 +16,11 @@ from typing import Any
 import pytest
 
 import workerlib
+import workerlib.diagnostics
 from workerlib import ABSENT, LOGGER_NAME, UNKNOWN, typechecked
 from workerlib._runtime import Context
 
-# `workerlib.diagnostics` is the report's lines (the issue's public name), which hides the module of the same name.
-module: ModuleType = importlib.import_module("workerlib.diagnostics")
+module: ModuleType = workerlib.diagnostics  # the module itself: the report is workerlib.diagnostics.diagnostics
 
 PYSCRIPT_PACKAGE = '{"name": "@pyscript/core", "version": "0.7.31", "type": "module"}'
 
@@ -100,8 +99,11 @@ def test_system_versions_is_read_only_and_rejects_unknown_parts() -> None:
 
 def test_constants() -> None:
     assert (ABSENT, UNKNOWN, LOGGER_NAME) == ("absent", "unknown", "workerlib")
-    for name in ("ABSENT", "UNKNOWN", "LOGGER_NAME", "diagnostics", "systemVersions", "elapsedTime"):
+    for name in ("ABSENT", "UNKNOWN", "LOGGER_NAME", "systemVersions", "elapsedTime"):
         assert name in workerlib.__all__
+    # The report stays in its module, so that workerlib.diagnostics is the module and not the report.
+    assert "diagnostics" not in workerlib.__all__
+    assert workerlib.diagnostics.elapsedTime is workerlib.elapsedTime
     assert {"enableLogging", "disableLogging", "typechecked"} <= set(workerlib.__all__)
 
 
@@ -294,7 +296,7 @@ def test_worker_without_any_source_gives_unknown(monkeypatch: pytest.MonkeyPatch
 
 def test_a_worker_without_the_window_proxy_is_named_by_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
     simulate(monkeypatch, Context.WORKER, fakeJs(location=SimpleNamespace(href="x")), SimpleNamespace(window=None))
-    assert workerlib.diagnostics[0] == f"workerlib: {workerlib.__version__} in PyScript worker"
+    assert workerlib.diagnostics.diagnostics[0] == f"workerlib: {workerlib.__version__} in PyScript worker"
 
 
 def test_pyodide_without_pyscript(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -340,7 +342,7 @@ def cpythonLines() -> list[str]:
 
 
 def test_diagnostics_lines_in_cpython() -> None:
-    lines = workerlib.diagnostics
+    lines = workerlib.diagnostics.diagnostics
     assert list(lines) == cpythonLines()
     # operator.eq: a written `==` would make mypy narrow `lines` to a list for the lines that follow.
     assert operator.eq(lines, cpythonLines())
@@ -355,13 +357,13 @@ def test_diagnostics_lines_in_cpython() -> None:
 
 def test_diagnostics_say_when_beartype_is_missing(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "beartype", None)  # makes `import beartype` raise ImportError
-    assert workerlib.diagnostics[-1] == "beartype: absent (typechecked checks nothing)"
+    assert workerlib.diagnostics.diagnostics[-1] == "beartype: absent (typechecked checks nothing)"
 
 
 def test_diagnostics_in_a_simulated_worker(monkeypatch: pytest.MonkeyPatch) -> None:
     js = fakeJs(SharedArrayBuffer=None, crossOriginIsolated=False, location=SimpleNamespace(href="x"))
     simulate(monkeypatch, Context.WORKER, js, SimpleNamespace(window=None), workerName="calc")
-    lines = list(workerlib.diagnostics)
+    lines = list(workerlib.diagnostics.diagnostics)
     assert lines[0] == f"workerlib: {workerlib.__version__} in PyScript worker 'calc'"
     assert lines[1:12] == [
         "PyScript: unknown",
@@ -383,7 +385,7 @@ def test_diagnostics_in_a_simulated_worker(monkeypatch: pytest.MonkeyPatch) -> N
     [("-X dev", "dev mode: on"), ("-O", "assertions: disabled")],
 )
 def test_diagnostics_follow_the_interpreters_flags(flag: str, expected: str) -> None:
-    code = "import workerlib; print(str(workerlib.diagnostics))"
+    code = "import workerlib.diagnostics; print(str(workerlib.diagnostics.diagnostics))"
     output = subprocess.run(
         [sys.executable, *flag.split(), "-c", code], capture_output=True, text=True, check=True, timeout=60
     ).stdout

@@ -5,7 +5,8 @@ import logging
 import pagekit
 from worker import Checked, Diagnostics, Unchecked
 
-from workerlib import LOGGER_NAME, diagnostics, enableLogging, systemVersions
+from workerlib import LOGGER_NAME, enableLogging, systemVersions
+from workerlib.diagnostics import diagnostics
 
 results = {}
 log = logging.getLogger(f"{LOGGER_NAME}.page")

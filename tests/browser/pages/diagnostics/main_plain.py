@@ -3,7 +3,8 @@
 import pagekit
 from worker import Diagnostics
 
-from workerlib import diagnostics, systemVersions
+from workerlib import systemVersions
+from workerlib.diagnostics import diagnostics
 
 probe = await Diagnostics.connect("diag")  # noqa: F704 - PyScript runs main scripts with top-level await
 pagekit.finish(

@@ -2,7 +2,8 @@
 
 import logging
 
-from workerlib import LOGGER_NAME, WorkerService, diagnostics, enableLogging, systemVersions
+from workerlib import LOGGER_NAME, WorkerService, enableLogging, systemVersions
+from workerlib.diagnostics import diagnostics
 
 
 class Diagnostics(WorkerService):
