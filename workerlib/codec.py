@@ -18,7 +18,7 @@ patching. A value without adapted objects is a plain pickle; one with them is fr
 
     MAGIC | u32 count | count x u64 lengths | index pickle | root pickle | segment 1 pickle | ...
 
-where the index lists, per segment, the adapter key and the segments it refers to.
+where the index lists, per segment, the adapter's key and registering module, and the segments it refers to.
 """
 
 from __future__ import annotations
@@ -201,8 +201,9 @@ class _Encoding:
         if len(self.pickles) == 1:
             return self.pickles[0]
         keys = tuple(pending.adapter.key for pending in self.pending)
+        modules = tuple(pending.adapter.module for pending in self.pending)
         _decodingOrder(self.refers, keys, UnsendableError)  # a cycle through adapters is refused here, not there
-        index = pickle.dumps((keys, tuple(self.refers)), protocol=PROTOCOL)
+        index = pickle.dumps((keys, modules, tuple(self.refers)), protocol=PROTOCOL)
         parts = [index, *self.pickles]
         header = MAGIC + struct.pack(f"<I{len(parts)}Q", len(parts), *(len(part) for part in parts))
         return b"".join([header, *parts])
@@ -354,21 +355,21 @@ def _split(view: memoryview) -> list[memoryview]:
     return parts
 
 
-def _readIndex(part: memoryview, segments: int) -> tuple[tuple[str, ...], tuple[tuple[int, ...], ...]]:
+def _readIndex(part: memoryview, segments: int) -> tuple[tuple[str, ...], tuple[str, ...], tuple[tuple[int, ...], ...]]:
     index = _load(part, {})
     try:
-        keys, refers = index
+        keys, modules, refers = index
         valid = (
-            len(keys) == segments
+            len(keys) == len(modules) == segments
             and len(refers) == segments + 1
-            and all(isinstance(key, str) for key in keys)
+            and all(isinstance(name, str) for name in (*keys, *modules))
             and all(isinstance(n, int) and 1 <= n <= segments for numbers in refers for n in numbers)
         )
     except (TypeError, ValueError):
         valid = False
     if not valid:
         raise DecodeError(f"malformed payload: a frame index that does not describe {segments} segments")
-    return keys, refers
+    return keys, modules, refers
 
 
 async def decodeAsync(payload: bytes | bytearray | memoryview) -> Any:
@@ -381,15 +382,17 @@ async def decodeAsync(payload: bytes | bytearray | memoryview) -> Any:
     if view[: len(MAGIC)] != MAGIC:
         return _load(view, {})
     parts = _split(view)
-    keys, refers = _readIndex(parts[0], len(parts) - 2)
+    keys, modules, refers = _readIndex(parts[0], len(parts) - 2)
     resolved: dict[int, Any] = {}
     for number in _decodingOrder(refers, keys, DecodeError):
         key = keys[number - 1]
         found = registry.byKey.get(key)
         if found is None:
+            module = modules[number - 1]
             raise DecodeError(
-                f"received a value encoded by the adapter for {key}, but no such adapter is registered on this side; "
-                f"import the module that registers it (with @adapter({key.rsplit('.', 1)[-1]})) here as well"
+                f"received a value encoded by the adapter for {key}, registered in module {module!r} on the sending "
+                f"side, but no adapter for it is registered on this side; import {module} here as well (or register "
+                f"one with @adapter({key.rsplit('.', 1)[-1]}))"
             )
         data = _load(parts[number + 1], resolved)
         resolved[number] = await _runAdapter(found, "decode", data, functools.partial("a received {}".format, key))
