@@ -130,7 +130,7 @@ def readWheel(path: Path) -> Wheel:
             raise DistError(f"{path.name}: cannot read the requirement {requirement!r}")
         if not marker.strip():
             requires.append(normalizeName(match.group(1)))
-        elif not EXTRA_ONLY_MARKER.match(marker):
+        elif not appliesOnlyWithAnExtra(marker):
             conditionalRequires.append(normalizeName(match.group(1)))
     return Wheel(
         path=path,
@@ -139,6 +139,20 @@ def readWheel(path: Path) -> Wheel:
         imports=topLevelImports(names),
         requires=tuple(requires),
         conditionalRequires=tuple(conditionalRequires),
+    )
+
+
+def appliesOnlyWithAnExtra(marker: str) -> bool:
+    """Whether a requirement's marker holds only when an extra is asked for: ``extra == 'x'``, alone or and-ed.
+
+    ``(sys_platform == 'linux') and extra == 'dev'`` is such a marker; ``a or extra == 'dev'`` is not. Parenthesized
+    groups are set aside first, as ``and`` binds tighter than ``or``.
+    """
+    topLevel = marker
+    while (inner := re.sub(r"\([^()]*\)", "", topLevel)) != topLevel:
+        topLevel = inner
+    return bool(EXTRA_ONLY_MARKER.match(marker)) or (
+        re.search(r"\bextra\s*==", topLevel) is not None and re.search(r"\bor\b", topLevel) is None
     )
 
 
