@@ -106,6 +106,10 @@ test: lint typecheck docs test-unit test-pyodide test-browser
 demo: $(VENV_STAMP) $(NPM_STAMP) chromium $(WORKERLIB_WHEEL) $(WRAPT_WHEEL)
 	$(PY) tools/demo.py examples/01-hello
 
+.PHONY: bench
+bench: $(VENV_STAMP) $(NPM_STAMP) chromium wheels
+	$(PY) tools/bench.py
+
 serve: $(VENV_STAMP) $(NPM_STAMP) $(WORKERLIB_WHEEL) $(WRAPT_WHEEL)
 	$(PY) tools/devserver.py --port 8000
 

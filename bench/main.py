@@ -1,0 +1,235 @@
+"""The benchmark page's main thread: raw PyScript against workerlib, same worker, same run, interleaved samples.
+
+Every case is a pair of coroutines doing the same round trip, one through PyScript's own worker bridge (``__export__``
+functions, ``.to_py()`` on the result) and one through a workerlib client. Each is checked once for a correct result,
+warmed up, then timed in alternation (raw, workerlib, raw, workerlib...) and summarised by its median. The results
+go to ``window.pageResult`` through ``pagekit.finish``; ``tools/bench.py`` waits for them and prints the table.
+
+The page URL may carry ``?scale=0.3`` to take fewer samples (never fewer than three), for a quick look.
+"""
+
+import asyncio
+import gc
+import statistics
+import time
+
+import js
+import pagekit
+import pyscript
+from points import Point
+from pyodide.ffi import JsProxy
+from worker import Bench
+
+import workerlib
+
+WORKER = "bench"
+SCALE = float(js.URLSearchParams.new(js.location.search).get("scale") or 1)
+
+
+def progress(message):
+    print(f"bench: {message}")  # tools/bench.py shows these console lines while the page runs
+
+
+def samplesFor(count):
+    return max(3, round(count * SCALE))
+
+
+raw = await pyscript.workers[WORKER]  # noqa: F704 - PyScript runs main scripts with top-level await
+bench = await Bench.connect(WORKER)  # noqa: F704
+
+
+def fromJs(value):
+    """What raw PyScript users do with a result: ``to_py()`` when it arrives as a JsProxy."""
+    return value.to_py() if isinstance(value, JsProxy) else value
+
+
+async def rawAdd():
+    return fromJs(await raw.add(1, 2))
+
+
+timings = []  # workerlib's own account of each timed call (Call.timing), for the breakdown
+
+
+async def timedCall(call):
+    result = await call
+    timing = getattr(call, "timing", None)
+    if timing is not None:
+        timings.append(timing)
+    return result
+
+
+async def libAdd():
+    return await timedCall(bench.add(1, 2))
+
+
+def rawEcho(value):
+    async def call():
+        return fromJs(await raw.echo(value))
+
+    return call
+
+
+def libEcho(value):
+    async def call():
+        return await timedCall(bench.echo(value))
+
+    return call
+
+
+async def rawConcurrent():
+    return [fromJs(result) for result in await asyncio.gather(*(raw.add(n, 1) for n in range(100)))]
+
+
+async def libConcurrent():
+    return await asyncio.gather(*(timedCall(bench.add(n, 1)) for n in range(100)))
+
+
+def comparable(value):
+    """Raw results in the form workerlib gives them, for the correctness check only (not timed)."""
+    if isinstance(value, memoryview):
+        return value.tobytes()
+    return value
+
+
+def verify(label, side, got, expected):
+    got = comparable(got)
+    if type(got) is not type(expected) or got != expected:
+        raise AssertionError(
+            f"{label}: the {side} result differs from what was sent "
+            f"(got {type(got).__qualname__} of length {len(got) if hasattr(got, '__len__') else '-'})"
+        )
+
+
+async def timed(call, inner):
+    """Seconds per call, over ``inner`` sequential calls."""
+    started = time.perf_counter()
+    for _ in range(inner):
+        await call()
+    return (time.perf_counter() - started) / inner
+
+
+def ms(seconds):
+    return round(seconds * 1000, 4)
+
+
+async def compare(key, label, rawCall, libCall, expected, *, samples, inner=1, warmup=2, target):
+    await verifyPair(label, rawCall, libCall, expected)
+    for _ in range(warmup):
+        await rawCall()
+        await libCall()
+    gc.collect()
+    rawTimes, libTimes = [], []
+    timings.clear()
+    for _ in range(samplesFor(samples)):
+        rawTimes.append(await timed(rawCall, inner))
+        libTimes.append(await timed(libCall, inner))
+    rawMedian, libMedian = statistics.median(rawTimes), statistics.median(libTimes)
+    ratio = libMedian / rawMedian
+    row = {
+        "key": key,
+        "case": label,
+        "rawMs": ms(rawMedian),
+        "workerlibMs": ms(libMedian),
+        "ratio": round(ratio, 3),
+        "target": target,
+        "passed": ratio <= target,
+        "samples": len(rawTimes),
+        "callsPerSample": inner,
+        "rawSamplesMs": [ms(t) for t in rawTimes],
+        "workerlibSamplesMs": [ms(t) for t in libTimes],
+        "workerlibBreakdownMs": breakdown(),
+    }
+    progress(f"{label}: raw {row['rawMs']:.3f} ms, workerlib {row['workerlibMs']:.3f} ms, ratio {ratio:.2f}")
+    return row
+
+
+def breakdown():
+    """Medians of workerlib's per-call timing: arguments (encode, cross, decode), method, return, and the total."""
+    if not timings:
+        return None
+    parts = ("argumentTransfer", "execution", "returnTransfer", "total")
+    return {part: ms(statistics.median(getattr(timing, part) for timing in timings)) for part in parts}
+
+
+async def verifyPair(label, rawCall, libCall, expected):
+    verify(label, "raw PyScript", await rawCall(), expected)
+    verify(label, "workerlib", await libCall(), expected)
+
+
+rows = []
+rows.append(await compare("add", "add(1, 2)", rawAdd, libAdd, 3, samples=30, inner=200, target=1.3))  # noqa: F704
+
+for size, samples in ((10_000, 60), (100_000, 25), (1_000_000, 11)):
+    numbers = list(range(size))
+    rows.append(
+        await compare(  # noqa: F704
+            f"list{size}",
+            f"echo list(range({size:_}))",
+            rawEcho(numbers),
+            libEcho(numbers),
+            numbers,
+            samples=samples,
+            warmup=1 if size >= 1_000_000 else 2,
+            target=1.0,
+        )
+    )
+    del numbers
+
+records = [{"id": n, "name": f"name {n}", "score": n * 0.5, "tags": [f"t{n % 7}", f"u{n % 11}"]} for n in range(10_000)]
+rows.append(
+    await compare(  # noqa: F704
+        "records", "echo 10,000 dict records", rawEcho(records), libEcho(records), records, samples=25, target=0.5
+    )
+)
+del records
+
+blob = bytes(range(256)) * (10 * 1024 * 1024 // 256)
+rows.append(
+    await compare("bytes", "echo 10 MB of bytes", rawEcho(blob), libEcho(blob), blob, samples=25, target=1.2)  # noqa: F704
+)
+del blob
+
+rows.append(
+    await compare(  # noqa: F704
+        "concurrent",
+        "100 concurrent add() (gather)",
+        rawConcurrent,
+        libConcurrent,
+        [n + 1 for n in range(100)],
+        samples=40,
+        target=1.0,
+    )
+)
+
+# Adapted objects: workerlib only, raw PyScript cannot send a Point at all.
+POINTS = 10_000
+pointList = [Point(n, n * 0.5) for n in range(POINTS)]
+echoPoints = libEcho(pointList)
+verify("echo 10,000 Points", "workerlib", await echoPoints(), pointList)  # noqa: F704
+for _ in range(2):
+    await echoPoints()  # noqa: F704
+gc.collect()
+timings.clear()
+pointTimes = [await timed(echoPoints, 1) for _ in range(samplesFor(25))]  # noqa: F704
+pointMedian = statistics.median(pointTimes)
+adapted = {
+    "key": "points",
+    "case": f"echo {POINTS:,} adapted Points",
+    "objects": POINTS,
+    "workerlibMs": ms(pointMedian),
+    "perObjectUs": round(pointMedian / POINTS * 1e6, 3),
+    "samples": len(pointTimes),
+    "workerlibSamplesMs": [ms(t) for t in pointTimes],
+    "workerlibBreakdownMs": breakdown(),
+}
+progress(f"{adapted['case']}: {adapted['workerlibMs']:.3f} ms, {adapted['perObjectUs']:.2f} us per object")
+
+pagekit.finish(
+    {
+        "rows": rows,
+        "adapted": adapted,
+        "scale": SCALE,
+        "versions": {**workerlib.systemVersions, "workerlib": workerlib.__version__},
+        "crossOriginIsolated": bool(js.window.crossOriginIsolated),
+    }
+)

@@ -1,0 +1,172 @@
+"""Runs the benchmark page headless: raw PyScript calls against workerlib calls, in the same page and run.
+
+Builds ``bench/`` into a page the way the browser tests build theirs (``tests/browser/harness.py``), serves the
+repository from 127.0.0.1, runs the page in headless Chromium, prints a Markdown table and writes it with the versions
+used to ``build/bench/results.json``. Exits 1 when the page fails (a wrong result included), 0 otherwise; with
+``--strict``, also when a ratio misses its target.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import sys
+from pathlib import Path
+from typing import Any
+from unittest import mock
+
+from playwright.sync_api import Browser, sync_playwright
+
+from tests.browser import harness
+from tests.browser.harness import PageSpec, WorkerSpec
+from tools.browser import Console, PageError, launchChromium, waitForPage
+from tools.devserver import REPOSITORY, DevServer
+
+SPEC = PageSpec(
+    "bench",
+    workers=[WorkerSpec("bench", src="worker.py")],
+    shared=["worker.py", "points.py"],
+    title="workerlib benchmark",
+)
+RESULTS = REPOSITORY / "build" / "bench" / "results.json"
+PROGRESS = "bench: "
+
+
+def buildBenchPage() -> str:
+    """Write ``build/bench/index.html`` and its configs for the sources in ``bench/``; return the page's URL path.
+
+    This is the browser tests' own :func:`~tests.browser.harness.buildPage` (same wheels, configs and ``pagekit``),
+    pointed at ``bench/`` instead of ``tests/browser/pages/``.
+    """
+    with mock.patch.multiple(harness, PAGES=REPOSITORY, BUILT_PAGES=REPOSITORY / "build"):
+        return harness.buildPage(SPEC)
+
+
+class ProgressConsole(Console):
+    """Collects the page's console like the tests do, and shows the page's progress lines as they come."""
+
+    def add(self, line: str) -> None:
+        super().add(line)
+        if PROGRESS in line:
+            print("  " + line.split(PROGRESS, 1)[1], flush=True)
+
+
+def runBench(browser: Browser, origin: str, *, scale: float, timeout: float) -> dict[str, Any]:
+    """Open the page, wait for ``window.pageResult`` and return what the page reported."""
+    url = origin + buildBenchPage() + (f"?scale={scale:g}" if scale != 1 else "")
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        console = ProgressConsole(page)
+        print(f"opening {url} in headless Chromium {browser.version}", flush=True)
+        page.goto(url)
+        waitForPage(page, console, "window.pageResult !== undefined", timeout=timeout)
+        results: dict[str, Any] = json.loads(page.evaluate("window.pageResult"))
+        return results
+    finally:
+        context.close()
+
+
+def npmVersion(package: str) -> str:
+    manifest = REPOSITORY / "node_modules" / package / "package.json"
+    return str(json.loads(manifest.read_text())["version"]) if manifest.exists() else "unknown"
+
+
+def versions(page: dict[str, str], browser: Browser) -> dict[str, str]:
+    """The versions the numbers belong to: what the page saw at run time, npm's manifests where it could not tell."""
+    found = {
+        "workerlib": page.get("workerlib", "unknown"),
+        "Pyodide": page.get("Pyodide", "unknown"),
+        "PyScript": page.get("PyScript", "unknown"),
+        "Python": page.get("Python", "unknown"),
+        "Emscripten": page.get("Emscripten", "unknown"),
+        "Chromium": browser.version,
+    }
+    if found["PyScript"] in ("unknown", "absent"):
+        found["PyScript"] = npmVersion("@pyscript/core")
+    if found["Pyodide"] in ("unknown", "absent"):
+        found["Pyodide"] = npmVersion("pyodide")
+    return found
+
+
+def table(report: dict[str, Any]) -> str:
+    """The results as a Markdown table: one row per case, then the adapted objects."""
+    lines = [
+        "| case | raw PyScript | workerlib | workerlib / raw | target | result |",
+        "| --- | ---: | ---: | ---: | ---: | --- |",
+    ]
+    for row in report["rows"]:
+        perCall = " per call" if row["callsPerSample"] > 1 else ""
+        lines.append(
+            f"| {row['case']} | {row['rawMs']:.3f} ms{perCall} | {row['workerlibMs']:.3f} ms{perCall} "
+            f"| {row['ratio']:.2f} | <= {row['target']:g} | {'PASS' if row['passed'] else 'MISS'} |"
+        )
+    adapted = report["adapted"]
+    lines.append(
+        f"| {adapted['case']} | cannot send them | {adapted['workerlibMs']:.3f} ms "
+        f"({adapted['perObjectUs']:.2f} us per object) | - | - | - |"
+    )
+    return "\n".join(lines)
+
+
+def breakdownTable(report: dict[str, Any]) -> str:
+    """Where workerlib's time goes, from its own per-call timing (medians over the timed calls)."""
+    lines = [
+        "| case | measured | call total | arguments: encode, cross, decode | method | return: encode, cross, decode |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for row in [*report["rows"], report["adapted"]]:
+        parts = row.get("workerlibBreakdownMs")
+        if not parts:
+            continue
+        lines.append(
+            f"| {row['case']} | {row['workerlibMs']:.3f} ms | {parts['total']:.3f} ms "
+            f"| {parts['argumentTransfer']:.3f} ms | {parts['execution']:.3f} ms | {parts['returnTransfer']:.3f} ms |"
+        )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scale", type=float, default=1.0, help="multiply the number of samples (at least 3 each)")
+    parser.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for the whole page")
+    parser.add_argument("--output", type=Path, default=RESULTS, help="where to write the JSON results")
+    parser.add_argument("--strict", action="store_true", help="exit 1 when a ratio misses its target")
+    options = parser.parse_args()
+    with DevServer() as server, sync_playwright() as playwright:
+        browser = launchChromium(playwright)
+        try:
+            page = runBench(browser, server.origin, scale=options.scale, timeout=options.timeout)
+        except PageError as error:
+            print(error, file=sys.stderr)
+            sys.exit(1)
+        report = {
+            "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+            "machine": {"platform": platform.platform(), "cpus": os.cpu_count()},
+            "versions": versions(page["versions"], browser),
+            "crossOriginIsolated": page["crossOriginIsolated"],
+            "scale": page["scale"],
+            "rows": page["rows"],
+            "adapted": page["adapted"],
+        }
+        browser.close()
+    options.output.parent.mkdir(parents=True, exist_ok=True)
+    options.output.write_text(json.dumps(report, indent=2) + "\n")
+    print()
+    print(", ".join(f"{name} {version}" for name, version in report["versions"].items()))
+    print()
+    print(table(report))
+    if any(row.get("workerlibBreakdownMs") for row in report["rows"]):
+        print("\nworkerlib's own timing of its calls (Call.timing; for gather, per call, queueing included):\n")
+        print(breakdownTable(report))
+    missed = [row["case"] for row in report["rows"] if not row["passed"]]
+    print(f"\n{len(report['rows']) - len(missed)} of {len(report['rows'])} targets met; results in {options.output}")
+    if options.strict and missed:
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
