@@ -15,8 +15,8 @@ from .decorators import remoteMethod
 from .errors import ConnectError, WorkerClosedError
 from .server import publicMethods
 
-type Send = Callable[[bytes], asyncio.Future[bytes]]
-"""Posts a request payload; the future gets the reply payload. Cancelling the future drops the reply."""
+type Send = Callable[[bytes], asyncio.Future[Any]]
+"""Posts a request payload; the future gets the reply (``bytes``, or a JavaScript buffer). Cancelling it drops it."""
 
 log = logging.getLogger("workerlib.client")
 
@@ -32,7 +32,7 @@ class Link:
         self.worker = worker
         self.owned = owned
         self.send = send
-        self.pending: set[asyncio.Future[bytes]] = set()
+        self.pending: set[asyncio.Future[Any]] = set()
         self.gone: str | None = None
         """Why no call can reach the worker any more, once that is so."""
         self._stopWatching: Callable[[], None] | None = None
@@ -61,9 +61,9 @@ class Link:
         self.pending.add(reply)
         try:
             if timeout is None:
-                return await reply
+                return transport.payloadFromJs(await reply)
             try:
-                return await asyncio.wait_for(reply, timeout)
+                return transport.payloadFromJs(await asyncio.wait_for(reply, timeout))
             except TimeoutError:
                 raise TimeoutError(f"{where} did not answer within {timeout:g} s; a late answer is dropped") from None
         finally:
@@ -194,7 +194,8 @@ async def describe(name: str, worker: Any, timeout: float | None = None) -> prot
     """Ask a worker what it serves; raises :class:`ConnectError` if it does not run workerlib."""
     request = await protocol.encodeRequest(protocol.Request(protocol.OP_DESCRIBE, None))
     try:
-        ok, value, _ = await protocol.decodeReply(await asyncio.wait_for(_sender(worker)(request), timeout))
+        reply = transport.payloadFromJs(await asyncio.wait_for(_sender(worker)(request), timeout))
+        ok, value, _ = await protocol.decodeReply(reply)
     except TimeoutError:
         raise TimeoutError(f"worker {name!r} did not answer within {timeout:g} s") from None
     except Exception as error:
@@ -208,7 +209,7 @@ async def describe(name: str, worker: Any, timeout: float | None = None) -> prot
 
 
 def _sender(worker: Any) -> Send:
-    return lambda payload: transport.send(worker, payload)
+    return transport.sender(worker)
 
 
 def _summary(description: protocol.Description) -> str:

@@ -1,8 +1,9 @@
 """The message protocol: one request payload from main to worker, one reply payload back.
 
 A request is ``(operation, target, args, kwargs)``; ``operation`` is one of the ``OP_*`` names below and
-``target`` says what to run. A reply is ``(True, result, stamps)`` or ``(False, RemoteFailure, stamps)``, the
-:class:`Stamps` timing the call in the worker. Both are encoded with
+``target`` says what to run (a service method travels as the three strings of its :class:`ServiceTarget`). A reply
+is ``(True, result, stamps)`` or ``(False, RemoteFailure, stamps)``, the stamps (three floats, see :class:`Stamps`)
+timing the call in the worker. Only built-in types travel on the hot path, the pickler's fastest. Both are encoded with
 :mod:`workerlib.codec`, so requests and replies follow the same rules as the values they carry.
 """
 
@@ -155,7 +156,10 @@ MAX_CHAIN = 20
 
 async def encodeRequest(request: Request) -> bytes:
     """Encode a request; an argument that cannot cross raises ``TypeError`` naming it, before anything is sent."""
-    message = (request.operation, request.target, request.args, request.kwargs or {})
+    target = request.target
+    if isinstance(target, ServiceTarget):  # plain strings on the wire: the pickler's fastest path, every call
+        target = (target.qualname, target.module, target.method)
+    message = (request.operation, target, request.args, request.kwargs or {})
     with _renamedPlaces({"request[2]": "args", "request[3]": "kwargs"}):
         return await codec.encodeAsync(message, where="request")
 
@@ -168,12 +172,12 @@ async def decodeRequest(payload: bytes) -> Request:
     operation, target, args, kwargs = message
     if operation not in (OP_DESCRIBE, OP_CALL, OP_FUNCTION):
         raise ProtocolError(f"unknown operation {operation!r}; expected one of {OP_DESCRIBE}, {OP_CALL}, {OP_FUNCTION}")
-    if operation == OP_CALL and not isinstance(target, ServiceTarget):
-        raise ProtocolError(f"a call's target must be a ServiceTarget, got {_describe(target)}")
-    # A payload can build a ServiceTarget with fields missing or of any type: check them, never assume them.
-    names = [getattr(target, field, None) for field in ("qualname", "module", "method")] if operation == OP_CALL else []
-    if not all(isinstance(part, str) for part in names):
-        raise ProtocolError(f"a call's target must name its service and method with strings, got {_describe(target)}")
+    if operation == OP_CALL:
+        if not (type(target) is tuple and len(target) == 3 and all(type(part) is str for part in target)):
+            raise ProtocolError(
+                f"a call's target must be (service qualname, module, method) as strings, got {_describe(target)}"
+            )
+        target = ServiceTarget(*target)
     if operation == OP_FUNCTION and not isinstance(target, str):
         raise ProtocolError(f"a function call's target must be a name, got {_describe(target)}")
     if not isinstance(args, tuple) or not isinstance(kwargs, dict) or not all(isinstance(k, str) for k in kwargs):
@@ -186,7 +190,8 @@ async def decodeRequest(payload: bytes) -> Request:
 async def encodeReply(ok: bool, value: Any, stamps: Stamps | None = None) -> bytes:
     """Encode a reply: a result when ``ok``, else a :class:`RemoteFailure`; ``stamps`` time the call."""
     with _renamedPlaces({"reply[1]": "return value" if ok else "exception"}):
-        return await codec.encodeAsync((ok, value, stamps), where="reply")
+        times = None if stamps is None else (stamps.received, stamps.started, stamps.finished)
+        return await codec.encodeAsync((ok, value, times), where="reply")
 
 
 async def decodeReply(payload: bytes) -> tuple[bool, Any, Stamps | None]:
@@ -197,7 +202,8 @@ async def decodeReply(payload: bytes) -> tuple[bool, Any, Stamps | None]:
     ok, value, stamps = message
     if not ok and not (isinstance(value, RemoteFailure) and value.wellFormed()):
         raise ProtocolError(f"a failed reply must carry a RemoteFailure, got {_describe(value)}")
-    return ok, value, stamps if isinstance(stamps, Stamps) else None
+    valid = type(stamps) is tuple and len(stamps) == 3 and all(type(time) is float for time in stamps)
+    return ok, value, Stamps(*stamps) if valid else None
 
 
 @contextmanager

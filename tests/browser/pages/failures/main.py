@@ -210,7 +210,7 @@ results["leaks"] = {"before": before, "after": after}
 # ---- a worker that dies with calls pending ------------------------------------------------------------------------
 doomed = await Faulty.connect("doomed", timeout=30)  # noqa: F704
 # Tasks that fail while nobody awaits them yet are reported by Pyodide's loop; failure() always awaits its call.
-pending = asyncio.gather(*(failure(doomed.sleep(20)) for _ in range(3)), failure(doomed.block(0.2)))
+pending = asyncio.gather(*(failure(doomed.sleep(20)) for _ in range(3)), failure(doomed.block(30.0)))
 await asyncio.sleep(0.1)  # noqa: F704 - let the calls reach the worker
 started = time.monotonic()
 js.document.querySelector('script[name="doomed"]').xworker.terminate()
