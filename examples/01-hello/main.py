@@ -8,7 +8,7 @@ import js
 from shapes import Point
 from worker import Calculator
 
-from workerlib import elapsedTime
+from workerlib import elapsedTime, systemVersions
 
 lines = []
 
@@ -25,7 +25,14 @@ calculator = await Calculator.connect()  # noqa: F704 - PyScript runs main scrip
 show(f"connected to worker {calculator.workerName!r} in {elapsedTime(started)}")
 show(f"signature kept: calculator.add{inspect.signature(calculator.add)}")
 
-show(f"add(1, 2) = {await calculator.add(1, 2)}")  # noqa: F704
+show("running on " + ", ".join(f"{part} {version}" for part, version in systemVersions.items()))
+call = calculator.add(1, 2)
+show(f"add(1, 2) = {await call}, answered in {call.timing}")  # noqa: F704
+
+try:
+    await calculator.slowSquare(3).withTimeout(0.001)  # noqa: F704
+except TimeoutError as error:
+    show(f"a call past its deadline: TimeoutError: {error}")
 show(f"stats([1, 2, 3, 4]) = {await calculator.stats([1.0, 2.0, 3.0, 4.0])}")  # noqa: F704
 centre = await calculator.centroid((Point(0, 0), Point(4, 0), Point(4, 2)))  # noqa: F704
 show(f"centroid(...) = {centre!r} (type {type(centre).__module__}.{type(centre).__qualname__})")
