@@ -245,7 +245,7 @@ def encode(value: Any, *, where: str = "value") -> bytes:
 class _Unpickler(pickle.Unpickler):
     """Rebuilds one segment. The only globals it resolves are its own two helpers; classes are looked up by name."""
 
-    def __init__(self, data: memoryview, resolved: dict[int, Any]) -> None:
+    def __init__(self, data: bytes | memoryview, resolved: dict[int, Any]) -> None:
         super().__init__(io.BytesIO(data))
         self.resolved = resolved
         self.classes: dict[tuple[str, str], type] = {}
@@ -324,7 +324,7 @@ def _findClass(module: Any, qualname: Any) -> type:
     )
 
 
-def _load(data: memoryview, resolved: dict[int, Any]) -> Any:
+def _load(data: bytes | memoryview, resolved: dict[int, Any]) -> Any:
     unpickler = _Unpickler(data, resolved)
     try:
         return unpickler.load()
@@ -378,6 +378,8 @@ async def decodeAsync(payload: bytes | bytearray | memoryview) -> Any:
     Raises :class:`DecodeError` saying why a payload cannot be decoded, and :class:`~workerlib.AdapterError` naming
     the adapter when an adapter's ``decode`` fails.
     """
+    if isinstance(payload, bytes) and not payload.startswith(MAGIC):
+        return _load(payload, {})  # io.BytesIO shares a bytes object: no copy of a large payload
     view = memoryview(payload).cast("B")
     if view[: len(MAGIC)] != MAGIC:
         return _load(view, {})
