@@ -8,7 +8,7 @@ import time
 import js
 import pagekit
 import pyodide_js
-from shared_failures import AppError, Fragile
+from shared_failures import AppError, Fragile, probeHeap
 from worker_faulty import Faulty
 from worker_slow import Slow
 
@@ -181,18 +181,6 @@ results["fuzzedHeapBytes"] = (await fuzzed.probe())["heapBytes"]  # noqa: F704
 # ---- no leaks: heap, JavaScript references and PyProxies stay flat ------------------------------------------------
 
 
-def probeMain():
-    import gc
-
-    gc.collect()
-    return {
-        "heapBytes": int(pyodide_js._module.HEAPU8.buffer.byteLength),
-        "jsRefs": int(pyodide_js._module._hiwire_num_refs()),
-        "pyProxies": int(pyodide_js._module.pyproxy_alloc_map.size),
-        "pyObjects": len(gc.get_objects()),
-    }
-
-
 async def workload(sequential, concurrent):
     for _ in range(sequential):
         await faulty.ping()
@@ -200,11 +188,11 @@ async def workload(sequential, concurrent):
 
 
 await workload(2000, 1000)  # noqa: F704 - warm up: caches, freelists and the heap reach their working size
-before = {"main": probeMain(), "worker": await faulty.probe()}  # noqa: F704
+before = {"main": probeHeap(), "worker": await faulty.probe()}  # noqa: F704
 started = time.monotonic()
 await workload(10_000, 1000)  # noqa: F704
 results["leakSeconds"] = time.monotonic() - started
-after = {"main": probeMain(), "worker": await faulty.probe()}  # noqa: F704
+after = {"main": probeHeap(), "worker": await faulty.probe()}  # noqa: F704
 results["leaks"] = {"before": before, "after": after}
 
 # ---- a worker that dies with calls pending ------------------------------------------------------------------------

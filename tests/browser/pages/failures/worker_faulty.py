@@ -1,12 +1,11 @@
 """Worker 'faulty': every way a call can fail, and probes of what the worker holds."""
 
 import asyncio
-import gc
 import time
 
 import js
 import pyodide_js
-from shared_failures import AppError, Fragile
+from shared_failures import AppError, Fragile, probeHeap
 
 from workerlib import WorkerService
 
@@ -69,10 +68,4 @@ class Faulty(WorkerService):
         js.setTimeout(js.close, 50)  # the worker ends itself once this reply is on its way
 
     def probe(self) -> dict:
-        gc.collect()
-        return {
-            "heapBytes": int(pyodide_js._module.HEAPU8.buffer.byteLength),
-            "jsRefs": int(pyodide_js._module._hiwire_num_refs()),
-            "pyProxies": int(pyodide_js._module.pyproxy_alloc_map.size),
-            "pyObjects": len(gc.get_objects()),
-        }
+        return probeHeap()
