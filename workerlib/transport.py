@@ -55,20 +55,22 @@ def payloadFromJs(value: Any) -> bytes:
     if isinstance(value, (bytearray, memoryview)):
         return bytes(value)
     if isinstance(value, _ffi().JsProxy):
-        # Every call goes through here, so the common case comes first and costs one call: any binary JavaScript
-        # buffer is taken as it is (one that is not a payload fails to decode, with a clear error).
-        try:
-            return bytes(value.to_bytes())
-        except AttributeError:
-            pass
         typeName = _jsTypeName(value)
+        if typeName in ("Uint8Array", "ArrayBuffer"):
+            return bytes(value.to_bytes())
         raise TypeError(f"workerlib payload must be a Uint8Array or ArrayBuffer, got a JavaScript {typeName}")
     raise TypeError(f"workerlib payload must be binary data, got {type(value).__qualname__}")
 
 
 def _jsTypeName(value: Any) -> str:
-    js = importBrowserModule("js")
-    return str(js.Object.prototype.toString.call(value))[len("[object ") : -1]
+    return str(_objectTag()(value))[len("[object ") : -1]
+
+
+@cache
+def _objectTag() -> Any:
+    # Object.prototype.toString bound as a plain function: one JavaScript call per check, on every message.
+    js = _js()
+    return js.Function.prototype.call.bind(js.Object.prototype.toString)
 
 
 # ---- worker side ---------------------------------------------------------------------------------------------------
