@@ -200,3 +200,85 @@ def test_round_trip(selenium: Any, size: int, kind: str) -> None:
     data = random.Random(size).randbytes(size)
     value = data if kind == "bytes" else bytearray(data) if kind == "bytearray" else memoryview(data)
     assert payloadFromJs(payloadToJs(value)) == bytes(value) == data
+
+
+SETTLEABLE_WORKER = """() => {
+    const pending = {};
+    pending.promise = new Promise((resolve, reject) => Object.assign(pending, { resolve, reject }));
+    return {
+        pending,
+        workerlib_dispatch: (request) => { pending.request = request; return pending.promise; },
+    };
+}"""
+"""A stand-in for PyScript's worker object whose reply the test settles by hand (run_js source)."""
+
+
+@pytest.fixture
+def settleable() -> str:
+    return SETTLEABLE_WORKER
+
+
+@run_in_pyodide(packages=["workerlib"])  # type: ignore[untyped-decorator]
+async def test_send_posts_a_Uint8Array_and_its_future_gets_the_reply(selenium: Any, settleable: str) -> None:
+    import asyncio
+
+    from pyodide.code import run_js
+
+    from workerlib.transport import payloadFromJs, payloadToJs, sender
+
+    worker = run_js(settleable)()
+    future = sender(worker)(b"request")
+    assert isinstance(future, asyncio.Future)
+    assert not future.done()
+    assert run_js("(w) => w.pending.request.constructor.name")(worker) == "Uint8Array"
+    assert payloadFromJs(worker.pending.request) == b"request"
+    worker.pending.resolve(payloadToJs(b"reply"))
+    assert payloadFromJs(await future) == b"reply"
+
+
+@run_in_pyodide(packages=["workerlib"])  # type: ignore[untyped-decorator]
+async def test_a_reply_after_its_future_was_cancelled_or_failed_is_dropped_quietly(
+    selenium: Any, settleable: str
+) -> None:
+    import asyncio
+
+    from pyodide.code import run_js
+
+    from workerlib.transport import payloadToJs, send
+
+    loop = asyncio.get_running_loop()
+    reported: list[object] = []
+    loop.set_exception_handler(lambda _loop, context: reported.append(context))
+    try:
+        cancelledWorker, failedWorker = run_js(settleable)(), run_js(settleable)()
+        cancelled = send(cancelledWorker, b"a")
+        cancelled.cancel()  # a timeout or a cancelled caller
+        failed = send(failedWorker, b"b")
+        failed.set_exception(ConnectionError("the worker died"))  # what a dead worker's link does
+        failed.exception()  # retrieved, as the caller would
+        cancelledWorker.pending.resolve(payloadToJs(b"late"))
+        failedWorker.pending.reject(run_js("new Error('late failure')"))
+        # Both promises are settled now; let their handlers run (they are queued behind these awaits).
+        for _ in range(3):
+            await run_js("Promise.resolve()")
+        await asyncio.sleep(0)
+        assert cancelled.cancelled()
+        assert isinstance(failed.exception(), ConnectionError)
+        assert reported == []
+    finally:
+        loop.set_exception_handler(None)
+
+
+@run_in_pyodide(packages=["workerlib"])  # type: ignore[untyped-decorator]
+async def test_a_rejected_dispatch_fails_the_future_with_the_javascript_error(selenium: Any, settleable: str) -> None:
+    import pytest
+    from pyodide.code import run_js
+    from pyodide.ffi import JsException
+
+    from workerlib.transport import send
+
+    worker = run_js(settleable)()
+    future = send(worker, b"x")
+    worker.pending.reject(run_js("new Error('the worker threw')"))
+    with pytest.raises(JsException, match="the worker threw"):
+        await future
