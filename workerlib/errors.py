@@ -32,8 +32,9 @@ class AdapterError(WorkerlibError):
         self.adapter = adapter
 
     def __reduce__(self) -> tuple[Any, ...]:
-        # The adapter object itself does not cross; the message names it.
-        return (type(self), (str(self),))
+        # The adapter object itself does not cross (the message names it); notes and other attributes do.
+        state = {name: value for name, value in vars(self).items() if name != "adapter"}
+        return (type(self), (str(self),), state or None)
 
 
 class RemoteError(WorkerlibError):
@@ -48,3 +49,10 @@ class RemoteError(WorkerlibError):
         self.remoteType = remoteType
         self.message = message
         self.remoteTraceback = remoteTraceback
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Rebuilt from its three fields, so a RemoteError can cross again (a worker passing on another's failure).
+        state = {name: value for name, value in vars(self).items() if name not in self._FIELDS}
+        return (type(self), (self.remoteType, self.message, self.remoteTraceback), state or None)
+
+    _FIELDS = frozenset({"remoteType", "message", "remoteTraceback"})

@@ -169,3 +169,21 @@ def test_decoding_never_imports_a_module() -> None:
 def test_malformed_payloads_raise_decode_error(garbage: bytes) -> None:
     with pytest.raises(codec.DecodeError, match="malformed payload"):
         codec.decode(garbage)
+
+
+def test_workerlibs_own_errors_cross_with_their_fields_and_notes() -> None:
+    from workerlib import AdapterError, RemoteError
+
+    remote = RemoteError("app.Broken", "it broke", "Traceback ...")
+    remote.add_note("raised in a worker")
+    back = codec.decode(codec.encode(remote))
+    assert type(back) is RemoteError
+    assert (back.remoteType, back.message, back.remoteTraceback) == ("app.Broken", "it broke", "Traceback ...")
+    assert back.__notes__ == ["raised in a worker"]
+    adapterError = AdapterError("the adapter for x.Y failed to encode args[0]: ValueError: no", adapter=object())
+    adapterError.add_note("a note")
+    back = codec.decode(codec.encode(adapterError))
+    assert type(back) is AdapterError
+    assert str(back) == str(adapterError)
+    assert back.__notes__ == ["a note"]
+    assert back.adapter is None
