@@ -75,8 +75,15 @@ def _objectTag() -> Any:
 
 # ---- worker side ---------------------------------------------------------------------------------------------------
 
-_installed: list[Any] = []
-_lifeLock: asyncio.Future[str | None]
+
+class _Serving:
+    """What this worker set up to serve: the dispatcher's proxy, and the lock it holds while it lives."""
+
+    proxy: Any = None  # kept for the worker's lifetime: PyScript calls it for every request
+    lifeLock: asyncio.Future[str | None] | None = None
+
+
+_serving = _Serving()
 
 
 def installDispatcher(dispatch: Dispatch) -> None:
@@ -86,12 +93,11 @@ def installDispatcher(dispatch: Dispatch) -> None:
     The worker also takes a Web Lock it never releases: the browser frees it when the worker dies, which is how the
     main thread learns of a worker that crashed or was terminated (PyScript leaves its pending calls hanging).
     """
-    if _installed:
+    if _serving.proxy is not None:
         return
     pyscript = importBrowserModule("pyscript")
     ffi = importBrowserModule("pyodide.ffi")
-
-    js = importBrowserModule("js")
+    js = _js()
     loop = asyncio.get_event_loop()
 
     def entry(message: Any) -> Any:
@@ -106,27 +112,25 @@ def installDispatcher(dispatch: Dispatch) -> None:
         task.add_done_callback(lambda done: resolvers.resolve(payloadToJs(done.result())))
         return resolvers.promise
 
-    proxy = ffi.create_proxy(entry)
-    _installed.append(proxy)  # the proxy lives as long as the worker: PyScript calls it for every request
-    setattr(pyscript.sync, DISPATCHER_NAME, proxy)
-    global _lifeLock
-    _lifeLock = asyncio.get_event_loop().create_future()
-    _holdLifeLock()
+    _serving.proxy = ffi.create_proxy(entry)
+    setattr(pyscript.sync, DISPATCHER_NAME, _serving.proxy)
+    _serving.lifeLock = loop.create_future()
+    _holdLifeLock(_serving.lifeLock)
 
 
-def _holdLifeLock() -> None:
-    js = importBrowserModule("js")
+def _holdLifeLock(held: asyncio.Future[str | None]) -> None:
+    js = _js()
     ffi = importBrowserModule("pyodide.ffi")
     locks = getattr(js.navigator, "locks", None)
     if locks is None:  # not a secure context: dead workers are then noticed by timeouts only
-        _lifeLock.set_result(None)
+        held.set_result(None)
         return
     name = f"workerlib-life-{uuid.uuid4().hex}"
     never = js.Function.new("return new Promise(() => {})")
 
     def granted(*_: Any) -> Any:
-        if not _lifeLock.done():
-            _lifeLock.set_result(name)
+        if not held.done():
+            held.set_result(name)
         return never()  # a promise that never settles: the lock is held until the worker's thread ends
 
     locks.request(name, ffi.create_once_callable(granted))
@@ -134,9 +138,9 @@ def _holdLifeLock() -> None:
 
 async def lifeLock() -> str | None:
     """The name of the lock this worker holds while it lives, once it holds it; ``None`` where there is none."""
-    if not _installed:
+    if _serving.lifeLock is None:
         return None
-    return await _lifeLock
+    return await _serving.lifeLock
 
 
 # ---- main thread side ----------------------------------------------------------------------------------------------
