@@ -95,8 +95,11 @@ def installDispatcher(dispatch: Dispatch) -> None:
         return
     pyscript = importBrowserModule("pyscript")
     ffi = importBrowserModule("pyodide.ffi")
-    js = _js()
     loop = asyncio.get_event_loop()
+    # Promise.withResolvers() spelled out, for browsers older than 2024.
+    resolvable = _js().Function.new(
+        "const r = {}; r.promise = new Promise((resolve, reject) => Object.assign(r, { resolve, reject })); return r;"
+    )
 
     def entry(message: Any) -> Any:
         # An eager task runs its first step right here, as a task (asyncio.timeout and friends work). A call that
@@ -105,7 +108,7 @@ def installDispatcher(dispatch: Dispatch) -> None:
         task: asyncio.Task[bytes] = asyncio.Task(dispatch(message), loop=loop, eager_start=True)
         if task.done():
             return payloadToJs(task.result())
-        resolvers = js.Promise.withResolvers()
+        resolvers = resolvable()
         # dispatch() never raises: every failure is a reply.
         task.add_done_callback(lambda done: resolvers.resolve(payloadToJs(done.result())))
         return resolvers.promise
