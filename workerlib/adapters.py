@@ -8,10 +8,12 @@ adapters, which they do by importing the same module.
 
 from __future__ import annotations
 
+import inspect
 import sys
 import warnings
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, overload
 
 
@@ -25,10 +27,20 @@ class Adapter:
     module: str
     """The module that registers this adapter, which the receiving side must import too."""
 
-    @property
+    @cached_property
     def key(self) -> str:
         """The name the encoded data carries, so the receiving side finds the matching decoder."""
         return f"{self.type.__module__}.{self.type.__qualname__}"
+
+    @cached_property
+    def synchronous(self) -> bool:
+        """Whether both functions are plain ones, so values travel inline rather than as segments of their own.
+
+        Both sides register the same adapter, so the receiving side's decoder is plain too.
+        """
+        return self.encode is not None and not any(
+            inspect.iscoroutinefunction(function) for function in (self.encode, self.decode)
+        )
 
     def __str__(self) -> str:
         return f"adapter for {self.key} (registered in module {self.module!r})"
@@ -120,10 +132,10 @@ def _checked(new: Adapter) -> Adapter:
 def adapter[T](kind: type[T]) -> Callable[[type], type]: ...
 @overload
 def adapter[T](
-    kind: type[T], *, encode: Callable[[T], Any] | None = None, decode: Callable[[Any], T] | None = None
+    kind: type[T], *, encode: Callable[[T], Any] | None = None, decode: Callable[[Any], T | Awaitable[T]] | None = None
 ) -> Adapter: ...
 def adapter[T](
-    kind: type[T], *, encode: Callable[[T], Any] | None = None, decode: Callable[[Any], T] | None = None
+    kind: type[T], *, encode: Callable[[T], Any] | None = None, decode: Callable[[Any], T | Awaitable[T]] | None = None
 ) -> Callable[[type], type] | Adapter:
     """Register how instances of ``kind`` cross between threads.
 

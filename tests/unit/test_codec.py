@@ -187,3 +187,68 @@ def test_workerlibs_own_errors_cross_with_their_fields_and_notes() -> None:
     assert str(back) == str(adapterError)
     assert back.__notes__ == ["a note"]
     assert back.adapter is None
+
+
+class Celsius:
+    def __init__(self, degrees: float) -> None:
+        self.degrees = degrees
+
+
+def test_plain_adapters_travel_in_place_and_async_ones_as_segments() -> None:
+    from workerlib import adapter
+    from workerlib.adapters import registry
+
+    adapter(Celsius, encode=lambda c: c.degrees, decode=Celsius)
+    try:
+        payload = codec.encode([Celsius(1.5), Celsius(-3.0)])
+        assert not payload.startswith(codec.MAGIC)  # one plain pickle: no segments
+        back = codec.decode(payload)
+        assert [type(c) for c in back] == [Celsius, Celsius]
+        assert [c.degrees for c in back] == [1.5, -3.0]
+    finally:
+        registry.unregister(Celsius)
+
+    async def encodeLater(c: Celsius) -> float:
+        return c.degrees
+
+    adapter(Celsius, encode=encodeLater, decode=Celsius)
+    try:
+        payload = codec.encode([Celsius(2.0)])
+        assert payload.startswith(codec.MAGIC)
+        assert codec.decode(payload)[0].degrees == 2.0
+    finally:
+        registry.unregister(Celsius)
+
+
+def test_a_plain_function_returning_an_awaitable_is_told_to_be_async() -> None:
+    from workerlib import AdapterError, adapter
+    from workerlib.adapters import registry
+
+    async def degrees(c: Celsius) -> float:
+        return c.degrees
+
+    adapter(Celsius, encode=lambda c: degrees(c), decode=Celsius)
+    try:
+        with pytest.raises(AdapterError, match=r"failed to encode value\[0\]: TypeError: encode returned an awaitable"):
+            codec.encode([Celsius(1.0)])
+    finally:
+        registry.unregister(Celsius)
+
+
+def test_a_value_sent_in_place_to_a_side_whose_adapter_is_async_is_refused_clearly() -> None:
+    from workerlib import adapter
+    from workerlib.adapters import registry
+
+    adapter(Celsius, encode=lambda c: c.degrees, decode=Celsius)
+    payload = codec.encode(Celsius(1.0))
+    registry.unregister(Celsius)
+
+    async def decodeLater(degrees: float) -> Celsius:
+        return Celsius(degrees)
+
+    adapter(Celsius, encode=lambda c: c.degrees, decode=decodeLater)
+    try:
+        with pytest.raises(codec.DecodeError, match="whose adapter here is async; register the same adapter"):
+            codec.decode(payload)
+    finally:
+        registry.unregister(Celsius)
