@@ -10,11 +10,12 @@ Pickle alone would let a payload run code, so both directions are restricted:
 * :func:`decode` never imports anything: it only looks up classes in modules already imported on this side, and only
   classes of those same kinds.
 
-Adapted values travel as segments of their own. The pickle of the value holds a reference ``(segment number)`` where
-an adapted object sat; each segment holds the adapter's key and the pickle of what its ``encode`` returned, which may
-hold references to further segments. Keeping them apart is what lets encoders and decoders be ``async``: a segment is
-decoded, and its decoder awaited, before any segment that refers to it is unpickled, so no half-built value ever needs
-patching. A value without adapted objects is a plain pickle; one with them is framed as::
+An object whose adapter has two plain functions travels in place: ``(adapter key, module, encoded data)``, decoded as
+the pickle is read. With an ``async`` encoder or decoder it travels as a segment of its own: the pickle holds a
+reference ``(segment number)`` where the object sat, and each segment holds the pickle of what ``encode`` returned,
+which may refer to further segments. Keeping them apart is what lets adapters be ``async``: a segment is decoded, and
+its decoder awaited, before any segment that refers to it is unpickled, so no half-built value ever needs patching.
+A value without segments is a plain pickle; one with them is framed as::
 
     MAGIC | u32 count | count x u64 lengths | index pickle | root pickle | segment 1 pickle | ...
 
@@ -231,7 +232,12 @@ class _Encoding:
             ) from cause
         except UnsendableError as error:
             raise UnsendableError(f"{_locate(value, where) or where}: {error}") from None
-        except (pickle.PicklingError, TypeError, AttributeError, RecursionError) as error:
+        except RecursionError as error:
+            raise UnsendableError(
+                f"{where}: {error}: the value nests too deeply, or an adapter's encode returns data that holds the "
+                f"object it encodes"
+            ) from error
+        except (pickle.PicklingError, TypeError, AttributeError) as error:
             raise UnsendableError(f"{_locate(value, where) or where}: {error}") from error
         self.pickles.append(buffer.getvalue())
         self.refers.append(tuple(pickler.refers))

@@ -252,3 +252,15 @@ def test_a_value_sent_in_place_to_a_side_whose_adapter_is_async_is_refused_clear
             codec.decode(payload)
     finally:
         registry.unregister(Celsius)
+
+
+def test_an_adapter_returning_its_own_object_fails_clearly_instead_of_hanging() -> None:
+    from workerlib import adapter
+    from workerlib.adapters import registry
+
+    adapter(Celsius, encode=lambda c: [c], decode=lambda data: Celsius(0.0))
+    try:
+        with pytest.raises(codec.UnsendableError, match="an adapter's encode returns data that holds the object"):
+            codec.encode({"t": Celsius(1.0)})
+    finally:
+        registry.unregister(Celsius)
