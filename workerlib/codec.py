@@ -107,26 +107,25 @@ def _inline(key: str, module: str, data: Any) -> Any:
 
 
 class _Failed(Exception):
-    """An adapter failed inside the pickler; :meth:`_Encoding.dump` names the value's place and raises AdapterError."""
+    """An adapter failed inside the (un)pickler, which has no idea where; the caller names the place."""
 
-    def __init__(self, obj: Any) -> None:
+    def __init__(self, adapter: Adapter, obj: Any, cause: BaseException) -> None:
         super().__init__()
-        self.obj = obj
+        self.adapter, self.obj, self.cause = adapter, obj, cause
 
 
-def _callInline(found: Adapter, direction: str, value: Any, failure: Callable[[], Exception]) -> Any:
+def _callInline(found: Adapter, direction: str, value: Any) -> Any:
     function = found.encode if direction == "encode" else found.decode
     assert function is not None  # an adapter without encode never travels inline
     try:
         result = function(value)
     except Exception as error:
-        raise failure() from error
+        raise _Failed(found, value, error) from error
     if hasattr(type(result), "__await__"):  # inspect.isawaitable, at a fraction of the cost per object
         if hasattr(result, "close"):
             result.close()
-        raise failure() from TypeError(
-            f"{direction} returned an awaitable from a plain function; declare it with async def"
-        )
+        cause = TypeError(f"{direction} returned an awaitable from a plain function; declare it with async def")
+        raise _Failed(found, value, cause)
     return result
 
 
@@ -183,7 +182,7 @@ class _Pickler(pickle.Pickler):
             found = registry.match(obj)
             if found is not None and found.synchronous:
                 # Plain functions on both sides: the adapted data travels in place, the cheap path.
-                return _inline, (found.key, found.module, _callInline(found, "encode", obj, lambda: _Failed(obj)))
+                return _inline, (found.key, found.module, _callInline(found, "encode", obj))
             if found is not None:
                 number = self.session.segmentFor(obj, found)
                 self.refers.append(number)
@@ -224,12 +223,8 @@ class _Encoding:
         try:
             pickler.dump(value)
         except _Failed as failed:
-            culprit, cause = failed.obj, failed.__cause__
-            found = registry.match(culprit)
-            place = _locate(value, where, lambda candidate: candidate is culprit) or where
-            raise AdapterError(
-                f"the {found} failed to encode {place}: {type(cause).__name__}: {cause}", adapter=found
-            ) from cause
+            place = _placeOf(failed.obj, value, where)
+            raise _adapterError(failed.adapter, "encode", place, failed.cause) from failed.cause
         except UnsendableError as error:
             raise UnsendableError(f"{_locate(value, where) or where}: {error}") from None
         except RecursionError as error:
@@ -267,9 +262,7 @@ async def encodeAsync(value: Any, *, where: str = "value") -> bytes:
         pending = encoding.pending[done]
         done += 1
 
-        def place(obj: Any = pending.obj) -> str:  # only on failure: locating is a walk over the whole value
-            return _locate(value, where, lambda candidate: candidate is obj) or f"a {type(obj).__qualname__} in {where}"
-
+        place = functools.partial(_placeOf, pending.obj, value, where)
         data = await _runAdapter(pending.adapter, "encode", pending.obj, place)
         encoding.dump(
             data,
@@ -304,14 +297,8 @@ class _Unpickler(pickle.Unpickler):
             return self.construct
         if module == __name__ and name == "_inline":
             return self.inline
-        if module not in sys.modules:
-            raise DecodeError(
-                f"cannot rebuild {module}.{name}: module {module!r} is not imported on this side; import it here too"
-            )
-        raise DecodeError(
-            f"refusing to rebuild {module}.{name}: payloads may only name standard value types, Enum, dataclass, "
-            f"NamedTuple and exception classes, or adapted types"
-        )
+        # Pickle globals are never resolved to classes: a class on the stack could be changed by a crafted BUILD.
+        raise _notImported(module, name) if module not in sys.modules else _refused(module, name)
 
     def segment(self, number: Any) -> Any:
         try:
@@ -327,12 +314,9 @@ class _Unpickler(pickle.Unpickler):
                 f"adapter on both sides (module {module!r})"
             )
         try:
-            return _callInline(found, "decode", data, lambda: _Failed(data))
+            return _callInline(found, "decode", data)
         except _Failed as failed:
-            cause = failed.__cause__
-            raise AdapterError(
-                f"the {found} failed to decode a received {key}: {type(cause).__name__}: {cause}", adapter=found
-            ) from cause
+            raise _adapterError(found, "decode", f"a received {key}", failed.cause) from failed.cause
 
     def construct(self, module: Any, qualname: Any, newobj: Any, args: Any) -> Any:
         cls = self.lookup(module, qualname)
@@ -369,9 +353,7 @@ def _findClass(module: Any, qualname: Any) -> type:
         raise DecodeError(f"malformed payload: a class named by {module!r} and {qualname!r}")
     loaded = sys.modules.get(module)
     if loaded is None:
-        raise DecodeError(
-            f"cannot rebuild {module}.{qualname}: module {module!r} is not imported on this side; import it here too"
-        )
+        raise _notImported(module, qualname)
     found: Any = loaded
     for part in qualname.split("."):
         # vars(), not getattr(): a module's __getattr__ or a descriptor could run code or import.
@@ -380,8 +362,18 @@ def _findClass(module: Any, qualname: Any) -> type:
             raise DecodeError(f"cannot rebuild {module}.{qualname}: module {module!r} has no {qualname!r} on this side")
     if isinstance(found, type) and isRebuildableClass(found):
         return found
-    raise DecodeError(
-        f"refusing to rebuild {module}.{qualname}: payloads may only name standard value types, Enum, dataclass, "
+    raise _refused(module, qualname)
+
+
+def _notImported(module: str, name: str) -> DecodeError:
+    return DecodeError(
+        f"cannot rebuild {module}.{name}: module {module!r} is not imported on this side; import it here too"
+    )
+
+
+def _refused(module: str, name: str) -> DecodeError:
+    return DecodeError(
+        f"refusing to rebuild {module}.{name}: payloads may only name standard value types, Enum, dataclass, "
         f"NamedTuple and exception classes, or adapted types"
     )
 
@@ -514,10 +506,18 @@ async def _runAdapter(found: Adapter, direction: str, value: Any, place: Callabl
         if inspect.isawaitable(result):
             result = await result
     except Exception as error:
-        raise AdapterError(
-            f"the {found} failed to {direction} {place()}: {type(error).__name__}: {error}", adapter=found
-        ) from error
+        raise _adapterError(found, direction, place(), error) from error
     return result
+
+
+def _adapterError(found: Adapter, direction: str, place: str, cause: BaseException) -> AdapterError:
+    """The error for an adapter that failed, naming it and the value's place; raise it ``from`` the adapter's own."""
+    return AdapterError(f"the {found} failed to {direction} {place}: {type(cause).__name__}: {cause}", adapter=found)
+
+
+def _placeOf(obj: Any, value: Any, where: str) -> str:
+    """Where ``obj`` sits in ``value``, for messages; a walk over the whole value, so only on failure."""
+    return _locate(value, where, lambda candidate: candidate is obj) or f"a {type(obj).__qualname__} in {where}"
 
 
 def _runToCompletion[T](coroutine: Coroutine[Any, Any, T], what: str) -> T:

@@ -264,3 +264,23 @@ def test_an_adapter_returning_its_own_object_fails_clearly_instead_of_hanging() 
             codec.encode({"t": Celsius(1.0)})
     finally:
         registry.unregister(Celsius)
+
+
+@pytest.mark.parametrize("kind", ["plain", "async"])
+def test_an_adapter_error_carries_the_adapters_own_exception_as_its_cause(kind: str) -> None:
+    from workerlib import AdapterError, adapter
+    from workerlib.adapters import registry
+
+    def refuse(c: Celsius) -> float:
+        raise KeyError("no degrees")
+
+    async def refuseLater(c: Celsius) -> float:
+        raise KeyError("no degrees")
+
+    adapter(Celsius, encode=refuse if kind == "plain" else refuseLater, decode=Celsius)
+    try:
+        with pytest.raises(AdapterError, match=r"failed to encode value\['t'\]: KeyError: 'no degrees'") as raised:
+            codec.encode({"t": Celsius(1.0)})
+        assert isinstance(raised.value.__cause__, KeyError)
+    finally:
+        registry.unregister(Celsius)
