@@ -27,10 +27,9 @@ class Link:
     Shared by every client of that worker, so a worker's death fails all of their pending calls at once.
     """
 
-    def __init__(self, name: str, worker: Any, send: Send, *, owned: bool = False) -> None:
+    def __init__(self, name: str, worker: Any, send: Send) -> None:
         self.name = name
         self.worker = worker
-        self.owned = owned
         self.send = send
         self.pending: set[asyncio.Future[Any]] = set()
         self.gone: str | None = None
@@ -60,14 +59,15 @@ class Link:
         reply = self.send(payload)
         self.pending.add(reply)
         try:
+            # No wait_for without a deadline: the common case stays one plain await.
+            answer = await (reply if timeout is None else asyncio.wait_for(reply, timeout))
+        except TimeoutError:
             if timeout is None:
-                return transport.payloadFromJs(await reply)
-            try:
-                return transport.payloadFromJs(await asyncio.wait_for(reply, timeout))
-            except TimeoutError:
-                raise TimeoutError(f"{where} did not answer within {timeout:g} s; a late answer is dropped") from None
+                raise
+            raise TimeoutError(f"{where} did not answer within {timeout:g} s; a late answer is dropped") from None
         finally:
             self.pending.discard(reply)
+        return transport.payloadFromJs(answer)
 
 
 _links: dict[str, Link] = {}
@@ -77,7 +77,7 @@ def linkTo(name: str, worker: Any, description: protocol.Description) -> Link:
     """The link to the named worker, made on first use; a worker replaced under the same name gets a new one."""
     link = _links.get(name)
     if link is None or link.gone is not None or link.worker is not worker:
-        link = _links[name] = Link(name, worker, _sender(worker))
+        link = _links[name] = Link(name, worker, transport.sender(worker))
         link.watch(description.lifeLock)
     return link
 
@@ -193,11 +193,12 @@ def clientClass(service: type, stop: type) -> type[ServiceClient]:
 async def describe(name: str, worker: Any, timeout: float | None = None) -> protocol.Description:
     """Ask a worker what it serves; raises :class:`ConnectError` if it does not run workerlib."""
     request = await protocol.encodeRequest(protocol.Request(protocol.OP_DESCRIBE, None))
+    # A link of its own: the worker is not known to serve workerlib yet, so it is not watched or shared.
+    link = Link(name, worker, transport.sender(worker))
     try:
-        reply = transport.payloadFromJs(await asyncio.wait_for(_sender(worker)(request), timeout))
-        ok, value, _ = await protocol.decodeReply(reply)
+        ok, value, _ = await protocol.decodeReply(await link.exchange(request, timeout, f"worker {name!r}"))
     except TimeoutError:
-        raise TimeoutError(f"worker {name!r} did not answer within {timeout:g} s") from None
+        raise  # a deadline passed: not a sign that the worker lacks workerlib
     except Exception as error:
         raise ConnectError(
             f"worker {name!r} does not answer workerlib requests ({type(error).__name__}: {error}); "
@@ -206,10 +207,6 @@ async def describe(name: str, worker: Any, timeout: float | None = None) -> prot
     if not ok or not isinstance(value, protocol.Description):
         raise ConnectError(f"worker {name!r} sent an unexpected description: {value!r}")
     return value
-
-
-def _sender(worker: Any) -> Send:
-    return transport.sender(worker)
 
 
 def _summary(description: protocol.Description) -> str:
