@@ -8,7 +8,6 @@ the server (see :data:`systemVersions`).
 from __future__ import annotations
 
 import functools
-import importlib.metadata
 import json
 import logging
 import os
@@ -295,10 +294,9 @@ def _beartype() -> str:
 
 
 def _workerlibVersion() -> str:
-    try:
-        return importlib.metadata.version("workerlib")
-    except importlib.metadata.PackageNotFoundError:
-        return UNKNOWN
+    from . import __version__  # the package's own reading; it imports this module, so not at import time
+
+    return __version__
 
 
 def _report() -> tuple[str, ...]:
