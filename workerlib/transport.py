@@ -151,7 +151,7 @@ WORKER_SCRIPTS = 'script[worker][name]:is([type="py"], [type="pyodide"])'
 
 def namedWorkers() -> list[str]:
     """Names of the Pyodide workers declared on the page (in HTML or by ``create_named_worker``), in page order."""
-    js = importBrowserModule("js")
+    js = _js()
     return [str(element.getAttribute("name")) for element in js.document.querySelectorAll(WORKER_SCRIPTS)]
 
 
@@ -164,18 +164,16 @@ async def workerByName(name: str) -> Any:
 def sender(worker: Any) -> Callable[[bytes], asyncio.Future[Any]]:
     """A function that posts request payloads to the worker's dispatcher: see :func:`send`."""
     dispatch = getattr(worker, DISPATCHER_NAME)  # looked up once: every call of the worker goes through it
-    return lambda payload: send(worker, payload, dispatch)
+    return lambda payload: send(dispatch, payload)
 
 
-def send(worker: Any, payload: bytes, dispatch: Any = None) -> asyncio.Future[Any]:
+def send(dispatch: Any, payload: bytes) -> asyncio.Future[Any]:
     """Post one request payload to a worker's dispatcher; the future gets the reply (see :func:`payloadFromJs`).
 
     The future is the one Pyodide's own ``await`` on the reply's promise would wait on: its fastest path from a
     settled promise back into Python. Setting it from outside (a dead worker) or cancelling it (a timeout, a cancelled
     task) is safe: a late reply finds it done and is dropped.
     """
-    if dispatch is None:
-        dispatch = getattr(worker, DISPATCHER_NAME)
     waiting = dispatch(payloadToJs(payload)).__await__()
     try:
         future = next(waiting)  # the future Pyodide made for the promise, which it yields to whoever awaits
@@ -192,7 +190,7 @@ def send(worker: Any, payload: bytes, dispatch: Any = None) -> asyncio.Future[An
 
 def watchLifeLock(name: str, onDeath: Callable[[], None]) -> Callable[[], None]:
     """Call ``onDeath`` once the worker holding the lock ``name`` is gone; returns a function that stops watching."""
-    js = importBrowserModule("js")
+    js = _js()
     ffi = importBrowserModule("pyodide.ffi")
     controller = js.AbortController.new()
     callback = ffi.create_once_callable(lambda *_: onDeath())
@@ -227,7 +225,7 @@ async def createWorker(src: str, name: str, config: dict[str, Any] | str) -> Any
 
 def terminate(name: str) -> None:
     """Stop the named worker and remove its script element, so the name can be used again."""
-    js = importBrowserModule("js")
+    js = _js()
     # querySelectorAll, not querySelector: "not found" is then an empty list rather than JavaScript's null.
     for element in js.document.querySelectorAll(f'script[worker][name="{js.CSS.escape(name)}"]'):
         element.xworker.terminate()

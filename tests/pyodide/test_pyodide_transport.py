@@ -245,16 +245,16 @@ async def test_a_reply_after_its_future_was_cancelled_or_failed_is_dropped_quiet
 
     from pyodide.code import run_js
 
-    from workerlib.transport import payloadToJs, send
+    from workerlib.transport import payloadToJs, sender
 
     loop = asyncio.get_running_loop()
     reported: list[object] = []
     loop.set_exception_handler(lambda _loop, context: reported.append(context))
     try:
         cancelledWorker, failedWorker = run_js(settleable)(), run_js(settleable)()
-        cancelled = send(cancelledWorker, b"a")
+        cancelled = sender(cancelledWorker)(b"a")
         cancelled.cancel()  # a timeout or a cancelled caller
-        failed = send(failedWorker, b"b")
+        failed = sender(failedWorker)(b"b")
         failed.set_exception(ConnectionError("the worker died"))  # what a dead worker's link does
         failed.exception()  # retrieved, as the caller would
         cancelledWorker.pending.resolve(payloadToJs(b"late"))
@@ -276,10 +276,10 @@ async def test_a_rejected_dispatch_fails_the_future_with_the_javascript_error(se
     from pyodide.code import run_js
     from pyodide.ffi import JsException
 
-    from workerlib.transport import send
+    from workerlib.transport import sender
 
     worker = run_js(settleable)()
-    future = send(worker, b"x")
+    future = sender(worker)(b"x")
     worker.pending.reject(run_js("new Error('the worker threw')"))
     with pytest.raises(JsException, match="the worker threw"):
         await future
