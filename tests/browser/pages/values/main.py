@@ -38,6 +38,7 @@ from values_shared import (
     catalog,
     large,
     largeDifference,
+    sharedStructures,
 )
 
 from workerlib import protocol, transport
@@ -70,21 +71,9 @@ results["memoryview"] = {
 
 # ---- shared references and cycles --------------------------------------------------------------------------------
 
-shared = [1]
-cycle = []
-cycle.append(cycle)
-record = {}
-record["self"] = record
-node = Point(0.0, None)
-node.y = node
-vector = Vector(1, 2)
-structures = {
-    "pair": [shared, shared],
-    "cycle": cycle,
-    "dict-cycle": record,
-    "dataclass-cycle": node,
-    "adapted-pair": [vector, vector],
-}
+structures = sharedStructures()
+shared, cycle, record = structures["pair"][0], structures["cycle"], structures["dict-cycle"]
+node, vector = structures["dataclass-cycle"], structures["adapted-pair"][0]
 sharedArguments = {}
 for kind, data in structures.items():
     sharedArguments[kind] = await outcome(service.sharing((kind, data)))  # noqa: F704
@@ -107,9 +96,9 @@ results["sharing"] = {
         lambda b: (
             b["pair"][0] is b["pair"][1]
             and b["cycle"][0] is b["cycle"]
-            and b["dict"]["self"] is b["dict"]
-            and b["node"].y is b["node"]
-            and b["adapted"][0] is b["adapted"][1]
+            and b["dict-cycle"]["self"] is b["dict-cycle"]
+            and b["dataclass-cycle"].y is b["dataclass-cycle"]
+            and b["adapted-pair"][0] is b["adapted-pair"][1]
         ),
     ),
 }

@@ -568,6 +568,26 @@ class ValueService(WorkerService):
 LARGE_NAMES = ("ints-1M", "bytes-10MB", "records-10k")
 
 
+def sharedStructures():
+    """Values whose parts refer to each other: the same list twice, cycles through a list, a dict and a dataclass, and
+    one adapted object twice. Both sides build them the same way."""
+    shared = [1]
+    cycle = []
+    cycle.append(cycle)
+    record = {}
+    record["self"] = record
+    node = Point(0.0, None)
+    node.y = node
+    vector = Vector(1, 2)
+    return {
+        "pair": [shared, shared],
+        "cycle": cycle,
+        "dict-cycle": record,
+        "dataclass-cycle": node,
+        "adapted-pair": [vector, vector],
+    }
+
+
 def large(name):
     """One large value, built the same way on both sides."""
     if name == "ints-1M":

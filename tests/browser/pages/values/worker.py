@@ -59,15 +59,7 @@ class ValueServiceImpl(values_shared.ValueService):
         raise ValueError(kind)
 
     def makeShared(self):
-        shared = [1]
-        cycle = []
-        cycle.append(cycle)
-        record = {}
-        record["self"] = record
-        node = Point(0.0, None)
-        node.y = node
-        vector = values_shared.Vector(1, 2)
-        return {"pair": [shared, shared], "cycle": cycle, "dict": record, "node": node, "adapted": [vector, vector]}
+        return values_shared.sharedStructures()
 
     def hops(self, checked):
         return checked.hops if isinstance(checked, Checked) else repr(checked)
