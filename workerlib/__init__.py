@@ -9,7 +9,7 @@ from importlib.metadata import version as _version
 
 from .adapters import Adapter, AdapterShadowedWarning, adapter
 from .calls import Call, CallTiming
-from .client import ServiceClient, Worker, connectToWorker
+from .client import ServiceClient, Worker
 from .codec import DecodeError, UnsendableError
 from .decorators import typechecked
 from .diagnostics import (
@@ -22,7 +22,8 @@ from .diagnostics import (
     systemVersions,
 )
 from .errors import AdapterError, ConnectError, ProtocolError, RemoteError, WorkerClosedError, WorkerlibError
-from .service import WorkerService, export
+from .service import WorkerService, connectToWorker, export
+from .transport import Transfer, transfer
 
 try:
     __version__ = _version("workerlib")
@@ -43,6 +44,7 @@ __all__ = [
     "ProtocolError",
     "RemoteError",
     "ServiceClient",
+    "Transfer",
     "UnsendableError",
     "Worker",
     "WorkerClosedError",
@@ -56,5 +58,6 @@ __all__ = [
     "enableLogging",
     "export",
     "systemVersions",
+    "transfer",
     "typechecked",
 ]

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, overload
 
+from .kinds import isRebuildableClass
+
 
 @dataclass(frozen=True)
 class Adapter:
@@ -110,8 +112,6 @@ def _callerModule(depth: int) -> str:
 
 
 def _checked(new: Adapter) -> Adapter:
-    from .codec import isRebuildableClass  # codec imports this module
-
     if new.type in NATIVE_TYPES:
         raise TypeError(
             f"cannot register an adapter for {new.type.__qualname__}: instances of exactly that type always cross "

@@ -1,94 +1,130 @@
-"""The main-thread side: finding the worker that serves a service, and the clients that call it."""
+"""The main-thread side: a link to one worker over a :class:`~workerlib.transport.Channel`, and the clients on it.
+
+Follow one call: ``client.add(1, 2)`` returns a :class:`~workerlib.Call`; awaiting it runs :meth:`Connection.run`,
+which encodes a request frame and hands it to :meth:`Link.request`. The link gives the frame an id, queues it on the
+channel (requests of one loop turn leave as one message) and waits for the reply frame with the same id, which
+:meth:`Link.received` routes back. The reply is decoded here: a result, or the worker's exception raised again.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import itertools
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
-from . import protocol, transport
+from . import protocol
 from ._runtime import clock
 from .calls import Call, CallTiming
 from .decorators import remoteMethod
-from .errors import ConnectError, WorkerClosedError
-from .server import publicMethods
-
-type Send = Callable[[bytes], asyncio.Future[Any]]
-"""Posts a request payload; the future gets the reply (``bytes``, or a JavaScript buffer). Cancelling it drops it."""
+from .errors import ProtocolError, WorkerClosedError
+from .methods import publicMethods
+from .protocol import Frame, FrameKind
+from .transport import Channel
 
 log = logging.getLogger("workerlib.client")
 
 
 class Link:
-    """Everything this thread knows of one worker: how to reach it, its pending calls, and whether it still lives.
+    """Everything this thread knows of one worker: its channel, the calls waiting for a reply, whether it still lives.
 
     Shared by every client of that worker, so a worker's death fails all of their pending calls at once.
     """
 
-    def __init__(self, name: str, worker: Any, send: Send) -> None:
+    def __init__(self, name: str, worker: Any, channel: Channel) -> None:
         self.name = name
         self.worker = worker
-        self.send = send
-        self.pending: set[asyncio.Future[Any]] = set()
+        """PyScript's own object for the worker (``None`` on a loopback)."""
+        self.channel = channel
+        self.pending: dict[int, asyncio.Future[Frame]] = {}
         self.gone: str | None = None
         """Why no call can reach the worker any more, once that is so."""
-        self._stopWatching: Callable[[], None] | None = None
+        self.onGone: Callable[[], None] | None = None
+        """Called once when the link fails: stops watching the worker's life."""
+        self._ids = itertools.count(1)
+        channel.onFrames = self.received
+        channel.onMalformed = self._malformed
 
-    def watch(self, lifeLock: str | None) -> None:
-        """Notice the worker's death through the lock it holds while it lives (see :mod:`workerlib.transport`)."""
-        if lifeLock is not None and self._stopWatching is None:
-            self._stopWatching = transport.watchLifeLock(lifeLock, lambda: self.fail("stopped (terminated or crashed)"))
+    def received(self, frames: list[Frame]) -> None:
+        """Route the frames of one message to the calls waiting for them."""
+        for frame in frames:
+            future = self.pending.get(frame.id)
+            if frame.kind == FrameKind.REPLY:
+                if future is not None and not future.done():
+                    future.set_result(frame)
+                continue  # a late reply to a call that gave up: dropped
+            error = ProtocolError(
+                f"worker {self.name!r} sent a frame of kind {protocol.kindName(frame.kind)} (id {frame.id}), "
+                f"which this side does not handle"
+            )
+            if future is not None and not future.done():
+                future.set_exception(error)
+            else:
+                log.warning("%s", error)
+
+    def _malformed(self, error: ProtocolError) -> None:
+        log.warning("worker %r sent a message this side cannot read: %s", self.name, error)
 
     def fail(self, reason: str) -> None:
         """Mark the worker unreachable and fail every pending call on it."""
         if self.gone is not None:
             return
         self.gone = reason
-        for future in list(self.pending):
+        for future in list(self.pending.values()):
             if not future.done():
                 future.set_exception(WorkerClosedError(f"worker {self.name!r} {reason} while this call was pending"))
-        if self._stopWatching is not None:
-            self._stopWatching()
+        self.channel.close()
+        if self.onGone is not None:
+            self.onGone()
 
-    async def exchange(self, payload: bytes, timeout: float | None, where: str) -> bytes:
-        """Send one request and wait for its reply, at most ``timeout`` seconds."""
+    async def request(
+        self, kind: int, payload: bytes, where: str, *, timeout: float | None = None, attached: Any = None
+    ) -> Frame:
+        """Send one frame and wait for the reply frame with its id, at most ``timeout`` seconds.
+
+        A call that stops waiting (a deadline, a cancelled task) tells the worker with a ``CANCEL`` frame.
+        """
         if self.gone is not None:
             raise WorkerClosedError(f"cannot call {where}: worker {self.name!r} {self.gone}")
-        reply = self.send(payload)
-        self.pending.add(reply)
+        ident = next(self._ids)
+        if ident > protocol.MAX_ID:
+            self._ids = itertools.count(2)
+            ident = 1
+        reply: asyncio.Future[Frame] = asyncio.get_running_loop().create_future()
+        self.pending[ident] = reply
+        values = attached.values if attached is not None else ()
+        moved = attached.transfer if attached is not None else ()
         try:
+            self.channel.send(Frame(kind, ident, payload, values, moved))
             # No wait_for without a deadline: the common case stays one plain await.
-            answer = await (reply if timeout is None else asyncio.wait_for(reply, timeout))
+            return await (reply if timeout is None else asyncio.wait_for(reply, timeout))
         except TimeoutError:
-            if timeout is None:
+            if timeout is None or (reply.done() and not reply.cancelled()):
                 raise
             raise TimeoutError(f"{where} did not answer within {timeout:g} s; a late answer is dropped") from None
         finally:
-            self.pending.discard(reply)
-        return transport.payloadFromJs(answer)
+            del self.pending[ident]
+            if (reply.cancelled() or not reply.done()) and self.gone is None:
+                self.channel.send(Frame(FrameKind.CANCEL, ident))
 
-
-_links: dict[str, Link] = {}
-
-
-def linkTo(name: str, worker: Any, description: protocol.Description) -> Link:
-    """The link to the named worker, made on first use; a worker replaced under the same name gets a new one."""
-    link = _links.get(name)
-    if link is None or link.gone is not None or link.worker is not worker:
-        link = _links[name] = Link(name, worker, transport.sender(worker))
-        link.watch(description.lifeLock)
-    return link
+    async def describe(self, timeout: float | None = None) -> protocol.Description:
+        """Ask the worker what it serves."""
+        payload = await protocol.encodeRequest(protocol.Request(protocol.OP_DESCRIBE, None))
+        frame = await self.request(FrameKind.REQUEST, payload, f"worker {self.name!r}", timeout=timeout)
+        ok, value, _ = await protocol.decodeReply(frame.payload, frame.attached)
+        if not ok or not isinstance(value, protocol.Description):
+            raise ProtocolError(f"worker {self.name!r} sent an unexpected description: {value!r}")
+        return value
 
 
 class Connection:
-    """One client's view of a link: its own closed state and default timeout."""
+    """One client's view of a link: its own closed state, default timeout, and what closing it also does."""
 
-    def __init__(self, link: Link, *, timeout: float | None = None, owned: bool = False) -> None:
+    def __init__(self, link: Link, *, timeout: float | None = None, onClose: Callable[[], None] | None = None) -> None:
         self.link = link
         self.timeout = timeout
-        self.owned = owned
+        self.onClose = onClose
         self.closed = False
 
     @property
@@ -96,15 +132,18 @@ class Connection:
         return self.link.name
 
     def call(self, request: protocol.Request, where: str) -> Call[Any]:
-        return Call(lambda call: self._run(call, request), self.timeout, where)
+        return Call(lambda call: self.run(call, request), self.timeout, where)
 
-    async def _run(self, call: Call[Any], request: protocol.Request) -> Any:
+    async def run(self, call: Call[Any], request: protocol.Request) -> Any:
+        """Carry out one call: encode the request, exchange frames, decode the reply."""
         if self.closed:
             raise WorkerClosedError(f"cannot call {call.where}: the client was closed")
         now = clock()
         began = now()
-        payload = await protocol.encodeRequest(request)
-        ok, value, stamps = await protocol.decodeReply(await self.link.exchange(payload, call.timeout, call.where))
+        attached = self.link.channel.attachments()
+        payload = await protocol.encodeRequest(request, attached)
+        frame = await self.link.request(FrameKind.REQUEST, payload, call.where, timeout=call.timeout, attached=attached)
+        ok, value, stamps = await protocol.decodeReply(frame.payload, frame.attached)
         if stamps is not None:
             call.timing = _timing(began, stamps, now())
             if log.isEnabledFor(logging.DEBUG):
@@ -117,9 +156,8 @@ class Connection:
         if self.closed:
             return
         self.closed = True
-        if self.owned:
-            self.link.fail("was closed with the client that spawned it")
-            transport.terminate(self.name)
+        if self.onClose is not None:
+            self.onClose()
 
 
 def _timing(began: float, stamps: protocol.Stamps, ended: float) -> CallTiming:
@@ -177,6 +215,10 @@ class ServiceClient:
         return f"<{type(self).__qualname__} for worker {self.workerName!r}>"
 
 
+CLIENT_NAMES = frozenset(name for name in dir(ServiceClient) if not name.startswith("_"))
+"""The client's own attributes: a service method of one of these names would hide them, so none may have one."""
+
+
 _clientClasses: dict[type, type[ServiceClient]] = {}
 
 
@@ -188,131 +230,6 @@ def clientClass(service: type, stop: type) -> type[ServiceClient]:
             namespace[name] = remoteMethod(function, name, service.__qualname__)
         _clientClasses[service] = type(f"{service.__qualname__}Client", (ServiceClient,), namespace)
     return _clientClasses[service]
-
-
-async def describe(name: str, worker: Any, timeout: float | None = None) -> protocol.Description:
-    """Ask a worker what it serves; raises :class:`ConnectError` if it does not run workerlib."""
-    request = await protocol.encodeRequest(protocol.Request(protocol.OP_DESCRIBE, None))
-    # A link of its own: the worker is not known to serve workerlib yet, so it is not watched or shared.
-    link = Link(name, worker, transport.sender(worker))
-    try:
-        ok, value, _ = await protocol.decodeReply(await link.exchange(request, timeout, f"worker {name!r}"))
-    except TimeoutError:
-        raise  # a deadline passed: not a sign that the worker lacks workerlib
-    except Exception as error:
-        raise ConnectError(
-            f"worker {name!r} does not answer workerlib requests ({type(error).__name__}: {error}); "
-            f"does its code import workerlib and define a WorkerService subclass or call export()?"
-        ) from error
-    if not ok or not isinstance(value, protocol.Description):
-        raise ConnectError(f"worker {name!r} sent an unexpected description: {value!r}")
-    return value
-
-
-def _summary(description: protocol.Description) -> str:
-    services = ", ".join(qualname for _, qualname, _ in description.services)
-    functions = ", ".join(description.functions)
-    parts = ([f"services {services}"] if services else []) + ([f"functions {functions}"] if functions else [])
-    return " and ".join(parts) or "nothing"
-
-
-async def _described(name: str, timeout: float | None) -> tuple[Any, protocol.Description]:
-    worker = await asyncio.wait_for(transport.workerByName(name), timeout)
-    return worker, await describe(name, worker, timeout)
-
-
-async def findWorker(
-    wanted: str, serves: Callable[[protocol.Description], bool], workerName: str | None, timeout: float | None = None
-) -> tuple[str, Any, protocol.Description]:
-    """The worker to connect to: the named one if it serves what is wanted, else the only one on the page that does.
-
-    Workers still loading are waited for, at most ``timeout`` seconds.
-    """
-    names = transport.namedWorkers()
-    try:
-        if workerName is not None:
-            if workerName not in names:
-                listed = ", ".join(repr(name) for name in names) or "none"
-                raise ConnectError(f"no worker named {workerName!r} on this page (named workers: {listed})")
-            worker, description = await _described(workerName, timeout)
-            if not serves(description):
-                raise ConnectError(f"worker {workerName!r} does not serve {wanted}; it serves {_summary(description)}")
-            return workerName, worker, description
-        if not names:
-            raise ConnectError(
-                f"cannot connect to {wanted}: this page has no named workers; add "
-                f'<script type="py" worker name="..." src="..."> or use spawn()'
-            )
-        answers = await asyncio.gather(*(_described(name, timeout) for name in names), return_exceptions=True)
-    except TimeoutError:
-        raise TimeoutError(f"cannot connect to {wanted}: no answer within {timeout:g} s") from None
-    found = [
-        (name, answer[0], answer[1])
-        for name, answer in zip(names, answers, strict=True)
-        if isinstance(answer, tuple) and serves(answer[1])
-    ]
-    if len(found) == 1:
-        return found[0]
-    report = "; ".join(
-        f"{name!r} serves {_summary(answer[1])}" if isinstance(answer, tuple) else f"{name!r}: {answer}"
-        for name, answer in zip(names, answers, strict=True)
-    )
-    if not found:
-        if any(isinstance(answer, TimeoutError) for answer in answers):
-            raise TimeoutError(f"cannot connect to {wanted}: within {timeout:g} s, found {report}")
-        raise ConnectError(f"no worker on this page serves {wanted} (found {report})")
-    matching = ", ".join(repr(name) for name, _, _ in found)
-    raise ConnectError(f"several workers serve {wanted} ({matching}); pass workerName= to choose one (found {report})")
-
-
-def _checkTimeout(timeout: float | None) -> None:
-    if timeout is not None and not timeout > 0:
-        raise ValueError(f"timeout must be a positive number of seconds or None, got {timeout!r}")
-
-
-async def connectService(
-    service: type, stop: type, workerName: str | None, timeout: float | None = None
-) -> ServiceClient:
-    """Connect a client for ``service``: see ``WorkerService.connect``."""
-    _checkTimeout(timeout)
-    qualname = service.__qualname__
-    name, worker, description = await findWorker(
-        f"service {qualname}", lambda found: found.serves(qualname), workerName, timeout
-    )
-    return clientClass(service, stop)(Connection(linkTo(name, worker, description), timeout=timeout))
-
-
-_spawned = itertools.count(1)
-
-
-async def spawnService(
-    service: type,
-    stop: type,
-    src: str,
-    name: str | None,
-    config: dict[str, Any] | str | None,
-    timeout: float | None = None,
-) -> ServiceClient:
-    """Start a named worker running ``src`` and connect a client that stops the worker when closed."""
-    _checkTimeout(timeout)
-    if name is None:
-        taken = set(transport.namedWorkers())
-        name = next(f"{service.__name__}-{n}" for n in _spawned if f"{service.__name__}-{n}" not in taken)
-    elif name in transport.namedWorkers():
-        raise ConnectError(f"a worker named {name!r} already exists on this page; choose another name")
-    worker = await transport.createWorker(src, name, config if config is not None else transport.mainConfig())
-    try:
-        description = await describe(name, worker, timeout)
-        if not description.serves(service.__qualname__):
-            raise ConnectError(
-                f"worker {name!r} started from {src!r} does not serve service {service.__qualname__}; "
-                f"it serves {_summary(description)}"
-            )
-    except BaseException:
-        transport.terminate(name)
-        raise
-    link = linkTo(name, worker, description)
-    return clientClass(service, stop)(Connection(link, timeout=timeout, owned=True))
 
 
 class Worker:
@@ -354,36 +271,3 @@ class Worker:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
-
-
-async def connectToWorker(workerName: str | None = None, *, timeout: float | None = None) -> Worker:
-    """Connect to a worker's exported functions: the named worker, or the only one on the page that exports any.
-
-    ``timeout`` is as for :meth:`WorkerService.connect <workerlib.WorkerService.connect>`.
-    """
-    _checkTimeout(timeout)
-    name, worker, description = await findWorker(
-        "exported functions", lambda found: bool(found.functions), workerName, timeout
-    )
-    return Worker(Connection(linkTo(name, worker, description), timeout=timeout), description.functions)
-
-
-def loopback(dispatch: Callable[[bytes], Awaitable[bytes]]) -> Send:
-    """A :data:`Send` that hands payloads to a dispatcher in this same thread: for tests in plain CPython."""
-
-    def send(payload: bytes) -> asyncio.Future[bytes]:
-        reply: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
-
-        def settle(task: asyncio.Task[bytes]) -> None:
-            if reply.done() or task.cancelled():
-                return
-            error = task.exception()
-            if error is not None:
-                reply.set_exception(error)
-            else:
-                reply.set_result(task.result())
-
-        asyncio.ensure_future(dispatch(payload)).add_done_callback(settle)
-        return reply
-
-    return send

@@ -26,55 +26,36 @@ from __future__ import annotations
 
 import copyreg
 import dataclasses
-import datetime
-import decimal
-import fractions
 import functools
 import inspect
 import io
-import pathlib
 import pickle
 import struct
 import sys
-import uuid
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable, Coroutine, Iterator, Sequence
 from enum import Enum
-from typing import Any
+from typing import Any, Protocol
 
 from .adapters import Adapter, registry
 from .errors import AdapterError, ProtocolError
+from .kinds import BUILTIN_VALUES, isRebuildableClass
 
 PROTOCOL = 5
 MAGIC = b"WLv1"
 """First bytes of a framed payload; a plain one starts with pickle's own ``PROTO`` opcode instead."""
 
-STANDARD_TYPES: frozenset[type] = frozenset(
-    {
-        complex,
-        bytearray,
-        set,
-        frozenset,
-        bytes,
-        datetime.date,
-        datetime.time,
-        datetime.datetime,
-        datetime.timedelta,
-        datetime.timezone,
-        decimal.Decimal,
-        fractions.Fraction,
-        uuid.UUID,
-        uuid.SafeUUID,
-        pathlib.PurePath,
-        pathlib.PurePosixPath,
-        pathlib.PureWindowsPath,
-        pathlib.Path,
-        pathlib.PosixPath,
-        pathlib.WindowsPath,
-    }
-)
-"""Classes outside the built-in containers that cross without an adapter."""
 
-BUILTIN_VALUES: frozenset[type] = frozenset({type(None), bool, int, float, str, bytes, list, tuple, dict})
+class Attachments(Protocol):
+    """Values that travel beside a payload rather than inside it: in a browser, the JavaScript objects a channel posts
+    with its message (see :mod:`workerlib.transport`). A channel makes one collector per payload it encodes."""
+
+    def accepts(self, obj: object) -> bool:
+        """Whether ``obj`` travels beside the payload; called for every object outside pickle's fast path."""
+        ...
+
+    def attach(self, obj: object) -> int:
+        """Record ``obj`` and return its index; raise ``TypeError`` saying why it cannot travel."""
+        ...
 
 
 class UnsendableError(TypeError):
@@ -85,25 +66,27 @@ class DecodeError(ProtocolError):
     """A payload could not be decoded: malformed, or naming a class this side refuses or does not have."""
 
 
-def isRebuildableClass(kind: type) -> bool:
-    """Whether instances of ``kind`` may be rebuilt from a payload: the kinds named in this module's docstring."""
-    return (
-        kind in STANDARD_TYPES
-        or kind in BUILTIN_VALUES
-        or issubclass(kind, (Enum, BaseException))
-        or dataclasses.is_dataclass(kind)
-        or (issubclass(kind, tuple) and hasattr(kind, "_fields"))
-    )
-
-
 def _segment(number: int) -> Any:
     """Stands in, inside a pickle, for the adapted object of segment ``number``; never actually called."""
     raise DecodeError(f"segment reference {number} used outside a workerlib decoder")
 
 
+def _attached(index: int) -> Any:
+    """Stands in, inside a pickle, for a value that travels beside the payload; never actually called."""
+    raise DecodeError(f"attached value {index} used outside a workerlib decoder")
+
+
 def _inline(key: str, module: str, data: Any) -> Any:
     """Stands in, inside a pickle, for an object a synchronous adapter encoded in place; never actually called."""
     raise DecodeError(f"value adapted by {key} decoded outside a workerlib decoder")
+
+
+class _Unattachable(Exception):
+    """A value the channel accepts to carry refused to go (a JavaScript object structured clone cannot copy)."""
+
+    def __init__(self, obj: Any, reason: TypeError) -> None:
+        super().__init__()
+        self.obj, self.reason = obj, reason
 
 
 class _Failed(Exception):
@@ -168,14 +151,20 @@ class _Pickler(pickle.Pickler):
     def __init__(self, file: io.BytesIO, session: _Encoding, verbatim: object) -> None:
         super().__init__(file, protocol=PROTOCOL)
         self.session = session
+        self.attachments = session.attachments
         self.verbatim = verbatim  # an adapter without encode sends its object as it is: do not adapt it again
         self.refers: list[int] = []
 
     def reducer_override(self, obj: Any) -> Any:
         # Called for every object outside pickle's fast path (exact built-in scalars and containers), classes
         # and functions included, so this is the one place that decides what may cross.
-        if obj is _segment or obj is _construct or obj is _inline:
+        if obj is _segment or obj is _construct or obj is _inline or obj is _attached:
             return NotImplemented
+        if self.attachments is not None and self.attachments.accepts(obj):
+            try:
+                return _attached, (self.attachments.attach(obj),)
+            except TypeError as error:
+                raise _Unattachable(obj, error) from error
         if isinstance(obj, type):
             raise UnsendableError(f"cannot send the class {_name(obj)} itself; only values cross")
         if obj is not self.verbatim:
@@ -204,7 +193,8 @@ class _Pending:
 class _Encoding:
     """One encode: the root pickle and one segment per distinct adapted object, in the order they were met."""
 
-    def __init__(self) -> None:
+    def __init__(self, attachments: Attachments | None = None) -> None:
+        self.attachments = attachments
         self.pickles: list[bytes] = []
         self.refers: list[tuple[int, ...]] = []
         self.pending: list[_Pending] = []
@@ -225,6 +215,8 @@ class _Encoding:
         except _Failed as failed:
             place = _placeOf(failed.obj, value, where)
             raise _adapterError(failed.adapter, "encode", place, failed.cause) from failed.cause
+        except _Unattachable as failed:
+            raise UnsendableError(f"{_placeOf(failed.obj, value, where)}: {failed.reason}") from None
         except UnsendableError as error:
             raise UnsendableError(f"{_locate(value, where) or where}: {error}") from None
         except RecursionError as error:
@@ -249,13 +241,15 @@ class _Encoding:
         return b"".join([header, *parts])
 
 
-async def encodeAsync(value: Any, *, where: str = "value") -> bytes:
+async def encodeAsync(value: Any, *, where: str = "value", attachments: Attachments | None = None) -> bytes:
     """Turn ``value`` into a payload, awaiting ``async`` adapter encoders.
 
     Raises :class:`UnsendableError` naming the part that cannot cross, and :class:`~workerlib.AdapterError` naming
     the adapter when an adapter's ``encode`` fails. ``where`` names the value in messages, such as ``args``.
+    Objects that ``attachments`` accepts are recorded there and travel beside the payload; decode the payload with
+    the same objects, in the same order, as ``attached``.
     """
-    encoding = _Encoding()
+    encoding = _Encoding(attachments)
     encoding.dump(value, where)
     done = 0
     while done < len(encoding.pending):  # encoding a segment may add more
@@ -272,9 +266,10 @@ async def encodeAsync(value: Any, *, where: str = "value") -> bytes:
     return encoding.payload()
 
 
-def encode(value: Any, *, where: str = "value") -> bytes:
+def encode(value: Any, *, where: str = "value", attachments: Attachments | None = None) -> bytes:
     """:func:`encodeAsync` for callers that cannot await: fails if an adapter's ``encode`` really suspends."""
-    return _runToCompletion(encodeAsync(value, where=where), f"{where}: an adapter's async encode")
+    coroutine = encodeAsync(value, where=where, attachments=attachments)
+    return _runToCompletion(coroutine, f"{where}: an adapter's async encode")
 
 
 # ---- decoding ------------------------------------------------------------------------------------------------------
@@ -283,9 +278,10 @@ def encode(value: Any, *, where: str = "value") -> bytes:
 class _Unpickler(pickle.Unpickler):
     """Rebuilds one segment. The only globals it resolves are its own two helpers; classes are looked up by name."""
 
-    def __init__(self, data: bytes | memoryview, resolved: dict[int, Any]) -> None:
+    def __init__(self, data: bytes | memoryview, resolved: dict[int, Any], attached: Sequence[Any]) -> None:
         super().__init__(io.BytesIO(data))
         self.resolved = resolved
+        self.attached = attached
         self.classes: dict[tuple[str, str], type] = {}
         # Enum members are shared by the whole thread; a crafted BUILD on one would change it for everybody.
         self.members: dict[int, tuple[Enum, dict[str, Any]]] = {}
@@ -297,6 +293,8 @@ class _Unpickler(pickle.Unpickler):
             return self.construct
         if module == __name__ and name == "_inline":
             return self.inline
+        if module == __name__ and name == "_attached":
+            return self.attachedValue
         # Pickle globals are never resolved to classes: a class on the stack could be changed by a crafted BUILD.
         raise _notImported(module, name) if module not in sys.modules else _refused(module, name)
 
@@ -305,6 +303,13 @@ class _Unpickler(pickle.Unpickler):
             return self.resolved[number]
         except (KeyError, TypeError):
             raise DecodeError(f"malformed payload: reference to segment {number!r}, which is not decoded") from None
+
+    def attachedValue(self, index: Any) -> Any:
+        if type(index) is not int or not 0 <= index < len(self.attached):
+            raise DecodeError(
+                f"malformed payload: reference to attached value {index!r}, but {len(self.attached)} came with it"
+            )
+        return self.attached[index]
 
     def inline(self, key: Any, module: Any, data: Any) -> Any:
         found = _adapterFor(key, module)
@@ -378,8 +383,8 @@ def _refused(module: str, name: str) -> DecodeError:
     )
 
 
-def _load(data: bytes | memoryview, resolved: dict[int, Any]) -> Any:
-    unpickler = _Unpickler(data, resolved)
+def _load(data: bytes | memoryview, resolved: dict[int, Any], attached: Sequence[Any] = ()) -> Any:
+    unpickler = _Unpickler(data, resolved, attached)
     try:
         return unpickler.load()
     except (DecodeError, AdapterError):
@@ -426,26 +431,27 @@ def _readIndex(part: memoryview, segments: int) -> tuple[tuple[str, ...], tuple[
     return keys, modules, refers
 
 
-async def decodeAsync(payload: bytes | bytearray | memoryview) -> Any:
+async def decodeAsync(payload: bytes | bytearray | memoryview, *, attached: Sequence[Any] = ()) -> Any:
     """Rebuild the value a payload holds, awaiting ``async`` adapter decoders.
 
-    Raises :class:`DecodeError` saying why a payload cannot be decoded, and :class:`~workerlib.AdapterError` naming
-    the adapter when an adapter's ``decode`` fails.
+    ``attached`` are the values that travelled beside the payload (see :class:`Attachments`). Raises
+    :class:`DecodeError` saying why a payload cannot be decoded, and :class:`~workerlib.AdapterError` naming the
+    adapter when an adapter's ``decode`` fails.
     """
     if isinstance(payload, bytes) and not payload.startswith(MAGIC):
-        return _load(payload, {})  # io.BytesIO shares a bytes object: no copy of a large payload
+        return _load(payload, {}, attached)  # io.BytesIO shares a bytes object: no copy of a large payload
     view = memoryview(payload).cast("B")
     if view[: len(MAGIC)] != MAGIC:
-        return _load(view, {})
+        return _load(view, {}, attached)
     parts = _split(view)
     keys, modules, refers = _readIndex(parts[0], len(parts) - 2)
     resolved: dict[int, Any] = {}
     for number in _decodingOrder(refers, keys, DecodeError):
         key = keys[number - 1]
         found = _adapterFor(key, modules[number - 1])
-        data = _load(parts[number + 1], resolved)
+        data = _load(parts[number + 1], resolved, attached)
         resolved[number] = await _runAdapter(found, "decode", data, functools.partial("a received {}".format, key))
-    return _load(parts[1], resolved)
+    return _load(parts[1], resolved, attached)
 
 
 def _adapterFor(key: Any, module: Any) -> Adapter:
@@ -459,9 +465,9 @@ def _adapterFor(key: Any, module: Any) -> Adapter:
     return found
 
 
-def decode(payload: bytes | bytearray | memoryview) -> Any:
+def decode(payload: bytes | bytearray | memoryview, *, attached: Sequence[Any] = ()) -> Any:
     """:func:`decodeAsync` for callers that cannot await: fails if an adapter's ``decode`` really suspends."""
-    return _runToCompletion(decodeAsync(payload), "an adapter's async decode")
+    return _runToCompletion(decodeAsync(payload, attached=attached), "an adapter's async decode")
 
 
 def _decodingOrder[E: Exception](

@@ -1,25 +1,165 @@
-"""The message protocol: one request payload from main to worker, one reply payload back.
+"""The protocol: frames, the batches they travel in, and the payloads of requests and replies.
 
-A request is ``(operation, target, args, kwargs)``; ``operation`` is one of the ``OP_*`` names below and
-``target`` says what to run (a service method travels as the three strings of its :class:`ServiceTarget`). A reply
+Main thread and worker exchange *messages* on a channel (:mod:`workerlib.transport`). A message is a *batch*: every
+frame one side had ready in one turn of its event loop. A frame is ``(kind, id, payload, attached)``: ``kind`` is one
+of :class:`FrameKind`, ``id`` ties a reply (or a cancel, a stream item...) to its request, ``payload`` is bytes made
+by :mod:`workerlib.codec`, and ``attached`` are the JavaScript values that travel beside the payload.
+
+A batch is one binary header followed by the payloads, all little-endian::
+
+    b"WLB" | u8 version | u32 frame count
+    per frame: u8 kind | u8 flags | u32 id | u32 attached count | u64 payload length
+    the payloads of the frames without FLAG_SEPARATE, in frame order
+
+A payload of :data:`SEPARATE_ABOVE` bytes or more travels in a buffer of its own beside the batch (``FLAG_SEPARATE``),
+so a large value is copied once into JavaScript and once out of it, never gathered into the batch first. The
+``attached`` values of all frames travel as one list, in frame order.
+
+A request's payload is ``(operation, target, args, kwargs)``; ``operation`` is one of the ``OP_*`` names below and
+``target`` says what to run (a service method travels as the three strings of its :class:`ServiceTarget`). A reply's
 is ``(True, result, stamps)`` or ``(False, RemoteFailure, stamps)``, the stamps (three floats, see :class:`Stamps`)
-timing the call in the worker. Only built-in types travel on the hot path, the pickler's fastest. Both are encoded with
-:mod:`workerlib.codec`, so requests and replies follow the same rules as the values they carry.
+timing the call in the worker. Only built-in types travel on the hot path, the pickler's fastest.
 """
 
 from __future__ import annotations
 
+import struct
 import traceback
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from enum import IntEnum
 from typing import Any
 
 from . import codec
 from .errors import AdapterError, ProtocolError, RemoteError
 
-DISPATCHER_NAME = "workerlib_dispatch"
-"""The one function a workerlib worker exposes to PyScript; every call goes through it."""
+VERSION = 1
+"""The protocol version this workerlib speaks; both sides of a channel must speak the same."""
+
+
+class FrameKind(IntEnum):
+    """What a frame carries. A receiver answers a kind it does not handle with a :class:`ProtocolError` reply."""
+
+    REQUEST = 1
+    """Main to worker: run something (payload: a request, see :func:`encodeRequest`)."""
+    REPLY = 2
+    """Worker to main, or back for a callback: the outcome of the request with the same id (see :func:`encodeReply`)."""
+    STREAM_ITEM = 3
+    """Worker to main: one item a streaming call produced (payload: the item). Reserved for streams."""
+    STREAM_END = 4
+    """Worker to main: a stream is over (payload: a reply, its value ``None``). Reserved for streams."""
+    CANCEL = 5
+    """Main to worker: the caller gave up on the request with this id (empty payload); no reply follows."""
+    CALLBACK_CALL = 6
+    """Worker to main: call a callable passed as an argument (payload: a request). Reserved for callbacks."""
+    CALLBACK_REPLY = 7
+    """Main to worker: the outcome of a callback call (payload: a reply). Reserved for callbacks."""
+
+
+FLAG_SEPARATE = 1
+"""The frame's payload travels in a buffer of its own beside the batch."""
+SEPARATE_ABOVE = 64 * 1024
+"""Payloads at least this long travel in a buffer of their own."""
+BATCH_MAGIC = b"WLB"
+_BATCH_HEADER = struct.Struct("<3sBI")
+_FRAME_HEADER = struct.Struct("<BBIIQ")
+MAX_ID = 2**32 - 1
+
+
+@dataclass(slots=True)
+class Frame:
+    """One unit of the protocol: see the module's docstring."""
+
+    kind: int
+    id: int
+    payload: bytes | memoryview = b""
+    attached: Sequence[Any] = ()
+    """Values travelling beside the payload (JavaScript objects), referred to from it by index."""
+    transfer: Sequence[Any] = field(default=())
+    """JavaScript objects to move rather than copy (ArrayBuffers, ports...): see ``workerlib.transfer``."""
+
+
+@dataclass(frozen=True)
+class Batch:
+    """A batch as it travels: the header and small payloads, the separate payloads, attached values, transferables."""
+
+    data: bytes
+    separate: list[bytes | memoryview]
+    attached: list[Any]
+    transfer: list[Any]
+
+
+def packBatch(frames: Sequence[Frame], version: int = VERSION) -> Batch:
+    """Lay ``frames`` out as one batch (see the module's docstring)."""
+    headers: list[bytes | memoryview] = [_BATCH_HEADER.pack(BATCH_MAGIC, version, len(frames))]
+    inline: list[bytes | memoryview] = []
+    separate: list[bytes | memoryview] = []
+    attached: list[Any] = []
+    transfer: list[Any] = []
+    for frame in frames:
+        length = len(frame.payload)
+        apart = length >= SEPARATE_ABOVE
+        headers.append(
+            _FRAME_HEADER.pack(frame.kind, FLAG_SEPARATE if apart else 0, frame.id, len(frame.attached), length)
+        )
+        (separate if apart else inline).append(frame.payload)
+        attached.extend(frame.attached)
+        transfer.extend(frame.transfer)
+    return Batch(b"".join(headers + inline), separate, attached, transfer)
+
+
+def unpackBatch(
+    data: bytes | memoryview, separate: Sequence[bytes | memoryview] = (), attached: Sequence[Any] = ()
+) -> tuple[int, list[Frame]]:
+    """The version and frames of a batch; :class:`ProtocolError` saying what is wrong with a malformed one.
+
+    Inline payloads are views into ``data``: nothing is copied.
+    """
+    view = memoryview(data).cast("B")
+    try:
+        magic, version, count = _BATCH_HEADER.unpack_from(view, 0)
+    except struct.error:
+        raise ProtocolError(f"malformed batch: {len(view)} bytes, too short for a batch header") from None
+    if magic != BATCH_MAGIC:
+        raise ProtocolError(f"malformed batch: it starts with {bytes(magic)!r}, not {BATCH_MAGIC!r}")
+    offset = _BATCH_HEADER.size + count * _FRAME_HEADER.size
+    if offset > len(view):
+        raise ProtocolError(f"malformed batch: {count} frames announced in {len(view)} bytes")
+    frames: list[Frame] = []
+    nextSeparate = nextAttached = 0
+    for index in range(count):
+        kind, flags, ident, attachedCount, length = _FRAME_HEADER.unpack_from(
+            view, _BATCH_HEADER.size + index * _FRAME_HEADER.size
+        )
+        if flags & FLAG_SEPARATE:
+            if nextSeparate >= len(separate) or len(separate[nextSeparate]) != length:
+                raise ProtocolError(
+                    f"malformed batch: frame {index}'s separate payload is missing or of another length"
+                )
+            payload: bytes | memoryview = separate[nextSeparate]
+            nextSeparate += 1
+        else:
+            if offset + length > len(view):
+                raise ProtocolError(f"malformed batch: frame {index}'s payload runs past the end of the batch")
+            payload = view[offset : offset + length]
+            offset += length
+        if nextAttached + attachedCount > len(attached):
+            raise ProtocolError(f"malformed batch: frame {index} announces more attached values than came with it")
+        frames.append(Frame(kind, ident, payload, attached[nextAttached : nextAttached + attachedCount]))
+        nextAttached += attachedCount
+    if offset != len(view) or nextSeparate != len(separate) or nextAttached != len(attached):
+        raise ProtocolError("malformed batch: its parts do not add up to the frames it announces")
+    return version, frames
+
+
+def kindName(kind: int) -> str:
+    """A frame kind as messages name it: ``REQUEST``, or the number of a kind this version does not know."""
+    try:
+        return FrameKind(kind).name
+    except ValueError:
+        return f"unknown kind {kind}"
+
 
 OP_DESCRIBE = "describe"
 """What does this worker serve? Target and arguments are ignored."""
@@ -154,19 +294,19 @@ MAX_CHAIN = 20
 """How many chained exceptions (``__cause__``/``__context__``) travel with a failure."""
 
 
-async def encodeRequest(request: Request) -> bytes:
+async def encodeRequest(request: Request, attachments: codec.Attachments | None = None) -> bytes:
     """Encode a request; an argument that cannot cross raises ``TypeError`` naming it, before anything is sent."""
     target = request.target
     if isinstance(target, ServiceTarget):  # plain strings on the wire: the pickler's fastest path, every call
         target = (target.qualname, target.module, target.method)
     message = (request.operation, target, request.args, request.kwargs or {})
     with _renamedPlaces({"request[2]": "args", "request[3]": "kwargs"}):
-        return await codec.encodeAsync(message, where="request")
+        return await codec.encodeAsync(message, where="request", attachments=attachments)
 
 
-async def decodeRequest(payload: bytes) -> Request:
+async def decodeRequest(payload: bytes | memoryview, attached: Sequence[Any] = ()) -> Request:
     """Decode a request, checking its shape, or raise :class:`ProtocolError` saying what is wrong with it."""
-    message = await codec.decodeAsync(payload)
+    message = await codec.decodeAsync(payload, attached=attached)
     if not (isinstance(message, tuple) and len(message) == 4):
         raise ProtocolError(f"a request must be a 4-tuple (operation, target, args, kwargs), got {_describe(message)}")
     operation, target, args, kwargs = message
@@ -187,16 +327,18 @@ async def decodeRequest(payload: bytes) -> Request:
     return Request(operation, target, args, kwargs)
 
 
-async def encodeReply(ok: bool, value: Any, stamps: Stamps | None = None) -> bytes:
+async def encodeReply(
+    ok: bool, value: Any, stamps: Stamps | None = None, attachments: codec.Attachments | None = None
+) -> bytes:
     """Encode a reply: a result when ``ok``, else a :class:`RemoteFailure`; ``stamps`` time the call."""
     with _renamedPlaces({"reply[1]": "return value" if ok else "exception"}):
         times = None if stamps is None else (stamps.received, stamps.started, stamps.finished)
-        return await codec.encodeAsync((ok, value, times), where="reply")
+        return await codec.encodeAsync((ok, value, times), where="reply", attachments=attachments)
 
 
-async def decodeReply(payload: bytes) -> tuple[bool, Any, Stamps | None]:
+async def decodeReply(payload: bytes | memoryview, attached: Sequence[Any] = ()) -> tuple[bool, Any, Stamps | None]:
     """Decode a reply, checking its shape."""
-    message = await codec.decodeAsync(payload)
+    message = await codec.decodeAsync(payload, attached=attached)
     if not (isinstance(message, tuple) and len(message) == 3 and isinstance(message[0], bool)):
         raise ProtocolError(f"a reply must be a 3-tuple (ok, value, stamps), got {_describe(message)}")
     ok, value, stamps = message

@@ -1,34 +1,45 @@
-"""The worker side: which services and functions this worker serves, and the dispatcher that runs calls.
+"""The worker side: which services and functions this worker serves, and the sessions that run calls.
 
-Nothing here touches JavaScript; :mod:`workerlib.transport` hands the dispatcher payload bytes and posts its reply.
-Every failure, from a malformed payload to an exception in a service method, becomes a reply: the dispatcher never
-raises, so one bad call cannot stop the worker from serving the next.
+A :class:`Session` serves the frames arriving on one :class:`~workerlib.transport.Channel`. Each request runs as a
+task started eagerly, so a sync method (and an ``async`` one that never waits) is done before the next frame is
+looked at, in arrival order; its reply is queued at once. Replies ready when a message has been handled leave
+together, as one message; a slow ``async`` method answers later, on its own, holding nobody back.
+
+Every failure, from a malformed payload to an exception in a service method, becomes a reply: :func:`dispatch` never
+raises, so one bad call cannot stop the worker from serving the next. Nothing here touches JavaScript.
 """
 
 from __future__ import annotations
 
+import asyncio
 import inspect
-from collections.abc import Callable
-from functools import cache
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-from . import protocol, transport
+from . import codec, protocol
 from ._runtime import clock
 from .decorators import typechecked
 from .errors import ProtocolError
-from .protocol import RemoteFailure
+from .methods import publicMethods
+from .protocol import Frame, FrameKind, RemoteFailure
+from .transport import Channel
 
 
 class ServiceTable:
-    """Service classes defined in this worker, their lazily made instances, and exported functions."""
+    """Service classes defined in this worker, their lazily made instances, and exported functions.
 
-    def __init__(self) -> None:
+    ``stop`` is the base class every service derives from (``WorkerService``); its own members are never served.
+    """
+
+    def __init__(self, stop: type = object) -> None:
+        self.stop = stop
         self.classes: list[type] = []
         self.instances: dict[type, object] = {}
         self.functions: dict[str, Callable[..., Any]] = {}
         self._implementations: dict[tuple[str, str], type] = {}
 
-    def addClass(self, cls: type) -> None:
+    def addClass(self, cls: type, stop: type) -> None:
+        self.stop = stop
         self.classes.append(cls)
         self._implementations.clear()
 
@@ -41,7 +52,7 @@ class ServiceTable:
     def describe(self, lifeLock: str | None = None) -> protocol.Description:
         return protocol.Description(
             services=tuple(
-                (cls.__module__, cls.__qualname__, tuple(base.__qualname__ for base in _serviceBases(cls)))
+                (cls.__module__, cls.__qualname__, tuple(base.__qualname__ for base in self._serviceBases(cls)))
                 for cls in self.classes
             ),
             functions=tuple(self.functions),
@@ -56,15 +67,16 @@ class ServiceTable:
         """
         found = self._implementations.get((qualname, module))
         if found is None:
-            found = self._implementations[qualname, module] = self._findImplementation(qualname, module)
+            found = self._findImplementation(qualname, module)
+            self._implementations[qualname, module] = found  # only names that exist get here
         return found
 
     def _findImplementation(self, qualname: str, module: str) -> type:
-        implementing = [cls for cls in self.classes if any(b.__qualname__ == qualname for b in _serviceBases(cls))]
+        implementing = [cls for cls in self.classes if any(b.__qualname__ == qualname for b in self._serviceBases(cls))]
         exact = [
             cls
             for cls in implementing
-            if any(b.__qualname__ == qualname and b.__module__ == module for b in _serviceBases(cls))
+            if any(b.__qualname__ == qualname and b.__module__ == module for b in self._serviceBases(cls))
         ]
         candidates = exact or implementing
         leaves = [
@@ -81,65 +93,42 @@ class ServiceTable:
             )
         return leaves[0]
 
+    def _serviceBases(self, cls: type) -> list[type]:
+        return [base for base in cls.__mro__ if issubclass(base, self.stop) and base is not self.stop]
+
     def instance(self, cls: type) -> object:
         if cls not in self.instances:
             instance = cls()
             if getattr(cls, "_typechecked", False):
                 # Shadow each public method on the instance with its checked version, made once.
-                for name, function in publicMethods(cls, _workerService()).items():
+                for name, function in publicMethods(cls, self.stop).items():
                     vars(instance)[name] = typechecked(function).__get__(instance, cls)
             self.instances[cls] = instance
         return self.instances[cls]
 
-
-def _workerService() -> type:
-    from .service import WorkerService  # service imports server; a module-level import would be circular
-
-    return WorkerService
-
-
-def _serviceBases(cls: type) -> list[type]:
-    stop = _workerService()
-    return [base for base in cls.__mro__ if issubclass(base, stop) and base is not stop]
+    def method(self, instance: object, name: str) -> Callable[..., Any]:
+        """The bound public method ``name`` of a service instance, or :class:`ProtocolError` if it is not one."""
+        cls: type = type(instance)
+        methods = publicMethods(cls, self.stop)
+        if name not in methods:
+            served = ", ".join(methods) or "none"
+            raise ProtocolError(f"service {cls.__qualname__} has no public method {name!r} (public methods: {served})")
+        return getattr(instance, name)  # type: ignore[no-any-return]
 
 
 table = ServiceTable()
 
-
-@cache
-def publicMethods(service: type, stop: type) -> dict[str, Callable[..., Any]]:
-    """The service's public methods (no leading underscore), inherited ones included, up to ``stop``.
-
-    Cached: classes are complete once defined, and every call looks its method up here. Do not mutate the result.
-    """
-    found: dict[str, Callable[..., Any]] = {}
-    for cls in reversed(service.__mro__):
-        if cls is object or issubclass(stop, cls):
-            continue
-        for name, member in vars(cls).items():
-            if name.startswith("_"):
-                continue
-            if inspect.isfunction(member):
-                found[name] = member
-            elif name in found:
-                del found[name]  # overridden by something that is not a method
-    return found
+type LifeLock = Callable[[], Awaitable[str | None]]
 
 
-def publicMethod(instance: object, name: str) -> Callable[..., Any]:
-    """The bound public method ``name`` of a service instance, or :class:`ProtocolError` if it is not one."""
-    cls = type(instance)
-    methods = publicMethods(cls, _workerService())  # type: ignore[arg-type]  # mypy sees type[object] as unhashable
-    if name not in methods:
-        served = ", ".join(methods) or "none"
-        raise ProtocolError(f"service {cls.__qualname__} has no public method {name!r} (public methods: {served})")
-    return getattr(instance, name)  # type: ignore[no-any-return]
+async def _noLifeLock() -> str | None:
+    return None
 
 
-async def run(request: protocol.Request) -> Any:
+async def run(request: protocol.Request, lifeLock: LifeLock = _noLifeLock) -> Any:
     """Carry out one decoded request and return its result; exceptions propagate to :func:`dispatch`."""
     if request.operation == protocol.OP_DESCRIBE:
-        return table.describe(await transport.lifeLock())
+        return table.describe(await lifeLock())
     if request.operation == protocol.OP_FUNCTION:
         function = table.functions.get(request.target)
         if function is None:
@@ -148,41 +137,97 @@ async def run(request: protocol.Request) -> Any:
     else:
         target: protocol.ServiceTarget = request.target
         cls = table.implementation(target.qualname, target.module)
-        function = publicMethod(table.instance(cls), target.method)
+        function = table.method(table.instance(cls), target.method)
     result = function(*request.args, **(request.kwargs or {}))
     if inspect.isawaitable(result):
         result = await result
     return result
 
 
-async def dispatch(payload: bytes) -> bytes:
+async def dispatch(
+    payload: bytes | memoryview,
+    attached: Sequence[Any] = (),
+    attachments: codec.Attachments | None = None,
+    lifeLock: LifeLock = _noLifeLock,
+) -> tuple[bytes, codec.Attachments | None]:
     """Decode a request, run it, and encode the reply: a result, or the exception that stopped it.
 
+    ``attached`` came with the request; values of the result that ``attachments`` accepts travel beside the reply,
+    which is returned with the reply's payload (``None`` for a failure, which carries none).
     Never raises: whatever goes wrong becomes a failure reply, so the worker keeps serving.
     """
     now = clock()
     received = started = now()
     try:
-        request = await protocol.decodeRequest(payload)
+        request = await protocol.decodeRequest(payload, attached)
         started = now()
-        result = await run(request)
+        result = await run(request, lifeLock)
     except BaseException as error:  # SystemExit from a method included: the worker must stay up
-        return await _failureReply(error, protocol.Stamps(received, started, now()))
+        return await _failureReply(error, protocol.Stamps(received, started, now())), None
     stamps = protocol.Stamps(received, started, now())
     try:
-        return await protocol.encodeReply(True, result, stamps)
+        return await protocol.encodeReply(True, result, stamps, attachments), attachments
     except Exception as error:  # an unsendable result, or an adapter that failed to encode it
-        return await _failureReply(error, stamps)
-
-
-async def dispatchMessage(message: Any) -> bytes:
-    """The dispatcher PyScript calls: ``message`` is what the main thread posted, normally a ``Uint8Array``."""
-    try:
-        payload = transport.payloadFromJs(message)
-    except TypeError as error:
-        return await _failureReply(ProtocolError(str(error)), None)
-    return await dispatch(payload)
+        return await _failureReply(error, stamps), None
 
 
 async def _failureReply(error: BaseException, stamps: protocol.Stamps | None) -> bytes:
     return await protocol.encodeReply(False, await RemoteFailure.capture(error), stamps)
+
+
+class Session:
+    """Serves the requests that arrive on one channel: see the module's docstring."""
+
+    def __init__(self, channel: Channel, lifeLock: LifeLock = _noLifeLock) -> None:
+        self.channel = channel
+        self.lifeLock = lifeLock
+        self.running: dict[int, asyncio.Task[None]] = {}
+        self.cancelled: set[int] = set()
+        channel.onFrames = self.received
+        channel.onMalformed = self._malformed
+
+    def received(self, frames: list[Frame]) -> None:
+        """Start every request of one message in order; send the replies that are ready as one message."""
+        loop = asyncio.get_event_loop()
+        for frame in frames:
+            if frame.kind == FrameKind.REQUEST:
+                self._start(frame, loop)
+            elif frame.kind == FrameKind.CANCEL:
+                running = self.running.get(frame.id)
+                if running is not None:
+                    self.cancelled.add(frame.id)
+                    running.cancel()
+            else:
+                error = ProtocolError(
+                    f"this worker does not handle frames of kind {protocol.kindName(frame.kind)} "
+                    f"(protocol version {protocol.VERSION})"
+                )
+                asyncio.Task(self._fail(frame.id, error), loop=loop, eager_start=True)
+        self.channel.flush()
+
+    def _start(self, frame: Frame, loop: asyncio.AbstractEventLoop) -> None:
+        task = asyncio.Task(self._answer(frame), loop=loop, eager_start=True)
+        if not task.done():
+            self.running[frame.id] = task
+            task.add_done_callback(lambda _: self.running.pop(frame.id, None))
+
+    def _malformed(self, error: ProtocolError) -> None:
+        # Without a readable header there is no id to answer; id 0 is never a call's, so the main thread logs it.
+        asyncio.Task(self._fail(0, error), loop=asyncio.get_event_loop(), eager_start=True)
+        self.channel.flush()
+
+    async def _answer(self, frame: Frame) -> None:
+        reply, attachments = await dispatch(frame.payload, frame.attached, self.channel.attachments(), self.lifeLock)
+        if frame.id in self.cancelled:  # the caller gave up: nobody waits for this reply
+            self.cancelled.discard(frame.id)
+            return
+        values = getattr(attachments, "values", ())
+        moved = getattr(attachments, "transfer", ())
+        self._send(Frame(FrameKind.REPLY, frame.id, reply, values, moved))
+
+    async def _fail(self, ident: int, error: ProtocolError) -> None:
+        self._send(Frame(FrameKind.REPLY, ident, await _failureReply(error, None)))
+
+    def _send(self, frame: Frame) -> None:
+        if not self.channel.closed:
+            self.channel.send(frame)

@@ -1,15 +1,26 @@
-"""``WorkerService``: subclass it in a worker, ``await Service.connect()`` on the main thread."""
+"""``WorkerService`` and the wiring on top: serving in a worker, ``connect``, ``spawn`` and ``export``.
+
+In a worker, defining a service class (or calling :func:`export`) starts accepting channels from the main thread
+(:func:`workerlib.transport.acceptPorts`) and serves each with a :class:`workerlib.server.Session`. On the main thread,
+connecting finds the worker, opens one channel to it on first use (:func:`workerlib.transport.openChannel`), shares
+that :class:`workerlib.client.Link` between every client of the worker, and watches the worker's life.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 from collections.abc import Callable
 from typing import Any
 
 from . import client, server, transport
 from ._runtime import Context, context
+from .client import CLIENT_NAMES, Connection, Link
+from .errors import ConnectError
+from .protocol import Description
 
-RESERVED_NAMES = frozenset({"connect", "spawn", "close", "worker", "workerName"})
-"""Names a service may not use for public members: its clients need them."""
+RESERVED_NAMES = CLIENT_NAMES | {"connect", "spawn"}
+"""Names a service may not use for public members: its clients (and the service class itself) need them."""
 
 
 class WorkerService:
@@ -45,8 +56,8 @@ class WorkerService:
                 f"that calls the service; rename the method"
             )
         if context() is Context.WORKER:
-            server.table.addClass(cls)
-            transport.installDispatcher(server.dispatchMessage)
+            server.table.addClass(cls, WorkerService)
+            _serve()
 
     @classmethod
     async def connect(cls, workerName: str | None = None, *, timeout: float | None = None) -> Any:
@@ -59,7 +70,10 @@ class WorkerService:
         ``timeout`` (seconds) bounds connecting and is every call's default deadline: a call not answered in time
         raises ``TimeoutError``. One call can override it with ``client.method(...).withTimeout(seconds)``.
         """
-        return await client.connectService(cls, WorkerService, workerName, timeout)
+        _checkTimeout(timeout)
+        qualname = cls.__qualname__
+        link, _ = await _findWorker(f"service {qualname}", lambda found: found.serves(qualname), workerName, timeout)
+        return client.clientClass(cls, WorkerService)(Connection(link, timeout=timeout))
 
     @classmethod
     async def spawn(
@@ -76,7 +90,33 @@ class WorkerService:
         thread's own config, so the worker gets the same interpreter and files. Closing the client stops the worker.
         ``timeout`` is as for :meth:`connect`; starting the worker is not bounded by it.
         """
-        return await client.spawnService(cls, WorkerService, src, name, config, timeout)
+        _checkTimeout(timeout)
+        if name is None:
+            taken = set(transport.namedWorkers())
+            name = next(f"{cls.__name__}-{n}" for n in _spawned if f"{cls.__name__}-{n}" not in taken)
+        elif name in transport.namedWorkers():
+            raise ConnectError(f"a worker named {name!r} already exists on this page; choose another name")
+        worker = await transport.createWorker(src, name, config if config is not None else transport.mainConfig())
+        try:
+            link, description = await _linkTo(name, worker, timeout)
+            if not description.serves(cls.__qualname__):
+                raise ConnectError(
+                    f"worker {name!r} started from {src!r} does not serve service {cls.__qualname__}; "
+                    f"it serves {_summary(description)}"
+                )
+        except BaseException:
+            transport.terminate(name)
+            _links.pop(name, None)
+            raise
+
+        def stop() -> None:
+            link.fail("was closed with the client that spawned it")
+            transport.terminate(link.name)
+
+        return client.clientClass(cls, WorkerService)(Connection(link, timeout=timeout, onClose=stop))
+
+
+_spawned = itertools.count(1)
 
 
 def export(*functions: Callable[..., Any]) -> None:
@@ -88,4 +128,117 @@ def export(*functions: Callable[..., Any]) -> None:
         return
     for function in functions:
         server.table.addFunction(function)
-    transport.installDispatcher(server.dispatchMessage)
+    _serve()
+
+
+def _serve() -> None:
+    def serveChannel(channel: transport.PortChannel) -> None:
+        server.Session(channel, transport.lifeLock)  # the channel keeps its session: it owns the frame handlers
+
+    transport.acceptPorts(serveChannel)
+
+
+async def connectToWorker(workerName: str | None = None, *, timeout: float | None = None) -> client.Worker:
+    """Connect to a worker's exported functions: the named worker, or the only one on the page that exports any.
+
+    ``timeout`` is as for :meth:`WorkerService.connect <workerlib.WorkerService.connect>`.
+    """
+    _checkTimeout(timeout)
+    link, description = await _findWorker(
+        "exported functions", lambda found: bool(found.functions), workerName, timeout
+    )
+    return client.Worker(Connection(link, timeout=timeout), description.functions)
+
+
+# ---- links to workers, one per worker ------------------------------------------------------------------------------
+
+_links: dict[str, Link] = {}
+_opening: dict[str, asyncio.Future[Link]] = {}
+
+
+async def _linkTo(name: str, worker: Any, timeout: float | None) -> tuple[Link, Description]:
+    """The link to the named worker, its channel opened on first use, and what the worker serves now.
+
+    Concurrent connects to one worker share one handshake; a worker replaced under the same name gets a new link.
+    """
+    link = _links.get(name)
+    if link is None or link.gone is not None or link.worker is not worker:
+        opening = _opening.get(name)
+        if opening is None:
+            opening = _opening[name] = asyncio.ensure_future(_open(name, worker, timeout))
+            opening.add_done_callback(lambda _: _opening.pop(name, None))
+        link = await asyncio.shield(opening)
+    return link, await link.describe(timeout)
+
+
+async def _open(name: str, worker: Any, timeout: float | None) -> Link:
+    channel = await asyncio.wait_for(transport.openChannel(name, worker), timeout)
+    link = Link(name, worker, channel)
+    try:
+        description = await link.describe(timeout)
+    except BaseException:
+        channel.close()
+        raise
+    if description.lifeLock is not None:
+        link.onGone = transport.watchLifeLock(
+            description.lifeLock, lambda: link.fail("stopped (terminated or crashed)")
+        )
+    _links[name] = link
+    return link
+
+
+async def _described(name: str, timeout: float | None) -> tuple[Link, Description]:
+    worker = await asyncio.wait_for(transport.workerByName(name), timeout)
+    return await _linkTo(name, worker, timeout)
+
+
+def _summary(description: Description) -> str:
+    services = ", ".join(qualname for _, qualname, _ in description.services)
+    functions = ", ".join(description.functions)
+    parts = ([f"services {services}"] if services else []) + ([f"functions {functions}"] if functions else [])
+    return " and ".join(parts) or "nothing"
+
+
+async def _findWorker(
+    wanted: str, serves: Callable[[Description], bool], workerName: str | None, timeout: float | None = None
+) -> tuple[Link, Description]:
+    """The worker to connect to: the named one if it serves what is wanted, else the only one on the page that does.
+
+    Workers still loading are waited for, at most ``timeout`` seconds.
+    """
+    names = transport.namedWorkers()
+    try:
+        if workerName is not None:
+            if workerName not in names:
+                listed = ", ".join(repr(name) for name in names) or "none"
+                raise ConnectError(f"no worker named {workerName!r} on this page (named workers: {listed})")
+            link, description = await _described(workerName, timeout)
+            if not serves(description):
+                raise ConnectError(f"worker {workerName!r} does not serve {wanted}; it serves {_summary(description)}")
+            return link, description
+        if not names:
+            raise ConnectError(
+                f"cannot connect to {wanted}: this page has no named workers; add "
+                f'<script type="py" worker name="..." src="..."> or use spawn()'
+            )
+        answers = await asyncio.gather(*(_described(name, timeout) for name in names), return_exceptions=True)
+    except TimeoutError:
+        raise TimeoutError(f"cannot connect to {wanted}: no answer within {timeout:g} s") from None
+    found = [answer for answer in answers if isinstance(answer, tuple) and serves(answer[1])]
+    if len(found) == 1:
+        return found[0]
+    report = "; ".join(
+        f"{name!r} serves {_summary(answer[1])}" if isinstance(answer, tuple) else f"{name!r}: {answer}"
+        for name, answer in zip(names, answers, strict=True)
+    )
+    if not found:
+        if any(isinstance(answer, TimeoutError) for answer in answers):
+            raise TimeoutError(f"cannot connect to {wanted}: within {timeout:g} s, found {report}")
+        raise ConnectError(f"no worker on this page serves {wanted} (found {report})")
+    matching = ", ".join(repr(link.name) for link, _ in found)
+    raise ConnectError(f"several workers serve {wanted} ({matching}); pass workerName= to choose one (found {report})")
+
+
+def _checkTimeout(timeout: float | None) -> None:
+    if timeout is not None and not timeout > 0:
+        raise ValueError(f"timeout must be a positive number of seconds or None, got {timeout!r}")

@@ -1,9 +1,19 @@
-"""The boundary with JavaScript and PyScript: the only module that touches ``js``, ``pyscript`` or a ``JsProxy``.
+"""Channels between threads, and the boundary with JavaScript and PyScript.
 
-Everything workerlib sends between threads is one ``bytes`` payload (see :mod:`workerlib.codec`). Crossing into
-JavaScript it becomes a ``Uint8Array``, which structured clone copies as one block: far cheaper than letting PyScript
-convert nested Python containers element by element. In a worker, one dispatcher function is registered with PyScript
-under :data:`~workerlib.protocol.DISPATCHER_NAME`; the main thread calls it with a request and gets the reply back.
+A :class:`Channel` is one end of a two-way connection that carries frames (:mod:`workerlib.protocol`). Frames sent in
+one turn of the event loop leave together as one message, a batch; the other end hands the frames of each message it
+receives to whoever owns it (a client's link on the main thread, a server session in a worker). The rest of workerlib
+never looks behind this seam.
+
+Two implementations:
+
+* :class:`PortChannel`, in the browser: one end of a ``MessageChannel``. On the first connect to a worker, the main
+  thread makes the channel and hands one port to the worker through PyScript (:func:`openChannel`); the worker picks
+  it up in :func:`acceptPorts`. Batches cross as ``ArrayBuffer`` objects that are transferred, never cloned.
+* :class:`LoopbackChannel`, in plain CPython: two ends in one thread, for tests (:func:`loopbackPair`).
+
+This is the only module that touches ``js``, ``pyscript`` or a ``JsProxy``, and it imports them only when a browser
+function runs, so plain CPython can import it.
 """
 
 from __future__ import annotations
@@ -11,15 +21,160 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
+import sys
 import uuid
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
+from . import codec, protocol
 from ._runtime import importBrowserModule
-from .protocol import DISPATCHER_NAME
+from .errors import ConnectError, ProtocolError, WorkerClosedError
+from .protocol import Frame
 
-type Dispatch = Callable[[Any], Coroutine[Any, Any, bytes]]
+log = logging.getLogger("workerlib.transport")
+
+type OnFrames = Callable[[list[Frame]], None]
+type OnMalformed = Callable[[ProtocolError], None]
+
+
+class Channel:
+    """One end of a connection between two threads: frames out, batches of frames in.
+
+    :meth:`send` queues a frame; the queue leaves as one message at the end of the current turn of the event loop (or
+    at once with :meth:`flush`). The owner sets :attr:`onFrames`, called with the frames of each message received, and
+    :attr:`onMalformed`, called when a message cannot be read at all. Counters of messages and frames both ways are
+    kept for tests and diagnostics.
+    """
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.onFrames: OnFrames = self._unowned
+        self.onMalformed: OnMalformed = self._reportMalformed
+        self.closed = False
+        self.sentMessages = 0
+        self.sentFrames = 0
+        self.receivedMessages = 0
+        self.receivedFrames = 0
+        self._outbox: list[Frame] = []
+
+    def attachments(self) -> codec.Attachments | None:
+        """A collector for values that may travel beside one payload, or ``None`` when this channel carries none."""
+        return None
+
+    def send(self, frame: Frame) -> None:
+        """Queue ``frame``; frames queued in one turn of the event loop leave as one message."""
+        if self.closed:
+            raise WorkerClosedError(f"the channel to {self.name!r} is closed")
+        self._outbox.append(frame)
+        if len(self._outbox) == 1:
+            asyncio.get_event_loop().call_soon(self.flush)
+
+    def flush(self) -> None:
+        """Send the queued frames now, as one message."""
+        frames, self._outbox = self._outbox, []
+        if not frames or self.closed:
+            return
+        self.sentMessages += 1
+        self.sentFrames += len(frames)
+        self._post(protocol.packBatch(frames))
+
+    def close(self) -> None:
+        """Stop sending and receiving; frames still queued are dropped."""
+        self.closed = True
+        self._outbox = []
+
+    def _post(self, batch: protocol.Batch) -> None:
+        raise NotImplementedError
+
+    def _receive(self, data: bytes, separate: Sequence[bytes] = (), attached: Sequence[Any] = ()) -> None:
+        """Hand the frames of one received message to the owner; never raises into the caller (an event handler)."""
+        if self.closed:
+            return
+        self.receivedMessages += 1
+        try:
+            version, frames = protocol.unpackBatch(data, separate, attached)
+            if version != protocol.VERSION:
+                raise ProtocolError(
+                    f"received a batch of protocol version {version}; this side speaks version {protocol.VERSION}: "
+                    f"load the same workerlib on the main thread and in the worker"
+                )
+        except ProtocolError as error:
+            self.onMalformed(error)
+            return
+        self.receivedFrames += len(frames)
+        try:
+            self.onFrames(frames)
+        except Exception:  # a bug on this side: report it, and keep the channel usable
+            log.exception("handling frames received from %r failed", self.name)
+
+    def _unowned(self, frames: list[Frame]) -> None:
+        log.warning("dropping %d frames from %r: nobody owns this channel end", len(frames), self.name)
+
+    def _reportMalformed(self, error: ProtocolError) -> None:
+        log.warning("dropping a message from %r: %s", self.name, error)
+
+
+# ---- in-process loopback, for plain CPython ------------------------------------------------------------------------
+
+
+class LoopbackChannel(Channel):
+    """One end of an in-process pair: a message reaches the other end in a later turn of the event loop.
+
+    Batches go through the same layout as in a browser. Objects of the ``carries`` types travel beside the payload by
+    reference, the way JavaScript objects do on a :class:`PortChannel`.
+    """
+
+    def __init__(self, name: str, carries: tuple[type, ...] = ()) -> None:
+        super().__init__(name)
+        self.peer: LoopbackChannel | None = None
+        self.carries = carries
+
+    def attachments(self) -> codec.Attachments | None:
+        return _CollectAttached(lambda obj: isinstance(obj, self.carries)) if self.carries else None
+
+    def _post(self, batch: protocol.Batch) -> None:
+        peer = self.peer
+        if peer is None or peer.closed:
+            return
+        separate = [bytes(part) for part in batch.separate]
+        asyncio.get_event_loop().call_soon(peer._receive, batch.data, separate, list(batch.attached))
+
+
+def loopbackPair(name: str = "loopback", carries: tuple[type, ...] = ()) -> tuple[LoopbackChannel, LoopbackChannel]:
+    """Two connected channel ends in this thread: ``(main end, worker end)``."""
+    main, worker = LoopbackChannel(name, carries), LoopbackChannel(name, carries)
+    main.peer, worker.peer = worker, main
+    return main, worker
+
+
+class _CollectAttached:
+    """The values one payload carries beside it, and which of them move rather than copy."""
+
+    def __init__(self, accepts: Callable[[object], bool], check: Callable[[Any], None] | None = None) -> None:
+        self._accepts = accepts
+        self._check = check
+        self.values: list[Any] = []
+        self.transfer: list[Any] = []
+
+    def accepts(self, obj: object) -> bool:
+        return self._accepts(obj)
+
+    def attach(self, obj: object) -> int:
+        if isinstance(obj, Transfer):
+            value = obj.value
+            self.transfer.append(obj.transferable)
+        else:
+            value = obj
+        if self._check is not None:
+            self._check(value)
+        self.values.append(value)
+        return len(self.values) - 1
+
+
+# ---- JavaScript values ---------------------------------------------------------------------------------------------
 
 
 @cache
@@ -32,96 +187,271 @@ def _ffi() -> Any:
     return importBrowserModule("pyodide.ffi")
 
 
-def payloadToJs(payload: bytes | bytearray | memoryview) -> Any:
-    """Copy a payload into a new JavaScript ``Uint8Array`` that can be posted to another thread."""
-    view = memoryview(payload)
-    # cast() only accepts C-contiguous views; a strided slice is gathered into bytes first.
-    data = view.cast("B") if view.c_contiguous else memoryview(view.tobytes())
-    # to_js copies a buffer out of the Wasm heap into a Uint8Array with an ArrayBuffer of its own (measured: a third
-    # of the time of Uint8Array.new + assign for a small payload), so posting it never clones the heap.
-    return _ffi().to_js(data)
-
-
-def payloadFromJs(value: Any) -> bytes:
-    """Copy a payload received from JavaScript (a ``Uint8Array``, ``ArrayBuffer`` or Python buffer) into ``bytes``.
-
-    Raises ``TypeError`` naming what arrived when it is not binary data, so a malformed message is reported rather
-    than silently misread.
-    """
-    if isinstance(value, bytes):
-        return value
-    if isinstance(value, (bytearray, memoryview)):
-        return bytes(value)
-    if isinstance(value, _ffi().JsProxy):
-        typeName = _jsTypeName(value)
-        if typeName in ("Uint8Array", "ArrayBuffer"):
-            return bytes(value.to_bytes())
-        raise TypeError(f"workerlib payload must be a Uint8Array or ArrayBuffer, got a JavaScript {typeName}")
-    raise TypeError(f"workerlib payload must be binary data, got {type(value).__qualname__}")
-
-
-def _jsTypeName(value: Any) -> str:
-    return str(_objectTag()(value))[len("[object ") : -1]
-
-
 @cache
-def _objectTag() -> Any:
-    # Object.prototype.toString bound as a plain function: one JavaScript call per check, on every message.
-    js = _js()
-    return js.Function.prototype.call.bind(js.Object.prototype.toString)
+def _helpers() -> Any:
+    """JavaScript functions for the hot paths: one call from Python each, instead of several."""
+    return _js().Function.new(_HELPERS_JS)()
 
 
-# ---- worker side ---------------------------------------------------------------------------------------------------
+_HELPERS_JS = r"""
+const tagOf = (value) => Object.prototype.toString.call(value).slice(8, -1);
+const leaves = new Set([
+  "ArrayBuffer", "DataView", "Int8Array", "Uint8Array", "Uint8ClampedArray", "Int16Array", "Uint16Array",
+  "Int32Array", "Uint32Array", "Float16Array", "Float32Array", "Float64Array", "BigInt64Array", "BigUint64Array",
+  "Blob", "File", "FileList", "ImageBitmap", "ImageData", "Date", "RegExp", "Boolean", "Number", "String", "BigInt",
+  "Error", "DOMException", "CryptoKey", "DOMMatrix", "DOMPoint", "DOMRect", "MessagePort", "OffscreenCanvas",
+]);
+// Why structured clone would refuse (or silently mangle) a value: "<path>\t<what>", or null when it can copy it.
+const cloneProblem = (root) => {
+  const seen = new Set();
+  const visit = (value, path) => {
+    const kind = typeof value;
+    if (kind === "function") return `${path}\ta function`;
+    if (kind === "symbol") return `${path}\ta symbol`;
+    if (value === null || kind !== "object" || seen.has(value)) return null;
+    seen.add(value);
+    const tag = tagOf(value);
+    if (tag === "Array") {
+      for (let i = 0; i < value.length; i++) {
+        const found = visit(value[i], `${path}[${i}]`);
+        if (found) return found;
+      }
+      return null;
+    }
+    if (tag === "Map" || tag === "Set") {
+      let i = 0;
+      for (const entry of value) {
+        const found = visit(entry, `${path}<entry ${i++}>`);
+        if (found) return found;
+      }
+      return null;
+    }
+    if (tag === "Object") {
+      const proto = Object.getPrototypeOf(value);
+      if (proto !== null && proto !== Object.prototype) {
+        const name = proto.constructor && proto.constructor.name;
+        const what = `an instance of the class ${name || "(anonymous)"}, which structured clone makes a plain object`;
+        return `${path}\t${what}`;
+      }
+      for (const key of Object.keys(value)) {
+        const found = visit(value[key], `${path}.${key}`);
+        if (found) return found;
+      }
+      return null;
+    }
+    return leaves.has(tag) ? null : `${path}\ta ${tag}`;
+  };
+  return visit(root, "");
+};
+const transferableOf = (value) => {
+  const tag = tagOf(value);
+  if (tag === "ArrayBuffer" || tag === "MessagePort" || tag === "ImageBitmap" || tag === "OffscreenCanvas") {
+    return value;
+  }
+  return ArrayBuffer.isView(value) ? value.buffer : null;
+};
+const postBatch = (port, data) => port.postMessage(data.buffer, [data.buffer]);
+const postParts = (port, parts, attached, transfer) => {
+  const moved = new Set(parts.map((part) => part.buffer));
+  for (const item of transfer) moved.add(item);
+  port.postMessage([parts[0].buffer, attached, ...parts.slice(1).map((part) => part.buffer)], [...moved]);
+};
+const listen = (port, handler) => {
+  port.onmessage = (event) => {
+    const data = event.data;
+    if (data instanceof ArrayBuffer) handler(data, null, null);
+    else if (Array.isArray(data)) handler(data[0], data[1], data.slice(2));
+    else handler(null, null, null);
+  };
+};
+return { tagOf, cloneProblem, transferableOf, postBatch, postParts, listen };
+"""
+
+
+def _isJsProxy(obj: object) -> bool:
+    return isinstance(obj, _ffi().JsProxy)
+
+
+def jsTypeName(value: Any) -> str:
+    """The JavaScript type of a ``JsProxy``'s object, as ``Object.prototype.toString`` tells it: ``Uint8Array``."""
+    return str(_helpers().tagOf(value))
+
+
+@dataclass(frozen=True)
+class Transfer:
+    """A JavaScript object marked by :func:`transfer` to be moved to the other thread rather than copied."""
+
+    value: Any
+    """What arrives on the other side (a ``JsProxy``)."""
+    transferable: Any
+    """What is moved: the object itself, or a typed array's ``ArrayBuffer``."""
+
+
+def transfer(value: Any) -> Transfer:
+    """Mark a JavaScript object to be moved to the other thread rather than copied, as Comlink's ``transfer`` does.
+
+    ``value`` is a ``JsProxy`` of an ``ArrayBuffer``, a typed array or ``DataView`` (its whole buffer moves), a
+    ``MessagePort``, an ``ImageBitmap`` or an ``OffscreenCanvas``. Put the result where the value would go, at any
+    depth of a call's arguments or of a method's result: ``await client.process(transfer(buffer))``. The other side
+    gets ``value`` (a ``JsProxy`` of the same JavaScript type); on this side a moved ``ArrayBuffer`` is detached
+    (``byteLength`` 0) once the call is sent. Python ``bytes`` need no marking: payloads always move.
+    """
+    if not _isJsProxyAnywhere(value):
+        raise TypeError(
+            f"transfer() moves JavaScript objects (ArrayBuffer, typed arrays, DataView, MessagePort, ImageBitmap, "
+            f"OffscreenCanvas), got {type(value).__qualname__}; Python values such as bytes travel without it"
+        )
+    transferable = _helpers().transferableOf(value)
+    if transferable is None:
+        raise TypeError(
+            f"transfer() cannot move a JavaScript {jsTypeName(value)}; it moves ArrayBuffer, typed arrays, DataView, "
+            f"MessagePort, ImageBitmap and OffscreenCanvas (other values are copied without transfer())"
+        )
+    return Transfer(value, transferable)
+
+
+def _isJsProxyAnywhere(value: object) -> bool:
+    # Only a Pyodide interpreter has JsProxy objects; elsewhere pyodide.ffi cannot even be imported.
+    return sys.platform == "emscripten" and _isJsProxy(value)
+
+
+def _checkCloneable(value: Any) -> None:
+    problem = _helpers().cloneProblem(value)
+    if problem is None:
+        return
+    path, what = str(problem).split("\t", 1)
+    inside = f" (at {path.lstrip('.')})" if path else ""
+    raise TypeError(
+        f"cannot send this JavaScript {jsTypeName(value)}: it holds {what}{inside}, which structured clone cannot "
+        f"copy to another thread; send ArrayBuffer, typed arrays, DataView, Blob, File, ImageBitmap, plain objects "
+        f"and arrays of such"
+        if path
+        else f"cannot send a JavaScript {what.removeprefix('a ').removeprefix('an ')}: structured clone cannot copy "
+        f"it to another thread; send ArrayBuffer, typed arrays, DataView, Blob, File, ImageBitmap, plain objects and "
+        f"arrays of such"
+    )
+
+
+# ---- browser channel -----------------------------------------------------------------------------------------------
+
+
+class PortChannel(Channel):
+    """One end of a ``MessageChannel``; ``JsProxy`` values (and :func:`transfer` marks) travel beside payloads."""
+
+    def __init__(self, port: Any, name: str) -> None:
+        super().__init__(name)
+        self.port = port
+        helpers = _helpers()
+        self._postBatch = helpers.postBatch
+        self._postParts = helpers.postParts
+        self._handler = _ffi().create_proxy(self._onMessage)
+        helpers.listen(port, self._handler)
+
+    def attachments(self) -> codec.Attachments | None:
+        return _CollectAttached(_isAttachable, _checkCloneable)
+
+    def _post(self, batch: protocol.Batch) -> None:
+        toJs = _ffi().to_js
+        if not batch.separate and not batch.attached and not batch.transfer:
+            # to_js copies the bytes out of the Wasm heap into a Uint8Array with a buffer of its own, which moves.
+            self._postBatch(self.port, toJs(memoryview(batch.data)))
+            return
+        parts = toJs([toJs(memoryview(part).cast("B")) for part in [batch.data, *batch.separate]])
+        attached = toJs(batch.attached) if batch.attached else None
+        self._postParts(self.port, parts, attached, toJs(batch.transfer))
+
+    def _onMessage(self, data: Any, attached: Any, separate: Any) -> None:
+        if data is None or jsTypeName(data) != "ArrayBuffer":
+            self.onMalformed(ProtocolError("received a message that is not a workerlib batch"))
+            return
+        parts = [bytes(part.to_bytes()) for part in separate] if separate is not None else []
+        values = list(attached) if attached is not None else []
+        self._receive(data.to_bytes(), parts, values)
+
+    def close(self) -> None:
+        if not self.closed:
+            super().close()
+            with contextlib.suppress(Exception):
+                self.port.close()
+            with contextlib.suppress(Exception):
+                self._handler.destroy()
+
+
+def _isAttachable(obj: object) -> bool:
+    return isinstance(obj, Transfer) or _isJsProxy(obj)
+
+
+# ---- the handshake -------------------------------------------------------------------------------------------------
+
+PROBE_NAME = "workerlib_probe"
+"""The one function a workerlib worker exports through PyScript: it answers the protocol version, before a port is
+handed over, so a worker that does not run workerlib is told apart without posting anything to it."""
+PORT_MARK = "workerlib-port"
+"""The key of the message that hands a port to a worker."""
+
+_QUIET_JS = r"""
+(xworker, mark) => {
+  // PyScript hands every message posted to the worker to xworker.onmessage, console.info by default: keep
+  // workerlib's handshake out of the console, and everything else as it was.
+  if (xworker.onmessage === console.info) {
+    xworker.onmessage = (event) => { if (!(event.data && event.data[mark] !== undefined)) console.info(event); };
+  }
+}
+"""
+_ACCEPT_JS = r"""
+(mark, handler) => addEventListener("message", (event) => {
+  if (event.data && event.data[mark] !== undefined && event.ports.length === 1) handler(event.ports[0]);
+})
+"""
 
 
 class _Serving:
-    """What this worker set up to serve: the dispatcher's proxy, and the lock it holds while it lives."""
+    """What this worker set up to serve: its port listener and probe, and the lock it holds while it lives."""
 
-    proxy: Any = None  # kept for the worker's lifetime: PyScript calls it for every request
-    lifeLock: asyncio.Future[str | None] | None = None
+    def __init__(self) -> None:
+        self.proxies: list[Any] = []  # kept for the worker's lifetime: JavaScript calls them
+        self.lifeLock: asyncio.Future[str | None] | None = None
 
 
 _serving = _Serving()
 
 
-def installDispatcher(dispatch: Dispatch) -> None:
-    """Expose ``dispatch`` to the main thread through PyScript, once per worker.
+def acceptPorts(onChannel: Callable[[PortChannel], None]) -> None:
+    """In a worker: hand each port the main thread sends (:func:`openChannel`) to ``onChannel``, once per worker.
 
-    ``dispatch`` receives whatever the main thread posted (normally a ``Uint8Array``) and returns the reply payload.
-    The worker also takes a Web Lock it never releases: the browser frees it when the worker dies, which is how the
-    main thread learns of a worker that crashed or was terminated (PyScript leaves its pending calls hanging).
+    Also exports the probe and takes a Web Lock the worker never releases: the browser frees it when the worker dies,
+    which is how the main thread learns of a worker that crashed or was terminated.
     """
-    if _serving.proxy is not None:
+    if _serving.proxies:
         return
+    js = _js()
+    ffi = _ffi()
     pyscript = importBrowserModule("pyscript")
-    ffi = importBrowserModule("pyodide.ffi")
-    loop = asyncio.get_event_loop()
-    # Promise.withResolvers() spelled out, for browsers older than 2024.
-    resolvable = _js().Function.new(
-        "const r = {}; r.promise = new Promise((resolve, reject) => Object.assign(r, { resolve, reject })); return r;"
-    )
+    main = sys.modules.get("__main__")
+    if main is not None and "xworker" not in vars(main):
+        # PyScript looks up xworker.onmessage in the worker's main module for every message posted to the worker and
+        # reports an error on the page when the name is missing.
+        vars(main)["xworker"] = importBrowserModule("polyscript").xworker
+    js.Function.new(f"return {_QUIET_JS}")()(importBrowserModule("polyscript").xworker, PORT_MARK)
 
-    def entry(message: Any) -> Any:
-        # An eager task runs its first step right here, as a task (asyncio.timeout and friends work). A call that
-        # never has to wait (a sync method, sync adapters) is then already done, and the reply goes back from this
-        # plain function: PyScript answers a sync export at about half the cost of an async one.
-        task: asyncio.Task[bytes] = asyncio.Task(dispatch(message), loop=loop, eager_start=True)
-        if task.done():
-            return payloadToJs(task.result())
-        resolvers = resolvable()
-        # dispatch() never raises: every failure is a reply.
-        task.add_done_callback(lambda done: resolvers.resolve(payloadToJs(done.result())))
-        return resolvers.promise
+    def accept(port: Any) -> None:
+        try:
+            onChannel(PortChannel(port, "main thread"))
+        except Exception:
+            log.exception("could not serve a port handed over by the main thread")
 
-    _serving.proxy = ffi.create_proxy(entry)
-    setattr(pyscript.sync, DISPATCHER_NAME, _serving.proxy)
-    _serving.lifeLock = loop.create_future()
+    acceptor = ffi.create_proxy(accept)
+    probe = ffi.create_proxy(lambda: protocol.VERSION)
+    _serving.proxies = [acceptor, probe]
+    js.Function.new(f"return {_ACCEPT_JS}")()(PORT_MARK, acceptor)
+    setattr(pyscript.sync, PROBE_NAME, probe)
+    _serving.lifeLock = asyncio.get_event_loop().create_future()
     _holdLifeLock(_serving.lifeLock)
 
 
 def _holdLifeLock(held: asyncio.Future[str | None]) -> None:
     js = _js()
-    ffi = importBrowserModule("pyodide.ffi")
+    ffi = _ffi()
     locks = getattr(js.navigator, "locks", None)
     if locks is None:  # not a secure context: dead workers are then noticed by timeouts only
         held.set_result(None)
@@ -144,9 +474,43 @@ async def lifeLock() -> str | None:
     return await _serving.lifeLock
 
 
-# ---- main thread side ----------------------------------------------------------------------------------------------
+async def openChannel(name: str, worker: Any) -> PortChannel:
+    """On the main thread: make a channel to the named worker, which has finished loading, and hand it one port.
+
+    Raises :class:`~workerlib.ConnectError` when the worker does not run workerlib, or another protocol version.
+    """
+    try:
+        version = await getattr(worker, PROBE_NAME)()
+    except Exception as error:
+        raise ConnectError(
+            f"worker {name!r} does not answer workerlib requests ({type(error).__name__}: {error}); "
+            f"does its code import workerlib and define a WorkerService subclass or call export()?"
+        ) from error
+    if version != protocol.VERSION:
+        raise ConnectError(
+            f"worker {name!r} speaks workerlib protocol version {version!r}, this page version {protocol.VERSION}: "
+            f"load the same workerlib on the main thread and in the worker"
+        )
+    element = _scriptElement(name)
+    if element is None:
+        raise WorkerClosedError(f"worker {name!r} is no longer on the page")
+    js = _js()
+    ffi = _ffi()
+    channel = js.MessageChannel.new()
+    message = ffi.to_js({PORT_MARK: protocol.VERSION}, dict_converter=js.Object.fromEntries)
+    element.xworker.postMessage(message, ffi.to_js([channel.port2]))
+    return PortChannel(channel.port1, name)
+
+
+# ---- finding, starting and stopping workers (main thread) ----------------------------------------------------------
 
 WORKER_SCRIPTS = 'script[worker][name]:is([type="py"], [type="pyodide"])'
+
+
+def _scriptElement(name: str) -> Any:
+    js = _js()
+    found = js.document.querySelectorAll(f'script[worker][name="{js.CSS.escape(name)}"]')
+    return found[0] if found.length else None
 
 
 def namedWorkers() -> list[str]:
@@ -161,37 +525,10 @@ async def workerByName(name: str) -> Any:
     return await pyscript.workers[name]
 
 
-def sender(worker: Any) -> Callable[[bytes], asyncio.Future[Any]]:
-    """A function that posts request payloads to the worker's dispatcher: see :func:`send`."""
-    dispatch = getattr(worker, DISPATCHER_NAME)  # looked up once: every call of the worker goes through it
-    return lambda payload: send(dispatch, payload)
-
-
-def send(dispatch: Any, payload: bytes) -> asyncio.Future[Any]:
-    """Post one request payload to a worker's dispatcher; the future gets the reply (see :func:`payloadFromJs`).
-
-    The future is the one Pyodide's own ``await`` on the reply's promise would wait on: its fastest path from a
-    settled promise back into Python. Setting it from outside (a dead worker) or cancelling it (a timeout, a cancelled
-    task) is safe: a late reply finds it done and is dropped.
-    """
-    waiting = dispatch(payloadToJs(payload)).__await__()
-    try:
-        future = next(waiting)  # the future Pyodide made for the promise, which it yields to whoever awaits
-    except StopIteration as settled:
-        future = asyncio.get_running_loop().create_future()
-        future.set_result(settled.value)
-        return future
-    if not isinstance(future, asyncio.Future):
-        raise RuntimeError(f"awaiting a JavaScript promise yielded {future!r}, not an asyncio future")
-    # It was yielded as if to a task; it is awaited again later, by the caller.
-    future._asyncio_future_blocking = False
-    return future
-
-
 def watchLifeLock(name: str, onDeath: Callable[[], None]) -> Callable[[], None]:
     """Call ``onDeath`` once the worker holding the lock ``name`` is gone; returns a function that stops watching."""
     js = _js()
-    ffi = importBrowserModule("pyodide.ffi")
+    ffi = _ffi()
     controller = js.AbortController.new()
     callback = ffi.create_once_callable(lambda *_: onDeath())
     options = ffi.to_js({"signal": controller.signal}, dict_converter=js.Object.fromEntries)

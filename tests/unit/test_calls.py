@@ -10,7 +10,9 @@ from typing import Any
 import pytest
 
 from workerlib import Call, CallTiming, WorkerClosedError, WorkerService, server
-from workerlib.client import Connection, Link, clientClass, loopback
+from workerlib.client import Connection, Link, clientClass
+
+from .loopbackkit import loopbackLink
 
 
 class Sleeper(WorkerService):
@@ -26,8 +28,8 @@ class Sleeper(WorkerService):
 def link() -> Iterator[Link]:
     saved = server.table
     server.table = server.ServiceTable()
-    server.table.addClass(Sleeper)
-    yield Link("loop", None, loopback(server.dispatch))
+    server.table.addClass(Sleeper, WorkerService)
+    yield loopbackLink()
     server.table = saved
 
 
@@ -62,7 +64,7 @@ def test_the_default_timeout_raises_timeout_error_and_later_calls_work(link: Lin
         with pytest.raises(TimeoutError, match=r"Sleeper.sleep\(\) on worker 'loop' did not answer within 0.05 s"):
             await sleeper.sleep(1.0)
         assert time.monotonic() - started < 0.5
-        assert link.pending == set()
+        assert link.pending == {}
         return await sleeper.sleep(0.01)
 
     assert asyncio.run(main()) == 0.01
@@ -107,7 +109,7 @@ def test_cancelling_the_caller_drops_the_late_answer(link: Link) -> None:
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
-        assert link.pending == set()
+        assert link.pending == {}
         await asyncio.sleep(0.25)  # the worker finishes its sleep: its answer must go nowhere, quietly
         assert await sleeper.echo("still fine") == "still fine"
 

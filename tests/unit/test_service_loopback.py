@@ -19,7 +19,10 @@ from workerlib import (
     protocol,
     server,
 )
-from workerlib.client import Connection, Link, ServiceClient, clientClass, findWorker, loopback
+from workerlib.client import Connection, ServiceClient, clientClass
+from workerlib.service import _findWorker as findWorker
+
+from .loopbackkit import loopbackLink
 
 
 class Greeter(WorkerService):
@@ -67,12 +70,12 @@ def table() -> Iterator[server.ServiceTable]:
 
 
 def connect(service: type, table: server.ServiceTable) -> Any:
-    return clientClass(service, WorkerService)(Connection(Link("loop", None, loopback(server.dispatch))))
+    return clientClass(service, WorkerService)(Connection(loopbackLink()))
 
 
 def test_calls_reach_the_most_derived_implementation(table: server.ServiceTable) -> None:
-    table.addClass(Greeter)
-    table.addClass(LoudGreeter)
+    table.addClass(Greeter, WorkerService)
+    table.addClass(LoudGreeter, WorkerService)
     greeter = connect(Greeter, table)
     assert asyncio.run(greeter.greet("ann")) == "HELLO ANN!"
     assert asyncio.run(greeter.greet("bob", punctuation="?")) == "HELLO BOB?"
@@ -91,7 +94,7 @@ def test_client_mirrors_the_service_signature(table: server.ServiceTable) -> Non
 
 
 def test_bad_arguments_fail_before_sending(table: server.ServiceTable) -> None:
-    table.addClass(Greeter)
+    table.addClass(Greeter, WorkerService)
     greeter = connect(Greeter, table)
     with pytest.raises(TypeError, match=r"Greeter.greet\(\): missing a required argument: 'name'"):
         greeter.greet()
@@ -101,7 +104,7 @@ def test_bad_arguments_fail_before_sending(table: server.ServiceTable) -> None:
 
 
 def test_remote_exception_is_reraised_with_the_worker_traceback(table: server.ServiceTable) -> None:
-    table.addClass(Greeter)
+    table.addClass(Greeter, WorkerService)
     greeter = connect(Greeter, table)
     with pytest.raises(ValueError, match="broken") as raised:
         asyncio.run(greeter.fail("broken"))
@@ -112,7 +115,7 @@ def test_remote_exception_is_reraised_with_the_worker_traceback(table: server.Se
 
 
 def test_exception_class_that_cannot_cross_arrives_as_remote_error(table: server.ServiceTable) -> None:
-    table.addClass(Greeter)
+    table.addClass(Greeter, WorkerService)
     greeter = connect(Greeter, table)
     with pytest.raises(RemoteError) as raised:
         asyncio.run(greeter.failLocal())
@@ -122,7 +125,7 @@ def test_exception_class_that_cannot_cross_arrives_as_remote_error(table: server
 
 
 def test_unsendable_result_becomes_a_clear_error(table: server.ServiceTable) -> None:
-    table.addClass(Greeter)
+    table.addClass(Greeter, WorkerService)
     greeter = connect(Greeter, table)
     with pytest.raises(TypeError, match=r"return value: cannot send object; register an adapter"):
         asyncio.run(greeter.unsendable())
@@ -131,15 +134,15 @@ def test_unsendable_result_becomes_a_clear_error(table: server.ServiceTable) -> 
 
 def test_dispatcher_answers_garbage_with_a_protocol_error(table: server.ServiceTable) -> None:
     for garbage in (b"", b"\x80\x05junk", codec.encode("not a tuple"), codec.encode((1, 2, 3, 4))):
-        ok, failure, _ = asyncio.run(protocol.decodeReply(asyncio.run(server.dispatch(garbage))))
+        ok, failure, _ = asyncio.run(protocol.decodeReply(asyncio.run(server.dispatch(garbage))[0]))
         assert ok is False
         assert failure.typeName in ("workerlib.codec.DecodeError", "workerlib.errors.ProtocolError")
 
 
 def test_unknown_service_is_reported_with_what_is_served(table: server.ServiceTable) -> None:
-    table.addClass(Greeter)
+    table.addClass(Greeter, WorkerService)
     request = protocol.Request(protocol.OP_CALL, protocol.ServiceTarget("Nope", "x", "greet"), (), {})
-    reply = asyncio.run(server.dispatch(asyncio.run(protocol.encodeRequest(request))))
+    reply, _ = asyncio.run(server.dispatch(asyncio.run(protocol.encodeRequest(request))))
     ok, failure, _ = asyncio.run(protocol.decodeReply(reply))
     assert not ok
     error = asyncio.run(failure.rebuild("test"))
@@ -151,8 +154,8 @@ def test_two_implementations_of_one_interface_are_ambiguous(table: server.Servic
     class QuietGreeter(Greeter):
         pass
 
-    table.addClass(LoudGreeter)
-    table.addClass(QuietGreeter)
+    table.addClass(LoudGreeter, WorkerService)
+    table.addClass(QuietGreeter, WorkerService)
     with pytest.raises(ProtocolError, match="'Greeter' has several implementations in this worker"):
         table.implementation("Greeter", __name__)
     assert table.implementation("LoudGreeter", __name__) is LoudGreeter
@@ -166,7 +169,7 @@ def test_reserved_names_are_refused_at_class_definition() -> None:
 
 
 def test_closed_client_fails_fast(table: server.ServiceTable) -> None:
-    table.addClass(Greeter)
+    table.addClass(Greeter, WorkerService)
     greeter = connect(Greeter, table)
     asyncio.run(greeter.close())
     with pytest.raises(WorkerClosedError, match="the client was closed"):
