@@ -259,9 +259,10 @@ const postParts = (port, parts, attached, transfer) => {
 const listen = (port, handler) => {
   port.onmessage = (event) => {
     const data = event.data;
-    if (data instanceof ArrayBuffer) handler(data, null, null);
-    else if (Array.isArray(data)) handler(data[0], data[1], data.slice(2));
-    else handler(null, null, null);
+    // undefined, never null: Pyodide turns undefined into None but null into a JsNull object.
+    if (data instanceof ArrayBuffer) handler(data, undefined, undefined);
+    else if (Array.isArray(data)) handler(data[0], data[1] ?? undefined, data.slice(2));
+    else handler(undefined, undefined, undefined);
   };
 };
 return { tagOf, cloneProblem, transferableOf, postBatch, postParts, listen };
@@ -361,11 +362,16 @@ class PortChannel(Channel):
         self._postParts(self.port, parts, attached, toJs(batch.transfer))
 
     def _onMessage(self, data: Any, attached: Any, separate: Any) -> None:
-        if data is None or jsTypeName(data) != "ArrayBuffer":
-            self.onMalformed(ProtocolError("received a message that is not a workerlib batch"))
+        try:
+            if data is None or jsTypeName(data) != "ArrayBuffer":
+                raise ProtocolError("received a message that is not a workerlib batch")
+            if separate is not None and not all(jsTypeName(part) == "ArrayBuffer" for part in separate):
+                raise ProtocolError("received a batch whose separate payloads are not all ArrayBuffers")
+            parts = [part.to_bytes() for part in separate] if separate is not None else []
+            values = list(attached) if attached is not None else []
+        except ProtocolError as error:
+            self.onMalformed(error)
             return
-        parts = [bytes(part.to_bytes()) for part in separate] if separate is not None else []
-        values = list(attached) if attached is not None else []
         self._receive(data.to_bytes(), parts, values)
 
     def close(self) -> None:
@@ -432,7 +438,7 @@ def acceptPorts(onChannel: Callable[[PortChannel], None]) -> None:
         # PyScript looks up xworker.onmessage in the worker's main module for every message posted to the worker and
         # reports an error on the page when the name is missing.
         vars(main)["xworker"] = importBrowserModule("polyscript").xworker
-    js.Function.new(f"return {_QUIET_JS}")()(importBrowserModule("polyscript").xworker, PORT_MARK)
+    js.Function.new(f"return {_QUIET_JS.strip()}")()(importBrowserModule("polyscript").xworker, PORT_MARK)
 
     def accept(port: Any) -> None:
         try:
@@ -443,7 +449,7 @@ def acceptPorts(onChannel: Callable[[PortChannel], None]) -> None:
     acceptor = ffi.create_proxy(accept)
     probe = ffi.create_proxy(lambda: protocol.VERSION)
     _serving.proxies = [acceptor, probe]
-    js.Function.new(f"return {_ACCEPT_JS}")()(PORT_MARK, acceptor)
+    js.Function.new(f"return {_ACCEPT_JS.strip()}")()(PORT_MARK, acceptor)
     setattr(pyscript.sync, PROBE_NAME, probe)
     _serving.lifeLock = asyncio.get_event_loop().create_future()
     _holdLifeLock(_serving.lifeLock)

@@ -12,7 +12,7 @@ from shared_failures import AppError, Fragile, probeHeap
 from worker_faulty import Faulty
 from worker_slow import Slow
 
-from workerlib import RemoteError, codec, protocol, transport
+from workerlib import RemoteError, codec, protocol
 
 pyodide_js._module.enable_pyproxy_allocation_tracing()
 results = {}
@@ -159,11 +159,11 @@ def fuzzCases():
 # the heap by gigabytes (see the user guide), which would blur the leak measurement on 'faulty' below.
 fuzzed = await Faulty.connect("closing")  # noqa: F704
 fuzz = {"cases": 0, "failures": 0, "kinds": {}, "unexpected": []}
-dispatch = getattr(fuzzed.worker, protocol.DISPATCHER_NAME)
+fuzzedLink = fuzzed._connection.link
 for kind, payload in fuzzCases():
     fuzz["cases"] += 1
-    reply = transport.payloadFromJs(await dispatch(transport.payloadToJs(payload)))  # noqa: F704
-    ok, value, _ = await protocol.decodeReply(reply)  # noqa: F704
+    reply = await fuzzedLink.request(protocol.FrameKind.REQUEST, payload, "a fuzzed request")  # noqa: F704
+    ok, value, _ = await protocol.decodeReply(reply.payload)  # noqa: F704
     if ok:
         # A bit flip can leave a valid request (a flipped bit in a name's case, say): then it must have run for real.
         fuzz["kinds"].setdefault("answered", 0)

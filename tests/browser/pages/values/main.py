@@ -41,7 +41,7 @@ from values_shared import (
     sharedStructures,
 )
 
-from workerlib import protocol, transport
+from workerlib import protocol
 
 values_shared.SIDE = "main"
 results = {}
@@ -252,10 +252,10 @@ crafted = {
 
 
 async def dispatchRaw(payload):
-    """Hand ``payload`` to the worker's dispatcher as PyScript would, and decode the reply."""
-    dispatch = getattr(service.worker, protocol.DISPATCHER_NAME)
-    reply = transport.payloadFromJs(await dispatch(transport.payloadToJs(payload)))
-    decoded = protocol.decodeReply(reply)
+    """Send ``payload`` to the worker as a request frame on the client's channel, and decode the reply."""
+    link = service._connection.link
+    frame = await link.request(protocol.FrameKind.REQUEST, payload, "a crafted request")
+    decoded = protocol.decodeReply(frame.payload, frame.attached)
     if inspect.isawaitable(decoded):
         decoded = await decoded
     ok, value = decoded[0], decoded[1]
