@@ -10,7 +10,7 @@ from typing import Any
 import points  # noqa: F401 - registers the Point adapter in the worker
 from pyodide.ffi import JsProxy
 
-from workerlib import WorkerService
+from workerlib import WorkerService, transfer
 
 
 def _toPy(value: Any) -> Any:
@@ -25,7 +25,11 @@ def echo(value: Any) -> Any:
     return _toPy(value)
 
 
-__export__ = ["add", "echo"]
+def echoBuffer(buffer: Any) -> Any:
+    return buffer  # a JavaScript ArrayBuffer, handed back as it is
+
+
+__export__ = ["add", "echo", "echoBuffer"]
 
 
 class Bench(WorkerService):
@@ -36,3 +40,6 @@ class Bench(WorkerService):
 
     def echo(self, value: Any) -> Any:
         return value
+
+    def echoBuffer(self, buffer: Any) -> Any:
+        return transfer(buffer)  # moved back: the worker keeps no copy

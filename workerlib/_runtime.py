@@ -61,11 +61,13 @@ def clock() -> Callable[[], float]:
     """A wall clock in milliseconds that main thread and workers share, for per-call timing across threads.
 
     In a browser each thread's ``performance.now()`` counts from its own ``timeOrigin``; adding the origin gives one
-    time line at sub-millisecond resolution. Elsewhere ``time.time()`` is the shared clock.
+    time line at sub-millisecond resolution. Reading it through the JavaScript bridge costs a call into JavaScript, so
+    it is read once, to set ``time.perf_counter()`` (Emscripten's monotonic clock, ``performance.now()`` underneath,
+    read without leaving WebAssembly) on that time line. Elsewhere ``time.time()`` is the shared clock.
     """
     if not isEmscripten():
         return lambda: time.time() * 1000.0
     performance = importBrowserModule("js").performance
-    origin = float(performance.timeOrigin)
-    now = performance.now
-    return lambda: origin + float(now())
+    offset = float(performance.timeOrigin) + float(performance.now()) - time.perf_counter() * 1000.0
+    counter = time.perf_counter
+    return lambda: offset + counter() * 1000.0

@@ -25,6 +25,7 @@ def remoteMethod(function: Callable[..., Any], name: str, owner: str) -> Any:
     """
     parameters = list(inspect.signature(function).parameters.values())
     signature = inspect.Signature(parameters[1:])  # the client stands in for self
+    fits = _positionalFit(signature)
 
     @wrapt.decorator
     def forward(
@@ -33,12 +34,28 @@ def remoteMethod(function: Callable[..., Any], name: str, owner: str) -> Any:
         if instance is None:
             raise TypeError(f"{owner}.{name}() must be called on a client returned by connect(), not on the class")
         try:
-            signature.bind(*args, **kwargs)
+            if kwargs or not fits(len(args)):  # signature.bind is slow: only asked when the count is not enough
+                signature.bind(*args, **kwargs)
         except TypeError as error:
             raise TypeError(f"{owner}.{name}(): {error}") from None
         return instance._call(name, args, kwargs)
 
     return forward(function)
+
+
+def _positionalFit(signature: inspect.Signature) -> Callable[[int], bool]:
+    """Whether that many positional arguments alone certainly bind to ``signature``."""
+    kinds = inspect.Parameter
+    positional = [
+        p for p in signature.parameters.values() if p.kind in (kinds.POSITIONAL_ONLY, kinds.POSITIONAL_OR_KEYWORD)
+    ]
+    required = sum(1 for p in positional if p.default is kinds.empty)
+    variadic = any(p.kind is kinds.VAR_POSITIONAL for p in signature.parameters.values())
+    keywordNeeded = any(
+        p.kind is kinds.KEYWORD_ONLY and p.default is kinds.empty for p in signature.parameters.values()
+    )
+    most = float("inf") if variadic else len(positional)
+    return lambda count: not keywordNeeded and required <= count <= most
 
 
 def typechecked[F: Callable[..., Any]](function: F) -> F:

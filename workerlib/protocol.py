@@ -25,8 +25,7 @@ from __future__ import annotations
 
 import struct
 import traceback
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any
@@ -300,8 +299,10 @@ async def encodeRequest(request: Request, attachments: codec.Attachments | None 
     if isinstance(target, ServiceTarget):  # plain strings on the wire: the pickler's fastest path, every call
         target = (target.qualname, target.module, target.method)
     message = (request.operation, target, request.args, request.kwargs or {})
-    with _renamedPlaces({"request[2]": "args", "request[3]": "kwargs"}):
+    try:
         return await codec.encodeAsync(message, where="request", attachments=attachments)
+    except (codec.UnsendableError, AdapterError) as error:
+        raise _renamed(error, {"request[2]": "args", "request[3]": "kwargs"}) from error.__cause__
 
 
 async def decodeRequest(payload: bytes | memoryview, attached: Sequence[Any] = ()) -> Request:
@@ -331,9 +332,11 @@ async def encodeReply(
     ok: bool, value: Any, stamps: Stamps | None = None, attachments: codec.Attachments | None = None
 ) -> bytes:
     """Encode a reply: a result when ``ok``, else a :class:`RemoteFailure`; ``stamps`` time the call."""
-    with _renamedPlaces({"reply[1]": "return value" if ok else "exception"}):
-        times = None if stamps is None else (stamps.received, stamps.started, stamps.finished)
+    times = None if stamps is None else (stamps.received, stamps.started, stamps.finished)
+    try:
         return await codec.encodeAsync((ok, value, times), where="reply", attachments=attachments)
+    except (codec.UnsendableError, AdapterError) as error:
+        raise _renamed(error, {"reply[1]": "return value" if ok else "exception"}) from error.__cause__
 
 
 async def decodeReply(payload: bytes | memoryview, attached: Sequence[Any] = ()) -> tuple[bool, Any, Stamps | None]:
@@ -348,18 +351,14 @@ async def decodeReply(payload: bytes | memoryview, attached: Sequence[Any] = ())
     return ok, value, Stamps(*stamps) if valid else None
 
 
-@contextmanager
-def _renamedPlaces(names: dict[str, str]) -> Iterator[None]:
-    """Name an error's place from the caller's view (``args[1]['points'][3]``), not the envelope's."""
-    try:
-        yield
-    except (codec.UnsendableError, AdapterError) as error:
-        message = str(error)
-        for old, new in names.items():
-            message = message.replace(old, new, 1)
-        if isinstance(error, AdapterError):
-            raise AdapterError(message, adapter=error.adapter) from error.__cause__
-        raise codec.UnsendableError(message) from error.__cause__
+def _renamed(error: codec.UnsendableError | AdapterError, names: dict[str, str]) -> Exception:
+    """The same error, its place named from the caller's view (``args[1]['points'][3]``), not the envelope's."""
+    message = str(error)
+    for old, new in names.items():
+        message = message.replace(old, new, 1)
+    if isinstance(error, AdapterError):
+        return AdapterError(message, adapter=error.adapter)
+    return codec.UnsendableError(message)
 
 
 def _describe(value: Any) -> str:

@@ -162,7 +162,7 @@ async def _linkTo(name: str, worker: Any, timeout: float | None) -> tuple[Link, 
     Concurrent connects to one worker share one handshake; a worker replaced under the same name gets a new link.
     """
     link = _links.get(name)
-    if link is None or link.gone is not None or link.worker is not worker:
+    if link is None or link.gone is not None or link.worker != worker:  # == on JsProxy: the same object
         opening = _opening.get(name)
         if opening is None:
             opening = _opening[name] = asyncio.ensure_future(_open(name, worker, timeout))
