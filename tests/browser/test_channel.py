@@ -176,7 +176,7 @@ def test_without_transfer_the_senders_values_are_copied_not_moved(page: dict[str
     ("case", "place", "what"),
     [
         ("function", "args[0]", "cannot send a JavaScript function"),
-        ("objectHoldingFunction", "args[1]['x']", "it holds a function (at f)"),
+        ("objectHoldingFunction", "args[1]['x']", "f is a JavaScript function"),
         ("classInstance", "args[0][1]", "instance of the class Point"),
         ("domNode", "kwargs['cb']", "HTMLBodyElement"),
     ],
