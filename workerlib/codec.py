@@ -277,20 +277,22 @@ def _isSmallAndPlain(value: Any, depth: int) -> bool:
 
     Such a value pickles without ever reaching :meth:`_Pickler.reducer_override`, so the plain C pickler gives the
     same bytes, at a fraction of the cost of setting up a checking one. Bounded in size and depth, so the check
-    itself stays cheap.
+    itself stays cheap; plain loops, as generator expressions cost more than the check.
     """
     kind = type(value)
     if kind in _SCALARS:
         return True
-    if depth == 0:
+    if kind not in (tuple, list, dict) or depth == 0 or len(value) > _SMALL:
         return False
-    if kind is tuple or kind is list:
-        return len(value) <= _SMALL and all(_isSmallAndPlain(item, depth - 1) for item in value)
     if kind is dict:
-        return len(value) <= _SMALL and all(
-            type(key) in _SCALARS and _isSmallAndPlain(item, depth - 1) for key, item in value.items()
-        )
-    return False
+        for key, item in value.items():
+            if type(key) not in _SCALARS or (type(item) not in _SCALARS and not _isSmallAndPlain(item, depth - 1)):
+                return False
+        return True
+    for item in value:  # noqa: SIM110 - a plain loop: all() over a generator costs more than the check
+        if type(item) not in _SCALARS and not _isSmallAndPlain(item, depth - 1):
+            return False
+    return True
 
 
 def encode(value: Any, *, where: str = "value", attachments: Attachments | None = None) -> bytes:
@@ -309,9 +311,9 @@ class _Unpickler(pickle.Unpickler):
         super().__init__(io.BytesIO(data))
         self.resolved = resolved
         self.attached = attached
-        self.classes: dict[tuple[str, str], type] = {}
+        self.classes: dict[tuple[str, str], type] | None = None  # made on first use: most payloads name no class
         # Enum members are shared by the whole thread; a crafted BUILD on one would change it for everybody.
-        self.members: dict[int, tuple[Enum, dict[str, Any]]] = {}
+        self.members: dict[int, tuple[Enum, dict[str, Any]]] | None = None
 
     def find_class(self, module: str, name: str) -> Any:
         if module == __name__ and name == "_segment":
@@ -357,12 +359,16 @@ class _Unpickler(pickle.Unpickler):
         obj = cls.__new__(cls, *args) if newobj else cls(*args)
         if not isinstance(obj, cls):
             raise DecodeError(f"malformed payload: {module}.{qualname}(...) did not give an instance of it")
-        if isinstance(obj, Enum) and id(obj) not in self.members:
-            self.members[id(obj)] = (obj, dict(vars(obj)))
+        if isinstance(obj, Enum):
+            if self.members is None:
+                self.members = {}
+            self.members.setdefault(id(obj), (obj, dict(vars(obj))))
         return obj
 
     def lookup(self, module: Any, qualname: Any) -> type:
         key = (module, qualname)
+        if self.classes is None:
+            self.classes = {}
         found = self.classes.get(key)
         if found is None:
             found = self.classes[key] = _findClass(module, qualname)
@@ -371,7 +377,7 @@ class _Unpickler(pickle.Unpickler):
     def restoreMembers(self) -> None:
         """Undo what a crafted payload did to Enum members, and refuse it."""
         tampered = []
-        for member, before in self.members.values():
+        for member, before in (self.members or {}).values():
             if vars(member) != before:
                 vars(member).clear()
                 vars(member).update(before)
