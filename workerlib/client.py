@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from . import protocol
@@ -79,7 +79,14 @@ class Link:
             self.onGone()
 
     async def request(
-        self, kind: int, payload: bytes, where: str, *, timeout: float | None = None, attached: Any = None
+        self,
+        kind: int,
+        payload: bytes,
+        where: str,
+        *,
+        timeout: float | None = None,
+        attached: Any = None,
+        buffers: Sequence[Any] = (),
     ) -> Frame:
         """Send one frame and wait for the reply frame with its id, at most ``timeout`` seconds.
 
@@ -96,7 +103,7 @@ class Link:
         values = attached.values if attached is not None else ()
         moved = attached.transfer if attached is not None else ()
         try:
-            self.channel.send(Frame(kind, ident, payload, values, moved))
+            self.channel.send(Frame(kind, ident, payload, values, moved, buffers))
             # No wait_for without a deadline: the common case stays one plain await.
             return await (reply if timeout is None else asyncio.wait_for(reply, timeout))
         except TimeoutError:
@@ -141,9 +148,12 @@ class Connection:
         now = clock()
         began = now()
         attached = self.link.channel.attachments()
-        payload = await protocol.encodeRequest(request, attached)
-        frame = await self.link.request(FrameKind.REQUEST, payload, call.where, timeout=call.timeout, attached=attached)
-        ok, value, stamps = await protocol.decodeReply(frame.payload, frame.attached)
+        buffers: list[Any] = []
+        payload = await protocol.encodeRequest(request, attached, buffers)
+        frame = await self.link.request(
+            FrameKind.REQUEST, payload, call.where, timeout=call.timeout, attached=attached, buffers=buffers
+        )
+        ok, value, stamps = await protocol.decodeReply(frame.payload, frame.attached, frame.buffers)
         if stamps is not None:
             call.timing = _timing(began, stamps, now())
             if log.isEnabledFor(logging.DEBUG):

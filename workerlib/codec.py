@@ -71,6 +71,23 @@ def _segment(number: int) -> Any:
     raise DecodeError(f"segment reference {number} used outside a workerlib decoder")
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class OutOfBand:
+    """Stands, in a value being encoded, for a ``bytes`` or ``bytearray`` that travels beside the payload.
+
+    The payload refers to it by ``index`` into the ``buffers`` handed to the decoder (see :mod:`workerlib.protocol`).
+    """
+
+    index: int
+    mutable: bool
+    """Whether the value is a ``bytearray`` (rebuilt as one) rather than ``bytes``."""
+
+
+def _outOfBand(index: int, mutable: bool) -> Any:
+    """Stands in, inside a pickle, for a buffer that travels beside the payload; never actually called."""
+    raise DecodeError(f"buffer {index} used outside a workerlib decoder")
+
+
 def _attached(index: int) -> Any:
     """Stands in, inside a pickle, for a value that travels beside the payload; never actually called."""
     raise DecodeError(f"attached value {index} used outside a workerlib decoder")
@@ -158,8 +175,10 @@ class _Pickler(pickle.Pickler):
     def reducer_override(self, obj: Any) -> Any:
         # Called for every object outside pickle's fast path (exact built-in scalars and containers), classes
         # and functions included, so this is the one place that decides what may cross.
-        if obj is _segment or obj is _construct or obj is _inline or obj is _attached:
+        if obj is _segment or obj is _construct or obj is _inline or obj is _attached or obj is _outOfBand:
             return NotImplemented
+        if type(obj) is OutOfBand:
+            return _outOfBand, (obj.index, obj.mutable)
         if self.attachments is not None and self.attachments.accepts(obj):
             try:
                 return _attached, (self.attachments.attach(obj),)
@@ -307,10 +326,13 @@ def encode(value: Any, *, where: str = "value", attachments: Attachments | None 
 class _Unpickler(pickle.Unpickler):
     """Rebuilds one segment. The only globals it resolves are its own two helpers; classes are looked up by name."""
 
-    def __init__(self, data: bytes | memoryview, resolved: dict[int, Any], attached: Sequence[Any]) -> None:
+    def __init__(
+        self, data: bytes | memoryview, resolved: dict[int, Any], attached: Sequence[Any], buffers: Sequence[Any]
+    ) -> None:
         super().__init__(io.BytesIO(data))
         self.resolved = resolved
         self.attached = attached
+        self.buffers = buffers
         self.classes: dict[tuple[str, str], type] | None = None  # made on first use: most payloads name no class
         # Enum members are shared by the whole thread; a crafted BUILD on one would change it for everybody.
         self.members: dict[int, tuple[Enum, dict[str, Any]]] | None = None
@@ -324,6 +346,8 @@ class _Unpickler(pickle.Unpickler):
             return self.inline
         if module == __name__ and name == "_attached":
             return self.attachedValue
+        if module == __name__ and name == "_outOfBand":
+            return self.outOfBandValue
         # Pickle globals are never resolved to classes: a class on the stack could be changed by a crafted BUILD.
         raise _notImported(module, name) if module not in sys.modules else _refused(module, name)
 
@@ -339,6 +363,14 @@ class _Unpickler(pickle.Unpickler):
                 f"malformed payload: reference to attached value {index!r}, but {len(self.attached)} came with it"
             )
         return self.attached[index]
+
+    def outOfBandValue(self, index: Any, mutable: Any) -> Any:
+        if type(index) is not int or not 0 <= index < len(self.buffers) or type(mutable) is not bool:
+            raise DecodeError(
+                f"malformed payload: reference to buffer {index!r} ({mutable!r}), but {len(self.buffers)} came with it"
+            )
+        buffer = self.buffers[index]
+        return bytearray(buffer) if mutable else bytes(buffer)  # bytes(b) is b itself for a bytes object
 
     def inline(self, key: Any, module: Any, data: Any) -> Any:
         found = _adapterFor(key, module)
@@ -416,8 +448,10 @@ def _refused(module: str, name: str) -> DecodeError:
     )
 
 
-def _load(data: bytes | memoryview, resolved: dict[int, Any], attached: Sequence[Any] = ()) -> Any:
-    unpickler = _Unpickler(data, resolved, attached)
+def _load(
+    data: bytes | memoryview, resolved: dict[int, Any], attached: Sequence[Any] = (), buffers: Sequence[Any] = ()
+) -> Any:
+    unpickler = _Unpickler(data, resolved, attached, buffers)
     try:
         return unpickler.load()
     except (DecodeError, AdapterError):
@@ -464,27 +498,30 @@ def _readIndex(part: memoryview, segments: int) -> tuple[tuple[str, ...], tuple[
     return keys, modules, refers
 
 
-async def decodeAsync(payload: bytes | bytearray | memoryview, *, attached: Sequence[Any] = ()) -> Any:
+async def decodeAsync(
+    payload: bytes | bytearray | memoryview, *, attached: Sequence[Any] = (), buffers: Sequence[Any] = ()
+) -> Any:
     """Rebuild the value a payload holds, awaiting ``async`` adapter decoders.
 
-    ``attached`` are the values that travelled beside the payload (see :class:`Attachments`). Raises
+    ``attached`` are the values that travelled beside the payload (see :class:`Attachments`), ``buffers`` the
+    buffers its :class:`OutOfBand` stand-ins refer to. Raises
     :class:`DecodeError` saying why a payload cannot be decoded, and :class:`~workerlib.AdapterError` naming the
     adapter when an adapter's ``decode`` fails.
     """
     if isinstance(payload, bytes) and not payload.startswith(MAGIC):
-        return _load(payload, {}, attached)  # io.BytesIO shares a bytes object: no copy of a large payload
+        return _load(payload, {}, attached, buffers)  # io.BytesIO shares a bytes object: no copy of a large payload
     view = memoryview(payload).cast("B")
     if view[: len(MAGIC)] != MAGIC:
-        return _load(view, {}, attached)
+        return _load(view, {}, attached, buffers)
     parts = _split(view)
     keys, modules, refers = _readIndex(parts[0], len(parts) - 2)
     resolved: dict[int, Any] = {}
     for number in _decodingOrder(refers, keys, DecodeError):
         key = keys[number - 1]
         found = _adapterFor(key, modules[number - 1])
-        data = _load(parts[number + 1], resolved, attached)
+        data = _load(parts[number + 1], resolved, attached, buffers)
         resolved[number] = await _runAdapter(found, "decode", data, functools.partial("a received {}".format, key))
-    return _load(parts[1], resolved, attached)
+    return _load(parts[1], resolved, attached, buffers)
 
 
 def _adapterFor(key: Any, module: Any) -> Adapter:

@@ -1,19 +1,22 @@
 """The protocol: frames, the batches they travel in, and the payloads of requests and replies.
 
 Main thread and worker exchange *messages* on a channel (:mod:`workerlib.transport`). A message is a *batch*: every
-frame one side had ready in one turn of its event loop. A frame is ``(kind, id, payload, attached)``: ``kind`` is one
-of :class:`FrameKind`, ``id`` ties a reply (or a cancel, a stream item...) to its request, ``payload`` is bytes made
-by :mod:`workerlib.codec`, and ``attached`` are the JavaScript values that travel beside the payload.
+frame one side had ready in one turn of its event loop. A frame is ``(kind, id, payload, attached, buffers)``:
+``kind`` is one of :class:`FrameKind`, ``id`` ties a reply (or a cancel, a stream item...) to its request, ``payload``
+is bytes made by :mod:`workerlib.codec`, ``attached`` are the JavaScript values that travel beside the payload and
+``buffers`` the large ``bytes`` and ``bytearray`` arguments (or result) that travel beside it in buffers of their own.
 
 A batch is one binary header followed by the payloads, all little-endian::
 
     b"WLB" | u8 version | u32 frame count
-    per frame: u8 kind | u8 flags | u32 id | u32 attached count | u64 payload length
+    per frame: u8 kind | u8 flags | u32 id | u32 attached count | u32 buffer count | u64 payload length
     the payloads of the frames without FLAG_SEPARATE, in frame order
 
 A payload of :data:`SEPARATE_ABOVE` bytes or more travels in a buffer of its own beside the batch (``FLAG_SEPARATE``),
-so a large value is copied once into JavaScript and once out of it, never gathered into the batch first. The
-``attached`` values of all frames travel as one list, in frame order.
+so it is copied once into JavaScript and once out of it, never gathered into the batch first; after it come the
+frame's own buffers. The ``attached`` values of all frames travel as one list, in frame order. An argument (or a
+result) that is itself a ``bytes`` or ``bytearray`` of :data:`SEPARATE_ABOVE` bytes or more is not pickled at all: it
+is copied once into a JavaScript buffer of its own, which moves, and once out of it on the other side.
 
 A request's payload is ``(operation, target, args, kwargs)``; ``operation`` is one of the ``OP_*`` names below and
 ``target`` says what to run (a service method travels as the three strings of its :class:`ServiceTarget`). A reply's
@@ -62,7 +65,7 @@ SEPARATE_ABOVE = 64 * 1024
 """Payloads at least this long travel in a buffer of their own."""
 BATCH_MAGIC = b"WLB"
 _BATCH_HEADER = struct.Struct("<3sBI")
-_FRAME_HEADER = struct.Struct("<BBIIQ")
+_FRAME_HEADER = struct.Struct("<BBIIIQ")
 MAX_ID = 2**32 - 1
 
 
@@ -77,6 +80,9 @@ class Frame:
     """Values travelling beside the payload (JavaScript objects), referred to from it by index."""
     transfer: Sequence[Any] = field(default=())
     """JavaScript objects to move rather than copy (ArrayBuffers, ports...): see ``workerlib.transfer``."""
+    buffers: Sequence[Any] = ()
+    """Large ``bytes``/``bytearray`` values travelling beside the payload (a channel may turn them into its own
+    buffers when the frame is sent); on arrival, ``bytes``."""
 
 
 @dataclass(frozen=True)
@@ -84,7 +90,7 @@ class Batch:
     """A batch as it travels: the header and small payloads, the separate payloads, attached values, transferables."""
 
     data: bytes
-    separate: list[bytes | memoryview]
+    separate: list[Any]
     attached: list[Any]
     transfer: list[Any]
 
@@ -93,16 +99,16 @@ def packBatch(frames: Sequence[Frame], version: int = VERSION) -> Batch:
     """Lay ``frames`` out as one batch (see the module's docstring)."""
     headers: list[bytes | memoryview] = [_BATCH_HEADER.pack(BATCH_MAGIC, version, len(frames))]
     inline: list[bytes | memoryview] = []
-    separate: list[bytes | memoryview] = []
+    separate: list[Any] = []
     attached: list[Any] = []
     transfer: list[Any] = []
     for frame in frames:
         length = len(frame.payload)
         apart = length >= SEPARATE_ABOVE
-        headers.append(
-            _FRAME_HEADER.pack(frame.kind, FLAG_SEPARATE if apart else 0, frame.id, len(frame.attached), length)
-        )
+        flags = FLAG_SEPARATE if apart else 0
+        headers.append(_FRAME_HEADER.pack(frame.kind, flags, frame.id, len(frame.attached), len(frame.buffers), length))
         (separate if apart else inline).append(frame.payload)
+        separate.extend(frame.buffers)
         attached.extend(frame.attached)
         transfer.extend(frame.transfer)
     return Batch(b"".join(headers + inline), separate, attached, transfer)
@@ -128,7 +134,7 @@ def unpackBatch(
     frames: list[Frame] = []
     nextSeparate = nextAttached = 0
     for index in range(count):
-        kind, flags, ident, attachedCount, length = _FRAME_HEADER.unpack_from(
+        kind, flags, ident, attachedCount, bufferCount, length = _FRAME_HEADER.unpack_from(
             view, _BATCH_HEADER.size + index * _FRAME_HEADER.size
         )
         if flags & FLAG_SEPARATE:
@@ -143,9 +149,11 @@ def unpackBatch(
                 raise ProtocolError(f"malformed batch: frame {index}'s payload runs past the end of the batch")
             payload = view[offset : offset + length]
             offset += length
-        if nextAttached + attachedCount > len(attached):
-            raise ProtocolError(f"malformed batch: frame {index} announces more attached values than came with it")
-        frames.append(Frame(kind, ident, payload, attached[nextAttached : nextAttached + attachedCount]))
+        if nextAttached + attachedCount > len(attached) or nextSeparate + bufferCount > len(separate):
+            raise ProtocolError(f"malformed batch: frame {index} announces more values than came with it")
+        buffers = separate[nextSeparate : nextSeparate + bufferCount]
+        nextSeparate += bufferCount
+        frames.append(Frame(kind, ident, payload, attached[nextAttached : nextAttached + attachedCount], (), buffers))
         nextAttached += attachedCount
     if offset != len(view) or nextSeparate != len(separate) or nextAttached != len(attached):
         raise ProtocolError("malformed batch: its parts do not add up to the frames it announces")
@@ -293,21 +301,35 @@ MAX_CHAIN = 20
 """How many chained exceptions (``__cause__``/``__context__``) travel with a failure."""
 
 
-async def encodeRequest(request: Request, attachments: codec.Attachments | None = None) -> bytes:
-    """Encode a request; an argument that cannot cross raises ``TypeError`` naming it, before anything is sent."""
+async def encodeRequest(
+    request: Request, attachments: codec.Attachments | None = None, buffers: list[Any] | None = None
+) -> bytes:
+    """Encode a request; an argument that cannot cross raises ``TypeError`` naming it, before anything is sent.
+
+    With ``buffers``, large ``bytes``/``bytearray`` arguments are put there rather than in the payload.
+    """
     target = request.target
     if isinstance(target, ServiceTarget):  # plain strings on the wire: the pickler's fastest path, every call
         target = (target.qualname, target.module, target.method)
-    message = (request.operation, target, request.args, request.kwargs or {})
+    args, kwargs = request.args, request.kwargs or {}
+    if buffers is not None:
+        seen: dict[int, codec.OutOfBand] = {}
+        if any(_isLargeBuffer(arg) for arg in args):
+            args = tuple(_outOfBand(arg, buffers, seen) for arg in args)
+        if any(_isLargeBuffer(arg) for arg in kwargs.values()):
+            kwargs = {name: _outOfBand(arg, buffers, seen) for name, arg in kwargs.items()}
+    message = (request.operation, target, args, kwargs)
     try:
         return await codec.encodeAsync(message, where="request", attachments=attachments)
     except (codec.UnsendableError, AdapterError) as error:
         raise _renamed(error, {"request[2]": "args", "request[3]": "kwargs"}) from error.__cause__
 
 
-async def decodeRequest(payload: bytes | memoryview, attached: Sequence[Any] = ()) -> Request:
+async def decodeRequest(
+    payload: bytes | memoryview, attached: Sequence[Any] = (), buffers: Sequence[Any] = ()
+) -> Request:
     """Decode a request, checking its shape, or raise :class:`ProtocolError` saying what is wrong with it."""
-    message = await codec.decodeAsync(payload, attached=attached)
+    message = await codec.decodeAsync(payload, attached=attached, buffers=buffers)
     if not (isinstance(message, tuple) and len(message) == 4):
         raise ProtocolError(f"a request must be a 4-tuple (operation, target, args, kwargs), got {_describe(message)}")
     operation, target, args, kwargs = message
@@ -329,19 +351,30 @@ async def decodeRequest(payload: bytes | memoryview, attached: Sequence[Any] = (
 
 
 async def encodeReply(
-    ok: bool, value: Any, stamps: Stamps | None = None, attachments: codec.Attachments | None = None
+    ok: bool,
+    value: Any,
+    stamps: Stamps | None = None,
+    attachments: codec.Attachments | None = None,
+    buffers: list[Any] | None = None,
 ) -> bytes:
-    """Encode a reply: a result when ``ok``, else a :class:`RemoteFailure`; ``stamps`` time the call."""
+    """Encode a reply: a result when ``ok``, else a :class:`RemoteFailure`; ``stamps`` time the call.
+
+    With ``buffers``, a result that is a large ``bytes``/``bytearray`` is put there rather than in the payload.
+    """
     times = None if stamps is None else (stamps.received, stamps.started, stamps.finished)
+    if buffers is not None and _isLargeBuffer(value):
+        value = _outOfBand(value, buffers, {})
     try:
         return await codec.encodeAsync((ok, value, times), where="reply", attachments=attachments)
     except (codec.UnsendableError, AdapterError) as error:
         raise _renamed(error, {"reply[1]": "return value" if ok else "exception"}) from error.__cause__
 
 
-async def decodeReply(payload: bytes | memoryview, attached: Sequence[Any] = ()) -> tuple[bool, Any, Stamps | None]:
+async def decodeReply(
+    payload: bytes | memoryview, attached: Sequence[Any] = (), buffers: Sequence[Any] = ()
+) -> tuple[bool, Any, Stamps | None]:
     """Decode a reply, checking its shape."""
-    message = await codec.decodeAsync(payload, attached=attached)
+    message = await codec.decodeAsync(payload, attached=attached, buffers=buffers)
     if not (isinstance(message, tuple) and len(message) == 3 and isinstance(message[0], bool)):
         raise ProtocolError(f"a reply must be a 3-tuple (ok, value, stamps), got {_describe(message)}")
     ok, value, stamps = message
@@ -349,6 +382,22 @@ async def decodeReply(payload: bytes | memoryview, attached: Sequence[Any] = ())
         raise ProtocolError(f"a failed reply must carry a RemoteFailure, got {_describe(value)}")
     valid = type(stamps) is tuple and len(stamps) == 3 and all(type(time) is float for time in stamps)
     return ok, value, Stamps(*stamps) if valid else None
+
+
+def _isLargeBuffer(value: Any) -> bool:
+    kind = type(value)
+    return (kind is bytes or kind is bytearray) and len(value) >= SEPARATE_ABOVE
+
+
+def _outOfBand(value: Any, buffers: list[Any], seen: dict[int, codec.OutOfBand]) -> Any:
+    """``value``, or the stand-in for it when it travels in a buffer of its own (once, however often it appears)."""
+    if not _isLargeBuffer(value):
+        return value
+    marker = seen.get(id(value))
+    if marker is None:
+        marker = seen[id(value)] = codec.OutOfBand(len(buffers), type(value) is bytearray)
+        buffers.append(value)
+    return marker
 
 
 def _renamed(error: codec.UnsendableError | AdapterError, names: dict[str, str]) -> Exception:

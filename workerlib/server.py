@@ -149,26 +149,28 @@ async def dispatch(
     attached: Sequence[Any] = (),
     attachments: codec.Attachments | None = None,
     lifeLock: LifeLock = _noLifeLock,
-) -> tuple[bytes, codec.Attachments | None]:
+    buffers: Sequence[Any] = (),
+) -> tuple[bytes, codec.Attachments | None, list[Any]]:
     """Decode a request, run it, and encode the reply: a result, or the exception that stopped it.
 
-    ``attached`` came with the request; values of the result that ``attachments`` accepts travel beside the reply,
-    which is returned with the reply's payload (``None`` for a failure, which carries none).
-    Never raises: whatever goes wrong becomes a failure reply, so the worker keeps serving.
+    ``attached`` and ``buffers`` came with the request; values of the result that ``attachments`` accepts travel
+    beside the reply, as does a large ``bytes`` result: both are returned with the reply's payload (a failure carries
+    neither). Never raises: whatever goes wrong becomes a failure reply, so the worker keeps serving.
     """
     now = clock()
     received = started = now()
     try:
-        request = await protocol.decodeRequest(payload, attached)
+        request = await protocol.decodeRequest(payload, attached, buffers)
         started = now()
         result = await run(request, lifeLock)
     except BaseException as error:  # SystemExit from a method included: the worker must stay up
-        return await _failureReply(error, protocol.Stamps(received, started, now())), None
+        return await _failureReply(error, protocol.Stamps(received, started, now())), None, []
     stamps = protocol.Stamps(received, started, now())
+    replyBuffers: list[Any] = []
     try:
-        return await protocol.encodeReply(True, result, stamps, attachments), attachments
+        return await protocol.encodeReply(True, result, stamps, attachments, replyBuffers), attachments, replyBuffers
     except Exception as error:  # an unsendable result, or an adapter that failed to encode it
-        return await _failureReply(error, stamps), None
+        return await _failureReply(error, stamps), None, []
 
 
 async def _failureReply(error: BaseException, stamps: protocol.Stamps | None) -> bytes:
@@ -217,13 +219,15 @@ class Session:
         self.channel.flush()
 
     async def _answer(self, frame: Frame) -> None:
-        reply, attachments = await dispatch(frame.payload, frame.attached, self.channel.attachments(), self.lifeLock)
+        reply, attachments, buffers = await dispatch(
+            frame.payload, frame.attached, self.channel.attachments(), self.lifeLock, frame.buffers
+        )
         if frame.id in self.cancelled:  # the caller gave up: nobody waits for this reply
             self.cancelled.discard(frame.id)
             return
         values = getattr(attachments, "values", ())
         moved = getattr(attachments, "transfer", ())
-        self._send(Frame(FrameKind.REPLY, frame.id, reply, values, moved))
+        self._send(Frame(FrameKind.REPLY, frame.id, reply, values, moved, buffers))
 
     async def _fail(self, ident: int, error: ProtocolError) -> None:
         self._send(Frame(FrameKind.REPLY, ident, await _failureReply(error, None)))

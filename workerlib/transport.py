@@ -139,6 +139,10 @@ class LoopbackChannel(Channel):
     def attachments(self) -> codec.Attachments | None:
         return _CollectAttached(lambda obj: isinstance(obj, self.carries)) if self.carries else None
 
+    def send(self, frame: Frame) -> None:
+        frame.buffers = [bytes(buffer) for buffer in frame.buffers]  # copied when sent, as a PortChannel does
+        super().send(frame)
+
     def _post(self, batch: protocol.Batch) -> None:
         peer = self.peer
         if peer is None or peer.closed:
@@ -367,13 +371,23 @@ class PortChannel(Channel):
         else:
             self._schedule(self._flushProxy)
 
+    def send(self, frame: Frame) -> None:
+        if frame.buffers:
+            # Copied into JavaScript now, not when the batch leaves: a bytearray changed later in this turn of the
+            # loop must not change what this call sends.
+            toJs = _ffi().to_js
+            frame.buffers = [toJs(memoryview(buffer).cast("B")) for buffer in frame.buffers]
+        super().send(frame)
+
     def _post(self, batch: protocol.Batch) -> None:
         toJs = _ffi().to_js
         if not batch.separate and not batch.attached and not batch.transfer:
             # to_js copies the bytes out of the Wasm heap into a Uint8Array with a buffer of its own, which moves.
             self._postBatch(self.port, toJs(memoryview(batch.data)))
             return
-        parts = toJs([toJs(memoryview(part).cast("B")) for part in [batch.data, *batch.separate]])
+        parts = toJs(
+            [part if _isJsProxy(part) else toJs(memoryview(part).cast("B")) for part in [batch.data, *batch.separate]]
+        )
         attached = toJs(batch.attached) if batch.attached else None
         self._postParts(self.port, parts, attached, toJs(batch.transfer))
 

@@ -142,7 +142,7 @@ def test_dispatcher_answers_garbage_with_a_protocol_error(table: server.ServiceT
 def test_unknown_service_is_reported_with_what_is_served(table: server.ServiceTable) -> None:
     table.addClass(Greeter, WorkerService)
     request = protocol.Request(protocol.OP_CALL, protocol.ServiceTarget("Nope", "x", "greet"), (), {})
-    reply, _ = asyncio.run(server.dispatch(asyncio.run(protocol.encodeRequest(request))))
+    reply, *_ = asyncio.run(server.dispatch(asyncio.run(protocol.encodeRequest(request))))
     ok, failure, _ = asyncio.run(protocol.decodeReply(reply))
     assert not ok
     error = asyncio.run(failure.rebuild("test"))
@@ -183,3 +183,56 @@ def test_connect_outside_a_browser_says_where_it_needs_to_run() -> None:
 
 def test_connect_error_is_a_lookup_error() -> None:
     assert issubclass(ConnectError, LookupError)
+
+
+class Buffers(WorkerService):
+    def echo(self, *values: Any, **named: Any) -> Any:
+        return (values, named)
+
+    def same(self, value: Any) -> Any:
+        return value
+
+    def kinds(self, *values: Any) -> list[str]:
+        return [type(value).__name__ for value in values]
+
+
+def test_large_buffers_travel_beside_the_payload_and_keep_their_types(table: server.ServiceTable) -> None:
+    table.addClass(Buffers, WorkerService)
+    link = loopbackLink()
+    buffers: Any = clientClass(Buffers, WorkerService)(Connection(link))
+    big = bytes(range(256)) * 1024
+    mutable = bytearray(big)
+
+    async def main() -> Any:
+        echoed = await buffers.echo(big, mutable, mutable, small=b"tiny", named=mutable)
+        returnedBytes = await buffers.same(big)
+        returnedArray = await buffers.same(mutable)
+        return echoed, returnedBytes, returnedArray, await buffers.kinds(big, mutable)
+
+    sentBefore = link.channel.sentFrames
+    (values, named), returnedBytes, returnedArray, kinds = asyncio.run(main())
+    assert link.channel.sentFrames - sentBefore == 4
+    assert values == (big, mutable, mutable)
+    assert [type(value) for value in values] == [bytes, bytearray, bytearray]
+    assert values[1] is values[2] is named["named"], "one bytearray passed three times arrives as one object"
+    assert named["small"] == b"tiny"
+    assert type(returnedBytes) is bytes
+    assert returnedBytes == big
+    assert type(returnedArray) is bytearray
+    assert returnedArray == mutable
+    assert kinds == ["bytes", "bytearray"]
+
+
+def test_a_large_bytearray_is_sent_as_it_was_when_called(table: server.ServiceTable) -> None:
+    table.addClass(Buffers, WorkerService)
+    buffers: Any = clientClass(Buffers, WorkerService)(Connection(loopbackLink()))
+    mutable = bytearray(200_000)
+
+    async def main() -> Any:
+        task = asyncio.ensure_future(buffers.same(mutable))
+        # One turn: the call's task encodes and queues its frame, then this resumes, before the queue is flushed.
+        await asyncio.sleep(0)
+        mutable[0] = 1
+        return await task
+
+    assert asyncio.run(main())[0] == 0
