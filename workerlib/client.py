@@ -53,6 +53,8 @@ class Link:
             if frame.kind == FrameKind.REPLY:
                 if future is not None and not future.done():
                     future.set_result(frame)
+                elif frame.id == 0:  # the worker's answer to a message of ours it could not read
+                    log.warning("worker %r could not read a message this thread sent", self.name)
                 continue  # a late reply to a call that gave up: dropped
             error = ProtocolError(
                 f"worker {self.name!r} sent a frame of kind {protocol.kindName(frame.kind)} (id {frame.id}), "
@@ -63,8 +65,12 @@ class Link:
             else:
                 log.warning("%s", error)
 
-    def _malformed(self, error: ProtocolError) -> None:
-        log.warning("worker %r sent a message this side cannot read: %s", self.name, error)
+    def _malformed(self, error: ProtocolError, frames: list[Frame]) -> None:
+        log.warning("worker %r sent a message this side cannot handle: %s", self.name, error)
+        for frame in frames:
+            future = self.pending.get(frame.id)
+            if future is not None and not future.done():
+                future.set_exception(error)
 
     def fail(self, reason: str) -> None:
         """Mark the worker unreachable and fail every pending call on it."""

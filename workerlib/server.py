@@ -213,9 +213,12 @@ class Session:
             self.running[frame.id] = task
             task.add_done_callback(lambda _: self.running.pop(frame.id, None))
 
-    def _malformed(self, error: ProtocolError) -> None:
-        # Without a readable header there is no id to answer; id 0 is never a call's, so the main thread logs it.
-        asyncio.Task(self._fail(0, error), loop=asyncio.get_event_loop(), eager_start=True)
+    def _malformed(self, error: ProtocolError, frames: list[Frame]) -> None:
+        # Every frame that could be read gets the error as its reply. Without a readable header there is no id to
+        # answer; id 0 is never a call's, so the main thread logs it.
+        loop = asyncio.get_event_loop()
+        for ident in [frame.id for frame in frames if frame.kind != FrameKind.CANCEL] or [0]:
+            asyncio.Task(self._fail(ident, error), loop=loop, eager_start=True)
         self.channel.flush()
 
     async def _answer(self, frame: Frame) -> None:

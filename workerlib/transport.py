@@ -37,7 +37,7 @@ from .protocol import Frame
 log = logging.getLogger("workerlib.transport")
 
 type OnFrames = Callable[[list[Frame]], None]
-type OnMalformed = Callable[[ProtocolError], None]
+type OnMalformed = Callable[[ProtocolError, list[Frame]], None]
 
 
 class Channel:
@@ -45,8 +45,9 @@ class Channel:
 
     :meth:`send` queues a frame; the queue leaves as one message at the end of the current turn of the event loop (or
     at once with :meth:`flush`). The owner sets :attr:`onFrames`, called with the frames of each message received, and
-    :attr:`onMalformed`, called when a message cannot be read at all. Counters of messages and frames both ways are
-    kept for tests and diagnostics.
+    :attr:`onMalformed`, called with the error and the frames that could be read (none, when the batch itself is
+    malformed) when a message cannot be handled, a batch of another protocol version among them. Counters of
+    messages and frames both ways are kept for tests and diagnostics.
     """
 
     def __init__(self, name: str) -> None:
@@ -100,13 +101,18 @@ class Channel:
         self.receivedMessages += 1
         try:
             version, frames = protocol.unpackBatch(data, separate, attached)
-            if version != protocol.VERSION:
-                raise ProtocolError(
+        except ProtocolError as error:
+            self.onMalformed(error, [])
+            return
+        if version != protocol.VERSION:
+            # The layout of a batch is the same in every version, so its frames can still be answered.
+            self.onMalformed(
+                ProtocolError(
                     f"received a batch of protocol version {version}; this side speaks version {protocol.VERSION}: "
                     f"load the same workerlib on the main thread and in the worker"
-                )
-        except ProtocolError as error:
-            self.onMalformed(error)
+                ),
+                frames,
+            )
             return
         self.receivedFrames += len(frames)
         try:
@@ -117,7 +123,7 @@ class Channel:
     def _unowned(self, frames: list[Frame]) -> None:
         log.warning("dropping %d frames from %r: nobody owns this channel end", len(frames), self.name)
 
-    def _reportMalformed(self, error: ProtocolError) -> None:
+    def _reportMalformed(self, error: ProtocolError, frames: list[Frame]) -> None:
         log.warning("dropping a message from %r: %s", self.name, error)
 
 
@@ -393,7 +399,7 @@ class PortChannel(Channel):
 
     def _onMessage(self, data: Any, attached: Any, separate: Any) -> None:
         if data is None:  # see listen() in the helpers: only a batch's ArrayBuffers get through
-            self.onMalformed(ProtocolError("received a message that is not a workerlib batch"))
+            self.onMalformed(ProtocolError("received a message that is not a workerlib batch"), [])
             return
         parts = [part.to_bytes() for part in separate] if separate is not None else []
         values = list(attached) if attached is not None else []

@@ -236,3 +236,27 @@ def test_a_large_bytearray_is_sent_as_it_was_when_called(table: server.ServiceTa
         return await task
 
     assert asyncio.run(main())[0] == 0
+
+
+def test_a_batch_of_another_protocol_version_gets_a_protocol_error_per_frame(table: server.ServiceTable) -> None:
+    table.addClass(Greeter, WorkerService)
+    link = loopbackLink()
+
+    async def main() -> Any:
+        payload = await protocol.encodeRequest(
+            protocol.Request(protocol.OP_CALL, protocol.ServiceTarget("Greeter", __name__, "greet"), ("x",), {})
+        )
+        reply: asyncio.Future[protocol.Frame] = asyncio.get_running_loop().create_future()
+        link.pending[77] = reply
+        # What a worker of a later workerlib would receive: a batch whose header says version 2.
+        batch = protocol.packBatch([protocol.Frame(protocol.FrameKind.REQUEST, 77, payload)], version=2)
+        peer = link.channel.peer  # type: ignore[attr-defined]
+        peer._receive(batch.data)
+        frame = await asyncio.wait_for(reply, 5)
+        ok, failure, _ = await protocol.decodeReply(frame.payload)
+        return ok, await failure.rebuild("test")
+
+    ok, error = asyncio.run(main())
+    assert ok is False
+    assert isinstance(error, ProtocolError)
+    assert "protocol version 2; this side speaks version 1" in str(error)
