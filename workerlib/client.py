@@ -45,6 +45,7 @@ class Link:
         self._ids = itertools.count(1)
         channel.onFrames = self.received
         channel.onMalformed = self._malformed
+        channel.onSendFailed = self._sendFailed
 
     def received(self, frames: list[Frame]) -> None:
         """Route the frames of one message to the calls waiting for them."""
@@ -58,12 +59,34 @@ class Link:
                 continue  # a late reply to a call that gave up: dropped
             error = ProtocolError(
                 f"worker {self.name!r} sent a frame of kind {protocol.kindName(frame.kind)} (id {frame.id}), "
-                f"which this side does not handle"
+                f"which this side does not handle (workerlib protocol version {protocol.VERSION})"
             )
+            log.warning("%s", error)
+            if frame.kind in (FrameKind.STREAM_ITEM, FrameKind.STREAM_END):
+                # These name one of this side's calls: it cannot complete.
+                if future is not None and not future.done():
+                    future.set_exception(error)
+            elif frame.kind != FrameKind.CALLBACK_REPLY:
+                # A frame the worker started (its own id): answered, so nothing on its side waits for ever.
+                answer = FrameKind.CALLBACK_REPLY if frame.kind == FrameKind.CALLBACK_CALL else FrameKind.REPLY
+                asyncio.Task(self._refuse(answer, frame.id, error), loop=asyncio.get_event_loop(), eager_start=True)
+
+    async def _refuse(self, kind: int, ident: int, error: ProtocolError) -> None:
+        payload = await protocol.encodeReply(False, await protocol.RemoteFailure.capture(error))
+        if self.gone is None:
+            self.channel.send(Frame(kind, ident, payload))
+
+    def _sendFailed(self, frames: list[Frame], error: Exception) -> None:
+        suspects = any(frame.attached for frame in frames)  # only attached JavaScript values can be refused
+        for frame in frames:
+            if suspects and not frame.attached and self.gone is None:
+                self.channel.send(frame)  # innocent: goes again, in the next message
+                continue
+            future = self.pending.get(frame.id)
             if future is not None and not future.done():
-                future.set_exception(error)
-            else:
-                log.warning("%s", error)
+                future.set_exception(
+                    ProtocolError(f"the browser refused to send this call: {type(error).__name__}: {error}")
+                )
 
     def _malformed(self, error: ProtocolError, frames: list[Frame]) -> None:
         log.warning("worker %r sent a message this side cannot handle: %s", self.name, error)

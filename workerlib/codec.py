@@ -324,7 +324,7 @@ def encode(value: Any, *, where: str = "value", attachments: Attachments | None 
 
 
 class _Unpickler(pickle.Unpickler):
-    """Rebuilds one segment. The only globals it resolves are its own two helpers; classes are looked up by name."""
+    """Rebuilds one segment. The only globals it resolves are its own helpers; classes are looked up by name."""
 
     def __init__(
         self, data: bytes | memoryview, resolved: dict[int, Any], attached: Sequence[Any], buffers: Sequence[Any]

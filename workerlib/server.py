@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
@@ -23,6 +24,8 @@ from .errors import ProtocolError
 from .methods import publicMethods
 from .protocol import Frame, FrameKind, RemoteFailure
 from .transport import Channel
+
+log = logging.getLogger("workerlib.server")
 
 
 class ServiceTable:
@@ -187,6 +190,7 @@ class Session:
         self.cancelled: set[int] = set()
         channel.onFrames = self.received
         channel.onMalformed = self._malformed
+        channel.onSendFailed = self._sendFailed
 
     def received(self, frames: list[Frame]) -> None:
         """Start every request of one message in order; send the replies that are ready as one message."""
@@ -199,6 +203,11 @@ class Session:
                 if running is not None:
                     self.cancelled.add(frame.id)
                     running.cancel()
+            elif frame.kind in (FrameKind.REPLY, FrameKind.CALLBACK_REPLY):
+                # Answers are never answered: a worker that asked nothing drops them, so no two sides echo forever.
+                log.warning(
+                    "dropping a %s frame (id %d) nobody here waits for", protocol.kindName(frame.kind), frame.id
+                )
             else:
                 error = ProtocolError(
                     f"this worker does not handle frames of kind {protocol.kindName(frame.kind)} "
@@ -212,6 +221,18 @@ class Session:
         if not task.done():
             self.running[frame.id] = task
             task.add_done_callback(lambda _: self.running.pop(frame.id, None))
+
+    def _sendFailed(self, frames: list[Frame], error: Exception) -> None:
+        # The browser refused a batch of replies (a value structured clone cannot carry slipped through): each
+        # caller gets that failure instead, so none waits for ever.
+        failure = ProtocolError(f"the browser refused to send the reply: {type(error).__name__}: {error}")
+        loop = asyncio.get_event_loop()
+        suspects = any(frame.attached for frame in frames)  # only attached JavaScript values can be refused
+        for frame in frames:
+            if suspects and not frame.attached:
+                self._send(frame)  # innocent: goes again, in the next message
+            elif frame.kind == FrameKind.REPLY:
+                asyncio.Task(self._fail(frame.id, failure), loop=loop, eager_start=True)
 
     def _malformed(self, error: ProtocolError, frames: list[Frame]) -> None:
         # Every frame that could be read gets the error as its reply. Without a readable header there is no id to

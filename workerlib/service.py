@@ -17,6 +17,7 @@ from . import client, server, transport
 from ._runtime import Context, context
 from .client import CLIENT_NAMES, Connection, Link
 from .errors import ConnectError
+from .methods import publicMethods
 from .protocol import Description
 
 RESERVED_NAMES = CLIENT_NAMES | {"connect", "spawn"}
@@ -49,7 +50,9 @@ class WorkerService:
         super().__init_subclass__(**kwargs)
         if typechecked is not None:
             cls._typechecked = bool(typechecked)
-        clashes = sorted(name for name in vars(cls) if name in RESERVED_NAMES)
+        # Every public method, inherited ones included (a mixin's close() would hide the client's just the same).
+        service: type = cls  # publicMethods is cached: mypy does not see a class as hashable
+        clashes = sorted(set(publicMethods(service, WorkerService)) & RESERVED_NAMES)
         if clashes:
             raise TypeError(
                 f"{cls.__qualname__} defines {', '.join(clashes)}: these names belong to the client "
@@ -153,7 +156,7 @@ async def connectToWorker(workerName: str | None = None, *, timeout: float | Non
 # ---- links to workers, one per worker ------------------------------------------------------------------------------
 
 _links: dict[str, Link] = {}
-_opening: dict[str, asyncio.Future[Link]] = {}
+_opening: dict[str, asyncio.Future[tuple[Link, Description]]] = {}
 
 
 async def _linkTo(name: str, worker: Any, timeout: float | None) -> tuple[Link, Description]:
@@ -167,11 +170,13 @@ async def _linkTo(name: str, worker: Any, timeout: float | None) -> tuple[Link, 
         if opening is None:
             opening = _opening[name] = asyncio.ensure_future(_open(name, worker, timeout))
             opening.add_done_callback(lambda _: _opening.pop(name, None))
-        link = await asyncio.shield(opening)
-    return link, await link.describe(timeout)
+            return await asyncio.shield(opening)  # just described
+        opened, _ = await asyncio.shield(opening)
+        return opened, await opened.describe(timeout)
+    return link, await link.describe(timeout)  # what it serves now: a worker may define services later
 
 
-async def _open(name: str, worker: Any, timeout: float | None) -> Link:
+async def _open(name: str, worker: Any, timeout: float | None) -> tuple[Link, Description]:
     channel = await asyncio.wait_for(transport.openChannel(name, worker), timeout)
     link = Link(name, worker, channel)
     try:
@@ -184,7 +189,7 @@ async def _open(name: str, worker: Any, timeout: float | None) -> Link:
             description.lifeLock, lambda: link.fail("stopped (terminated or crashed)")
         )
     _links[name] = link
-    return link
+    return link, description
 
 
 async def _described(name: str, timeout: float | None) -> tuple[Link, Description]:

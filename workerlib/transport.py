@@ -54,6 +54,7 @@ class Channel:
         self.name = name
         self.onFrames: OnFrames = self._unowned
         self.onMalformed: OnMalformed = self._reportMalformed
+        self.onSendFailed: Callable[[list[Frame], Exception], None] = self._reportSendFailed
         self.closed = False
         self.sentMessages = 0
         self.sentFrames = 0
@@ -80,7 +81,10 @@ class Channel:
             return
         self.sentMessages += 1
         self.sentFrames += len(frames)
-        self._post(protocol.packBatch(frames))
+        try:
+            self._post(protocol.packBatch(frames))
+        except Exception as error:  # JavaScript refused the message (a DataCloneError): nothing of it was sent
+            self.onSendFailed(frames, error)
 
     def _scheduleFlush(self) -> None:
         # After the callbacks already queued: the tasks of an asyncio.gather all send before the flush runs.
@@ -122,6 +126,9 @@ class Channel:
 
     def _unowned(self, frames: list[Frame]) -> None:
         log.warning("dropping %d frames from %r: nobody owns this channel end", len(frames), self.name)
+
+    def _reportSendFailed(self, frames: list[Frame], error: Exception) -> None:
+        log.error("could not send %d frames to %r: %s: %s", len(frames), self.name, type(error).__name__, error)
 
     def _reportMalformed(self, error: ProtocolError, frames: list[Frame]) -> None:
         log.warning("dropping a message from %r: %s", self.name, error)
@@ -167,7 +174,7 @@ def loopbackPair(name: str = "loopback", carries: tuple[type, ...] = ()) -> tupl
 class _CollectAttached:
     """The values one payload carries beside it, and which of them move rather than copy."""
 
-    def __init__(self, accepts: Callable[[object], bool], check: Callable[[Any], None] | None = None) -> None:
+    def __init__(self, accepts: Callable[[object], bool], check: Callable[[Any, Any], None] | None = None) -> None:
         self._accepts = accepts
         self._check = check
         self.values: list[Any] = []
@@ -177,13 +184,15 @@ class _CollectAttached:
         return self._accepts(obj)
 
     def attach(self, obj: object) -> int:
+        moving = None
         if isinstance(obj, Transfer):
-            value = obj.value
-            self.transfer.append(obj.transferable)
+            value, moving = obj.value, obj.transferable
         else:
             value = obj
         if self._check is not None:
-            self._check(value)
+            self._check(value, moving)
+        if moving is not None:
+            self.transfer.append(moving)
         self.values.append(value)
         return len(self.values) - 1
 
@@ -213,11 +222,13 @@ const leaves = new Set([
   "ArrayBuffer", "DataView", "Int8Array", "Uint8Array", "Uint8ClampedArray", "Int16Array", "Uint16Array",
   "Int32Array", "Uint32Array", "Float16Array", "Float32Array", "Float64Array", "BigInt64Array", "BigUint64Array",
   "Blob", "File", "FileList", "ImageBitmap", "ImageData", "Date", "RegExp", "Boolean", "Number", "String", "BigInt",
-  "Error", "DOMException", "CryptoKey", "DOMMatrix", "DOMPoint", "DOMRect", "MessagePort", "OffscreenCanvas",
+  "Error", "DOMException", "CryptoKey", "DOMMatrix", "DOMPoint", "DOMRect",
 ]);
+// These can only be moved, never copied: fine when transfer() marks them, a failed postMessage otherwise.
+const movableOnly = new Set(["MessagePort", "OffscreenCanvas"]);
 // Why structured clone would refuse (or silently mangle) a value: "<path>\t<what>", or undefined when it can copy it.
 // (Functions called from Python return undefined, never null: Pyodide turns null into a JsNull object, not None.)
-const cloneProblem = (root) => {
+const cloneProblem = (root, moving) => {
   const seen = new Set();
   const visit = (value, path) => {
     const kind = typeof value;
@@ -253,7 +264,10 @@ const cloneProblem = (root) => {
       }
       return null;
     }
-    return leaves.has(tag) ? null : `${path}\ta JavaScript ${tag}`;
+    if (movableOnly.has(tag) && !moving.includes(value)) {
+      return `${path}\ta JavaScript ${tag}, which can only be moved (wrap it in workerlib.transfer())`;
+    }
+    return leaves.has(tag) || movableOnly.has(tag) ? null : `${path}\ta JavaScript ${tag}`;
   };
   return visit(root, "") ?? undefined;
 };
@@ -335,8 +349,8 @@ def _isJsProxyAnywhere(value: object) -> bool:
     return sys.platform == "emscripten" and _isJsProxy(value)
 
 
-def _checkCloneable(value: Any) -> None:
-    problem = _helpers().cloneProblem(value)
+def _checkCloneable(value: Any, moving: Any) -> None:
+    problem = _helpers().cloneProblem(value, _ffi().to_js([] if moving is None else [moving]))
     if problem is None:
         return
     path, what = str(problem).split("\t", 1)
@@ -382,7 +396,9 @@ class PortChannel(Channel):
             # Copied into JavaScript now, not when the batch leaves: a bytearray changed later in this turn of the
             # loop must not change what this call sends.
             toJs = _ffi().to_js
-            frame.buffers = [toJs(memoryview(buffer).cast("B")) for buffer in frame.buffers]
+            frame.buffers = [
+                buffer if _isJsProxy(buffer) else toJs(memoryview(buffer).cast("B")) for buffer in frame.buffers
+            ]
         super().send(frame)
 
     def _post(self, batch: protocol.Batch) -> None:

@@ -260,3 +260,73 @@ def test_a_batch_of_another_protocol_version_gets_a_protocol_error_per_frame(tab
     assert ok is False
     assert isinstance(error, ProtocolError)
     assert "protocol version 2; this side speaks version 1" in str(error)
+
+
+def test_a_mixin_method_named_like_a_client_attribute_is_refused() -> None:
+    class Closing:
+        def close(self) -> None: ...
+
+    with pytest.raises(TypeError, match="defines close: these names belong to the client"):
+
+        class Mixed(Closing, WorkerService):
+            pass
+
+
+def test_frames_the_main_thread_does_not_handle_are_answered_not_echoed(table: server.ServiceTable) -> None:
+    link = loopbackLink()
+    worker = link.channel.peer  # type: ignore[attr-defined]
+    seen: list[protocol.Frame] = []
+
+    async def main() -> None:
+        answered = asyncio.Event()
+
+        def record(frames: list[protocol.Frame]) -> None:  # the worker end records answers instead of serving them
+            seen.extend(frames)
+            if len(seen) >= 2:
+                answered.set()
+
+        worker.onFrames = record
+        worker.send(protocol.Frame(protocol.FrameKind.CALLBACK_CALL, 5, b""))
+        worker.send(protocol.Frame(42, 6, b""))
+        await answered.wait()
+
+    asyncio.run(asyncio.wait_for(main(), 5))
+    assert sorted((frame.kind, frame.id) for frame in seen) == [
+        (protocol.FrameKind.REPLY, 6),
+        (protocol.FrameKind.CALLBACK_REPLY, 5),
+    ]
+    for frame in seen:
+        ok, failure, _ = asyncio.run(protocol.decodeReply(frame.payload))
+        assert ok is False
+        assert failure.typeName == "workerlib.errors.ProtocolError"
+
+
+class Marked:
+    """Stands for a JavaScript value a browser would refuse to post."""
+
+
+def test_a_message_the_channel_refuses_fails_only_the_calls_that_carried_the_refused_values(
+    table: server.ServiceTable,
+) -> None:
+    table.addClass(Greeter, WorkerService)
+    link = loopbackLink(carries=(Marked,))
+    channel = link.channel
+    post = channel._post
+
+    def refusing(batch: protocol.Batch) -> None:
+        if batch.attached:
+            raise ValueError("DataCloneError: could not be cloned")
+        post(batch)
+
+    channel._post = refusing  # type: ignore[method-assign]
+    greeter: Any = clientClass(Greeter, WorkerService)(Connection(link))
+
+    async def main() -> tuple[Any, ...]:
+        return await asyncio.gather(
+            greeter.greet("a"), greeter.later(Marked()), greeter.greet("b"), return_exceptions=True
+        )
+
+    first, refused, second = asyncio.run(asyncio.wait_for(main(), 5))
+    assert (first, second) == ("hello a!", "hello b!")
+    assert isinstance(refused, ProtocolError)
+    assert "the browser refused to send this call: ValueError: DataCloneError" in str(refused)
