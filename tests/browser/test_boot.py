@@ -32,7 +32,7 @@ def test_main_thread_imports_workerlib_from_the_wheel(isolated: dict[str, Any]) 
     assert isolated["main"]["context"] == "main"
     assert isolated["main"]["workerlib"] == builtVersion("workerlib-")
     assert isolated["main"]["wrapt"] == builtVersion("wrapt-")
-    assert isolated["main"]["python"].startswith("3.13.")
+    assert isolated["main"]["python"].startswith("3.14.")  # Pyodide 314.0.2, the pages' default
 
 
 def test_worker_imports_workerlib_from_the_wheel(isolated: dict[str, Any]) -> None:

@@ -16,7 +16,8 @@ DIAGNOSTICS = PageSpec("diagnostics", workers=[WorkerSpec("diag")], shared=["wor
 NOT_ISOLATED = PageSpec(
     "diagnostics", main="main_plain.py", workers=[WorkerSpec("diag", syncMainOnly=True)], shared=["worker.py"]
 )
-PINNED = {"PyScript": "0.7.31", "Pyodide": "0.29.5", "Python": "3.13.2", "Emscripten": "4.0.9"}
+# The default stack the pages run on (harness.PYODIDE_DEFAULT): PyScript 0.7.31 with its own Pyodide, 314.0.2.
+PINNED = {"PyScript": "0.7.31", "Pyodide": "314.0.2", "Python": "3.14.2", "Emscripten": "5.0.3"}
 LOG_LINE = re.compile(r"\d\d:\d\d:\d\d\.\d{3} workerlib(\.\w+)* [A-Z]+ \[(main|worker[^\]]*)\] ")
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from .conftest import RunPage
+from .conftest import EVERY_PYODIDE, RunPage
 from .harness import PageSpec, WorkerSpec
 
 FAILURES = PageSpec(
@@ -19,6 +19,9 @@ FAILURES = PageSpec(
     ],
     shared=["shared_failures.py", "worker_faulty.py", "worker_slow.py"],
 )
+
+
+pytestmark = EVERY_PYODIDE  # every test here runs on 314.0.2 and on 0.29.5
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from .conftest import RunPage
+from .conftest import EVERY_PYODIDE, RunPage
 from .harness import PageSpec, WorkerSpec
 
 SERVICES = PageSpec(
@@ -21,6 +21,9 @@ SERVICES = PageSpec(
 )
 # A page served without COOP/COEP (GitHub Pages cannot set them), its worker declared sync_main_only.
 NO_ISOLATION = PageSpec("smoke", workers=[WorkerSpec("w", syncMainOnly=True)], shared=["worker.py"])
+
+
+pytestmark = EVERY_PYODIDE  # every test here runs on 314.0.2 and on 0.29.5
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from .conftest import RunPage
+from .conftest import EVERY_PYODIDE, RunPage
 from .harness import PageSpec, WorkerSpec
 
 SHARED = [
@@ -118,6 +118,9 @@ CRAFTED = [
 ]
 LARGE = ["ints-1M", "bytes-10MB", "records-10k"]
 UNSENDABLE_END = "Opaque; register an adapter with @adapter(Opaque)"
+
+
+pytestmark = EVERY_PYODIDE  # every test here runs on 314.0.2 and on 0.29.5
 
 
 @pytest.fixture(scope="module")

@@ -230,12 +230,12 @@ def simulate(
     modules = {
         "js": js,
         "pyscript": pyscript or SimpleNamespace(),
-        "pyodide": SimpleNamespace(__version__="0.29.5"),
+        "pyodide": SimpleNamespace(__version__="314.0.2"),
         "polyscript": SimpleNamespace(currentScript=fakeScript(workerName)),
     }
     monkeypatch.setattr(module, "context", lambda: where)
     monkeypatch.setattr(module, "importBrowserModule", lambda name: modules[name])
-    info = SimpleNamespace(emscripten_version=(4, 0, 9), pthreads=False, shared_memory=False)
+    info = SimpleNamespace(emscripten_version=(5, 0, 3), pthreads=False, shared_memory=False)
     monkeypatch.setattr(sys, "_emscripten_info", info, raising=False)
 
 
@@ -249,9 +249,9 @@ def test_main_thread_finds_the_core_script_tag(monkeypatch: pytest.MonkeyPatch) 
     simulate(monkeypatch, Context.MAIN, fakeJs(server=PACKAGE, document=document, performance=performance))
     assert dict(workerlib.systemVersions) == {
         "PyScript": "0.7.31",
-        "Pyodide": "0.29.5",
+        "Pyodide": "314.0.2",
         "Python": platform.python_version(),
-        "Emscripten": "4.0.9",
+        "Emscripten": "5.0.3",
     }
 
 
@@ -302,7 +302,7 @@ def test_a_worker_without_the_window_proxy_is_named_by_nothing(monkeypatch: pyte
 def test_pyodide_without_pyscript(monkeypatch: pytest.MonkeyPatch) -> None:
     simulate(monkeypatch, Context.PYODIDE, fakeJs())
     assert workerlib.systemVersions["PyScript"] == ABSENT
-    assert workerlib.systemVersions["Pyodide"] == "0.29.5"
+    assert workerlib.systemVersions["Pyodide"] == "314.0.2"
 
 
 def test_each_version_is_detected_once(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -367,9 +367,9 @@ def test_diagnostics_in_a_simulated_worker(monkeypatch: pytest.MonkeyPatch) -> N
     assert lines[0] == f"workerlib: {workerlib.__version__} in PyScript worker 'calc'"
     assert lines[1:12] == [
         "PyScript: unknown",
-        "Pyodide: 0.29.5",
+        "Pyodide: 314.0.2",
         f"Python: {platform.python_version()}",
-        "Emscripten: 4.0.9",
+        "Emscripten: 5.0.3",
         "CPU count: 8",
         "pthreads: no",
         "SharedArrayBuffer: unavailable",
