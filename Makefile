@@ -18,6 +18,12 @@ WHEELS := build/wheels
 WORKERLIB_WHEEL := $(WHEELS)/workerlib-$(VERSION)-py3-none-any.whl
 WRAPT_WHEEL := $(WHEELS)/wrapt-$(WRAPT_VERSION)-py3-none-any.whl
 BEARTYPE_WHEEL := $(WHEELS)/beartype-$(BEARTYPE_VERSION)-py3-none-any.whl
+# The npm packages (package.json): pyodide is 314.0.2, PyScript 0.7.31's own default (Python 3.14), which every page,
+# example, benchmark and the in-Pyodide layer run on; pyodide-0.29 is 0.29.5 (Python 3.13, what PyScript 2026.1.x
+# runs), on which the browser tests of services, values and failures run as well (tests/browser/harness.py).
+PYODIDE_NPM := node_modules/pyodide
+# pip picks the pure wheels for the default Pyodide's Python; py3-none-any, they serve 0.29.5's 3.13 as well.
+PYODIDE_PYTHON := 3.14
 PYODIDE_DIST := build/pyodide-dist
 SOURCES := $(shell find workerlib -name '*.py') pyproject.toml README.md
 
@@ -67,19 +73,19 @@ $(WORKERLIB_WHEEL): $(SOURCES) $(VENV_STAMP)
 $(WRAPT_WHEEL): | $(VENV_STAMP)
 	@mkdir -p $(WHEELS)
 	$(PY) -m pip download --quiet --disable-pip-version-check --no-deps --only-binary=:all: \
-	  --platform any --python-version 3.13 --implementation py -d $(WHEELS) wrapt==$(WRAPT_VERSION)
+	  --platform any --python-version $(PYODIDE_PYTHON) --implementation py -d $(WHEELS) wrapt==$(WRAPT_VERSION)
 	@test -f $@ || { echo "error: expected wrapt's pure wheel at $@" >&2; exit 1; }
 
 # Every browser test page unpacks it, so pages can use typechecked (and typechecked=True services) in main and workers.
 $(BEARTYPE_WHEEL): | $(VENV_STAMP)
 	@mkdir -p $(WHEELS)
 	$(PY) -m pip download --quiet --disable-pip-version-check --no-deps --only-binary=:all: \
-	  --platform any --python-version 3.13 --implementation py -d $(WHEELS) beartype==$(BEARTYPE_VERSION)
+	  --platform any --python-version $(PYODIDE_PYTHON) --implementation py -d $(WHEELS) beartype==$(BEARTYPE_VERSION)
 	@test -f $@ || { echo "error: expected beartype's pure wheel at $@" >&2; exit 1; }
 
 dist: $(DIST_STAMP)
 $(DIST_STAMP): tools/build_pyodide_dist.py $(NPM_STAMP) $(WORKERLIB_WHEEL) $(WRAPT_WHEEL)
-	$(PY) tools/build_pyodide_dist.py --pyodide node_modules/pyodide --wheels $(WHEELS) --out $(PYODIDE_DIST)
+	$(PY) tools/build_pyodide_dist.py --pyodide $(PYODIDE_NPM) --wheels $(WHEELS) --out $(PYODIDE_DIST)
 	@touch $@
 
 lint: $(VENV_STAMP)

@@ -7,11 +7,13 @@ tests load ``workerlib`` and ``wrapt`` the same way, without micropip (which the
 
 1. copies the interpreter's files from the npm package into ``--out``;
 2. downloads the pure-Python wheels that ``run_in_pyodide`` needs, pinned below, with pip into a cache directory,
-   fetching only those the cache does not hold yet (a second run downloads nothing);
+   fetching only those the cache does not hold yet (a second run downloads nothing), for the Python version the
+   package's lock names (Pyodide 314.0.2, the default here, runs CPython 3.14; 0.29.5 runs 3.13);
 3. copies those wheels and every wheel in ``--wheels`` (workerlib, wrapt's pure wheel) into ``--out``;
 4. writes ``--out/pyodide-lock.json``: the npm package's lock with one entry per copied wheel, its ``sha256`` computed
    from the file. The lock's own entries cannot be used as they are: PyPI's wheels have other sums than the ones Pyodide
-   built, the lock's pytest depends on packages Python 3.13 does not need, and its wrapt is a C build from the CDN.
+   built, the lock's pytest (9.0.2 in 314.0.2's lock, which pytest-pyodide 0.59.2 cannot drive) depends on packages
+   Python 3.13 and 3.14 do not need, and its wrapt is a C build from the CDN.
 
 Every run starts again from the npm package's lock and leaves ``--out`` in the same state, so it is idempotent.
 Standard library only: it runs before anything else is set up.
@@ -33,21 +35,19 @@ from email.parser import HeaderParser
 from pathlib import Path
 from typing import Final
 
-# Pyodide 0.29.5 runs CPython 3.13.2; pip picks wheels for that interpreter, not for the one running this script.
-PYTHON_VERSION: Final = "3.13"
-
 # The interpreter's files. pytest-pyodide's node driver ``require``s ``pyodide.js`` from the folder, and ``loadPyodide``
 # reads the others from the same folder. The source maps only make JavaScript stack traces readable.
 CORE_FILES: Final = (
     "pyodide.js",
     "pyodide.mjs",
-    "pyodide.asm.js",
     "pyodide.asm.wasm",
     "python_stdlib.zip",
     "package.json",
     "pyodide.js.map",
     "pyodide.mjs.map",
 )
+# Emscripten's loader: ``pyodide.asm.mjs`` from Pyodide 314 on, ``pyodide.asm.js`` before. A package has one of them.
+LOADER_FILES: Final = ("pyodide.asm.mjs", "pyodide.asm.js")
 LOCK_FILE: Final = "pyodide-lock.json"
 
 
@@ -62,8 +62,8 @@ class Pin:
 
 # What run_in_pyodide loads inside Pyodide: pytest, so that asserts rewritten on the host work there (the same version
 # as the project's dev pin, so the rewritten code calls helpers that exist), and tblib, for readable tracebacks. Their
-# dependency closure on Python 3.13: pytest's conditional requirements (colorama on win32, exceptiongroup and tomli
-# before 3.11) do not apply, and none of the others has requirements. Keys are normalized project names.
+# dependency closure on Python 3.13 and 3.14: pytest's conditional requirements (colorama on win32, exceptiongroup
+# and tomli before 3.11) do not apply, and none of the others has requirements. Keys are normalized project names.
 PINNED_WHEELS: Final[dict[str, Pin]] = {
     "pytest": Pin(
         "8.4.2",
@@ -176,8 +176,21 @@ def wheelKey(path: Path) -> tuple[str, str]:
     return normalizeName(name), version
 
 
-def downloadPinnedWheels(cache: Path) -> list[Path]:
-    """The pinned wheels in ``cache``, calling pip once for those missing; each file is checked against its pin."""
+def lockPythonVersion(lock: dict[str, object]) -> str:
+    """``3.14`` for a lock whose ``info.python`` is ``3.14.0``: the Python pip must pick wheels for (not the host's)."""
+    info = lock.get("info")
+    python = info.get("python") if isinstance(info, dict) else None
+    match = re.fullmatch(r"(3\.\d+)(\.\d+)?", str(python))
+    if match is None:
+        raise DistError(f"{LOCK_FILE} names no Python version in info.python (found {python!r})")
+    return match.group(1)
+
+
+def downloadPinnedWheels(cache: Path, pythonVersion: str) -> list[Path]:
+    """The pinned wheels in ``cache``, calling pip once for those missing; each file is checked against its pin.
+
+    pip picks the wheels for ``pythonVersion``, the interpreter inside Pyodide, not for the one running this script.
+    """
     cache.mkdir(parents=True, exist_ok=True)
     cached = {wheelKey(path): path for path in cache.glob("*.whl")}
     missing = [f"{name}=={pin.version}" for name, pin in PINNED_WHEELS.items() if (name, pin.version) not in cached]
@@ -187,7 +200,7 @@ def downloadPinnedWheels(cache: Path) -> list[Path]:
             [
                 *(sys.executable, "-m", "pip", "download", "--quiet", "--disable-pip-version-check"),
                 *("--no-deps", "--only-binary=:all:", "--platform", "any", "--implementation", "py"),
-                *("--python-version", PYTHON_VERSION, "--dest", str(cache)),
+                *("--python-version", pythonVersion, "--dest", str(cache)),
                 *missing,
             ],
             check=True,
@@ -256,17 +269,24 @@ def build(pyodide: Path, wheelsDir: Path, out: Path, cache: Path) -> None:
     for name in (*CORE_FILES, LOCK_FILE):
         if not (pyodide / name).is_file():
             raise DistError(f"{pyodide / name} is missing: is {pyodide} the npm package pyodide (run npm ci)?")
+    loaders = [name for name in LOADER_FILES if (pyodide / name).is_file()]
+    if not loaders:
+        raise DistError(f"{pyodide} has neither {' nor '.join(LOADER_FILES)}: is it the npm package pyodide?")
     ownWheels = sorted(wheelsDir.glob("*.whl"))
     if not ownWheels:
         raise DistError(f"no wheels in {wheelsDir}: build them first (make wheels)")
+    lock = json.loads((pyodide / LOCK_FILE).read_text(encoding="utf-8"))
 
-    wheels = [readWheel(path) for path in (*downloadPinnedWheels(cache), *ownWheels)]
+    wheels = [readWheel(path) for path in (*downloadPinnedWheels(cache, lockPythonVersion(lock)), *ownWheels)]
     keys = [wheel.key for wheel in wheels]
     if duplicates := sorted({key for key in keys if keys.count(key) > 1}):
         raise DistError(f"more than one wheel of {', '.join(duplicates)} in {cache} and {wheelsDir}")
 
     out.mkdir(parents=True, exist_ok=True)
-    for name in CORE_FILES:
+    for loader in LOADER_FILES:
+        if loader not in loaders and (out / loader).exists():
+            (out / loader).unlink()  # left by a build from another Pyodide release
+    for name in (*CORE_FILES, *loaders):
         copyIfChanged(pyodide / name, out / name)
     keep = {wheel.path.name for wheel in wheels}
     for stale in out.glob("*.whl"):
@@ -275,7 +295,6 @@ def build(pyodide: Path, wheelsDir: Path, out: Path, cache: Path) -> None:
     for wheel in wheels:
         copyIfChanged(wheel.path, out / wheel.path.name)
 
-    lock = json.loads((pyodide / LOCK_FILE).read_text(encoding="utf-8"))
     packages: dict[str, object] = lock["packages"]
     for wheel in wheels:
         packages[wheel.key] = lockEntry(wheel)
@@ -284,7 +303,8 @@ def build(pyodide: Path, wheelsDir: Path, out: Path, cache: Path) -> None:
             raise DistError(f"{wheel.name} depends on {', '.join(unknown)}, which is not in the lock")
     lock["packages"] = dict(sorted(packages.items()))
     writeIfChanged(out / LOCK_FILE, json.dumps(lock) + "\n")
-    print(f"{out}: Pyodide from {pyodide} with {', '.join(f'{w.name} {w.version}' for w in wheels)}")
+    release = json.loads((pyodide / "package.json").read_text(encoding="utf-8")).get("version", "?")
+    print(f"{out}: Pyodide {release} from {pyodide} with {', '.join(f'{w.name} {w.version}' for w in wheels)}")
 
 
 def main(argv: list[str] | None = None) -> int:

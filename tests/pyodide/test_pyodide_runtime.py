@@ -13,6 +13,7 @@ from pytest_pyodide import run_in_pyodide
 @run_in_pyodide(packages=["workerlib"])  # type: ignore[untyped-decorator]
 def test_workerlib_and_wrapt_are_the_project_wheels(selenium: Any, hostVersions: dict[str, str]) -> None:
     import importlib.metadata
+    import sys
 
     import wrapt
 
@@ -20,7 +21,8 @@ def test_workerlib_and_wrapt_are_the_project_wheels(selenium: Any, hostVersions:
     import workerlib.transport
 
     assert workerlib.__file__ is not None
-    assert workerlib.__file__.startswith("/lib/python3.13/site-packages/")
+    # /lib/python3.14/site-packages/ on Pyodide 314.0.2 (the default), /lib/python3.13/... on 0.29.5.
+    assert workerlib.__file__.startswith(f"/lib/python{sys.version_info.major}.{sys.version_info.minor}/site-packages/")
     assert {name: importlib.metadata.version(name) for name in hostVersions} == hostVersions
     # The lock's own wrapt (1.17.2) is a C build from the CDN; this must be the pure wheel that replaced it.
     assert not any(str(file).endswith(".so") for file in importlib.metadata.files("wrapt") or [])
