@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import struct
 import traceback
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any
@@ -314,9 +314,9 @@ async def encodeRequest(
     args, kwargs = request.args, request.kwargs or {}
     if buffers is not None:
         seen: dict[int, codec.OutOfBand] = {}
-        if any(_isLargeBuffer(arg) for arg in args):
+        if _anyLargeBuffer(args):
             args = tuple(_outOfBand(arg, buffers, seen) for arg in args)
-        if any(_isLargeBuffer(arg) for arg in kwargs.values()):
+        if kwargs and _anyLargeBuffer(kwargs.values()):
             kwargs = {name: _outOfBand(arg, buffers, seen) for name, arg in kwargs.items()}
     message = (request.operation, target, args, kwargs)
     try:
@@ -336,14 +336,24 @@ async def decodeRequest(
     if operation not in (OP_DESCRIBE, OP_CALL, OP_FUNCTION):
         raise ProtocolError(f"unknown operation {operation!r}; expected one of {OP_DESCRIBE}, {OP_CALL}, {OP_FUNCTION}")
     if operation == OP_CALL:
-        if not (type(target) is tuple and len(target) == 3 and all(type(part) is str for part in target)):
+        if not (
+            type(target) is tuple
+            and len(target) == 3
+            and type(target[0]) is str
+            and type(target[1]) is str
+            and type(target[2]) is str
+        ):
             raise ProtocolError(
                 f"a call's target must be (service qualname, module, method) as strings, got {_describe(target)}"
             )
         target = ServiceTarget(*target)
     if operation == OP_FUNCTION and not isinstance(target, str):
         raise ProtocolError(f"a function call's target must be a name, got {_describe(target)}")
-    if not isinstance(args, tuple) or not isinstance(kwargs, dict) or not all(isinstance(k, str) for k in kwargs):
+    if (
+        not isinstance(args, tuple)
+        or not isinstance(kwargs, dict)
+        or (kwargs and not all(type(k) is str for k in kwargs))
+    ):
         raise ProtocolError(
             f"a request needs args as a tuple and kwargs as a dict of str, got {_describe(args)}, {_describe(kwargs)}"
         )
@@ -380,8 +390,22 @@ async def decodeReply(
     ok, value, stamps = message
     if not ok and not (isinstance(value, RemoteFailure) and value.wellFormed()):
         raise ProtocolError(f"a failed reply must carry a RemoteFailure, got {_describe(value)}")
-    valid = type(stamps) is tuple and len(stamps) == 3 and all(type(time) is float for time in stamps)
+    # No generator expressions on this path: each costs an object and a frame, every call.
+    valid = (
+        type(stamps) is tuple
+        and len(stamps) == 3
+        and type(stamps[0]) is float
+        and type(stamps[1]) is float
+        and type(stamps[2]) is float
+    )
     return ok, value, Stamps(*stamps) if valid else None
+
+
+def _anyLargeBuffer(values: Iterable[Any]) -> bool:
+    for value in values:  # noqa: SIM110 - a plain loop: any() over a generator costs more, every call
+        if _isLargeBuffer(value):
+            return True
+    return False
 
 
 def _isLargeBuffer(value: Any) -> bool:
