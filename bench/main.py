@@ -277,10 +277,46 @@ adapted = {
 }
 progress(f"{adapted['case']}: {adapted['workerlibMs']:.3f} ms, {adapted['perObjectUs']:.2f} us per object")
 
+# Floors: what Pyodide's event loop costs any library whose calls are coroutines, measured in this same page. No
+# library can make 100 gathered calls cheaper than gathering 100 coroutines that wait on futures settled all at once,
+# nor a call cheaper than one trip through the event loop.
+loop = asyncio.get_event_loop()
+
+
+async def gatherFloor():
+    futures = [loop.create_future() for _ in range(100)]
+
+    async def wait(future):
+        return await future
+
+    def settle():
+        for index, future in enumerate(futures):
+            future.set_result(index)
+
+    loop.call_soon(settle)
+    return await asyncio.gather(*(wait(future) for future in futures))
+
+
+async def loopHop():
+    future = loop.create_future()
+    loop.call_soon(future.set_result, None)
+    await future
+
+
+floorSamples = samplesFor(40)
+floors = {
+    "gather100Ms": ms(statistics.median([await timed(gatherFloor, 1) for _ in range(floorSamples)])),  # noqa: F704
+    "loopHopMs": ms(statistics.median([await timed(loopHop, 50) for _ in range(floorSamples)])),  # noqa: F704
+}
+progress(
+    f"floors: gather of 100 settled futures {floors['gather100Ms']:.3f} ms, one loop hop {floors['loopHopMs']:.3f} ms"
+)
+
 pagekit.finish(
     {
         "rows": rows,
         "adapted": adapted,
+        "floors": floors,
         "scale": SCALE,
         "versions": {**workerlib.systemVersions, "workerlib": workerlib.__version__},
         "crossOriginIsolated": bool(js.window.crossOriginIsolated),
