@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from playwright.sync_api import Browser
+from playwright.sync_api import Error as PlaywrightError
 
 from tools.browser import Console, PageError, waitForPage
 
@@ -185,7 +186,7 @@ def runPage(
 
     Raises :class:`PageFailure` as soon as the page shows a PyScript error or its console (main thread or workers)
     prints a Python traceback, and after ``timeout`` seconds without a result; also when the page fetched any other
-    Pyodide than the one asked for.
+    Pyodide than the one asked for, and when the browser lost the page (its renderer crashed), with the console so far.
     """
     url = origin + buildPage(spec, pyodide=pyodide)
     context = browser.new_context()
@@ -195,9 +196,16 @@ def runPage(
         interpreters: set[str] = set()
         page.on("request", lambda request: _noteInterpreter(request.url, interpreters))
         started = time.monotonic()
-        page.goto(url)
-        waitForPage(page, console, "window.pageResult !== undefined", timeout=timeout)
-        results = json.loads(page.evaluate("window.pageResult"))
+        try:
+            page.goto(url)
+            waitForPage(page, console, "window.pageResult !== undefined", timeout=timeout)
+            results = json.loads(page.evaluate("window.pageResult"))
+        except PlaywrightError as error:
+            seconds = time.monotonic() - started
+            lines = "\n".join(console.lines) or "(empty)"
+            raise PageFailure(
+                f"{url} on Pyodide {pyodide}: {error.message} after {seconds:.0f} s\n--- console ---\n{lines}"
+            ) from error
         expected = origin + pyodideRelease(pyodide).url
         if interpreters != {expected}:
             raise PageFailure(f"{url} asked for Pyodide {pyodide} ({expected}) but fetched {sorted(interpreters)}")
