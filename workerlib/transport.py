@@ -432,7 +432,16 @@ class PortChannel(Channel):
 
 
 def _isAttachable(obj: object) -> bool:
-    return isinstance(obj, Transfer) or _isJsProxy(obj)
+    # Asked of every object the pickler cannot handle itself (each adapted object, each dataclass...): answered once
+    # per type.
+    kind = type(obj)
+    known = _attachableTypes.get(kind)
+    if known is None:
+        known = _attachableTypes[kind] = issubclass(kind, Transfer) or issubclass(kind, _ffi().JsProxy)
+    return known
+
+
+_attachableTypes: dict[type, bool] = {}
 
 
 # ---- the handshake -------------------------------------------------------------------------------------------------
