@@ -105,6 +105,8 @@ class PageSpec:
     workers: Sequence[WorkerSpec] = ()
     shared: Sequence[str] = ()
     title: str = "workerlib test page"
+    timeout: float | None = None
+    """Seconds the page may take to report, when its own work is long (the ``runPage`` default otherwise)."""
 
 
 @dataclass
@@ -198,7 +200,7 @@ def runPage(
         started = time.monotonic()
         try:
             page.goto(url)
-            waitForPage(page, console, "window.pageResult !== undefined", timeout=timeout)
+            waitForPage(page, console, "window.pageResult !== undefined", timeout=spec.timeout or timeout)
             results = json.loads(page.evaluate("window.pageResult"))
         except PlaywrightError as error:
             seconds = time.monotonic() - started
