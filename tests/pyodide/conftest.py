@@ -2,8 +2,11 @@
 
 They need the folder ``make dist`` builds (Pyodide with pytest, tblib, workerlib and wrapt in its lock) and run through
 ``make test-pyodide``, which passes ``--runtime=node --dist-dir=build/pyodide-dist``. Without such a folder each test
-here is skipped with the reason, before pytest-pyodide starts Node. Everything in this file applies to this directory
-only: the hook is reached through ``item.ihook``, which pytest limits to the conftest files above the item.
+here is skipped with the reason, before pytest-pyodide starts Node. The hook applies to this directory only: it is
+reached through ``item.ihook``, which pytest limits to the conftest files above the item.
+
+Also here: how Pyodide is loaded on Node (one JavaScript realm, see below), and the ``kit`` fixture, which carries
+``seamkit.py`` (a main end and a worker end of workerlib's channel in one Pyodide) into the tests that need it.
 """
 
 from __future__ import annotations
@@ -13,6 +16,14 @@ import json
 from pathlib import Path
 
 import pytest
+from pytest_pyodide import get_global_config
+
+# On Node, pytest-pyodide runs its driver code in a ``vm`` context and hands that context's global object to Pyodide as
+# its ``js`` module, while Pyodide's own JavaScript (what ``to_js`` makes, the messages a port delivers) lives in Node's
+# main realm. That ``js`` lacks ``MessageChannel`` and ``Blob``, and values of the two realms mix badly (an ArrayBuffer
+# of one is no ``instanceof ArrayBuffer`` in the other). Without ``jsglobals`` Pyodide's ``js`` is the main realm's
+# global: one realm, as in a browser's worker.
+get_global_config().set_load_pyodide_script("node", "let pyodide = await loadPyodide({ fullStdLib: false });\n")
 
 
 def distProblem(config: pytest.Config) -> str | None:
@@ -34,6 +45,28 @@ def distProblem(config: pytest.Config) -> str | None:
 def pytest_runtest_setup(item: pytest.Item) -> None:
     if problem := distProblem(item.config):
         pytest.skip(f"needs --dist-dir=<a folder built by make dist> ({problem}); run make test-pyodide")
+
+
+KIT = Path(__file__).with_name("seamkit.py")
+KIT_LOADER = """
+import sys, types
+if "tests.pyodide.seamkit" not in sys.modules:
+    for package in ("tests", "tests.pyodide"):
+        sys.modules.setdefault(package, types.ModuleType(package))
+    module = types.ModuleType("tests.pyodide.seamkit")
+    module.__file__ = "seamkit.py"
+    sys.modules[module.__name__] = module
+    exec(compile(%r, "seamkit.py", "exec"), module.__dict__)
+"""
+
+
+@pytest.fixture(scope="session")
+def kit() -> str:
+    """Code that installs ``seamkit.py`` in Pyodide as ``tests.pyodide.seamkit``: a test body starts with ``exec(kit)``.
+
+    pytest-pyodide sends only a test function's own source to Pyodide, so shared code travels as this string.
+    """
+    return KIT_LOADER % KIT.read_text(encoding="utf-8")
 
 
 @pytest.fixture(scope="session")
