@@ -58,7 +58,7 @@ class Link:
                     log.warning("worker %r could not read a message this thread sent", self.name)
                 continue  # a late reply to a call that gave up: dropped
             error = ProtocolError(
-                f"worker {self.name!r} sent a frame of kind {protocol.kindName(frame.kind)} (id {frame.id}), "
+                f"worker {self.name!r} sent a frame of {protocol.kindName(frame.kind)} (id {frame.id}), "
                 f"which this side does not handle (workerlib protocol version {protocol.VERSION})"
             )
             log.warning("%s", error)

@@ -161,9 +161,9 @@ def unpackBatch(
 
 
 def kindName(kind: int) -> str:
-    """A frame kind as messages name it: ``REQUEST``, or the number of a kind this version does not know."""
+    """A frame kind as messages name it: ``kind REQUEST``, or ``unknown kind 99`` for one this version does not know."""
     try:
-        return FrameKind(kind).name
+        return f"kind {FrameKind(kind).name}"
     except ValueError:
         return f"unknown kind {kind}"
 

@@ -206,11 +206,11 @@ class Session:
             elif frame.kind in (FrameKind.REPLY, FrameKind.CALLBACK_REPLY):
                 # Answers are never answered: a worker that asked nothing drops them, so no two sides echo forever.
                 log.warning(
-                    "dropping a %s frame (id %d) nobody here waits for", protocol.kindName(frame.kind), frame.id
+                    "dropping a frame of %s (id %d): nobody here waits for it", protocol.kindName(frame.kind), frame.id
                 )
             else:
                 error = ProtocolError(
-                    f"this worker does not handle frames of kind {protocol.kindName(frame.kind)} "
+                    f"this worker does not handle a frame of {protocol.kindName(frame.kind)} "
                     f"(protocol version {protocol.VERSION})"
                 )
                 asyncio.Task(self._fail(frame.id, error), loop=loop, eager_start=True)

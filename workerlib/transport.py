@@ -72,7 +72,11 @@ class Channel:
             raise WorkerClosedError(f"the channel to {self.name!r} is closed")
         self._outbox.append(frame)
         if len(self._outbox) == 1:
-            self._scheduleFlush()
+            try:
+                self._scheduleFlush()
+            except BaseException:
+                self._outbox.pop()  # not sent: a later send must find the outbox empty and schedule again
+                raise
 
     def flush(self) -> None:
         """Send the queued frames now, as one message."""
@@ -228,6 +232,15 @@ const leaves = new Set([
 const movableOnly = new Set(["MessagePort", "OffscreenCanvas"]);
 // Why structured clone would refuse (or silently mangle) a value: "<path>\t<what>", or undefined when it can copy it.
 // (Functions called from Python return undefined, never null: Pyodide turns null into a JsNull object, not None.)
+const isDetached = (buffer) => {
+  if (typeof buffer.detached === "boolean") return buffer.detached;
+  try {
+    new Uint8Array(buffer, 0, 0);  // throws for a detached buffer where .detached is not known
+    return false;
+  } catch {
+    return true;
+  }
+};
 const cloneProblem = (root, moving) => {
   const seen = new Set();
   const visit = (value, path) => {
@@ -237,6 +250,10 @@ const cloneProblem = (root, moving) => {
     if (value === null || kind !== "object" || seen.has(value)) return null;
     seen.add(value);
     const tag = tagOf(value);
+    const buffer = tag === "ArrayBuffer" ? value : ArrayBuffer.isView(value) ? value.buffer : null;
+    if (buffer !== null && isDetached(buffer)) {
+      return `${path}\ta detached ArrayBuffer (its contents were moved away by an earlier transfer())`;
+    }
     if (tag === "Array") {
       for (let i = 0; i < value.length; i++) {
         const found = visit(value[i], `${path}[${i}]`);
@@ -290,14 +307,17 @@ const listen = (port, handler) => {
     // Checked here, where it costs nothing; anything else reaches Python as undefined (None), never as null, which
     // Pyodide turns into a JsNull object.
     if (data instanceof ArrayBuffer) handler(data, undefined, undefined);
-    else if (Array.isArray(data) && data.every((part, i) => i === 1 || part instanceof ArrayBuffer)) {
+    else if (
+      Array.isArray(data) && data.length >= 2 && (data[1] == null || Array.isArray(data[1]))
+      && data.every((part, i) => i === 1 || part instanceof ArrayBuffer)
+    ) {
       handler(data[0], data[1] ?? undefined, data.slice(2));
     } else handler(undefined, undefined, undefined);
   };
 };
 // Pyodide's event loop runs call_soon callbacks through scheduler.postTask where the browser has it: a task posted
 // the same way runs after every callback already queued, so frames sent in this turn are all in the batch.
-const scheduleFlush = globalThis.scheduler?.postTask ? (flush) => { scheduler.postTask(flush); return true; } : null;
+const scheduleFlush = globalThis.scheduler?.postTask ? (flush) => { scheduler.postTask(flush); } : undefined;
 return { tagOf, cloneProblem, transferableOf, postBatch, postParts, listen, scheduleFlush };
 """
 
@@ -417,9 +437,14 @@ class PortChannel(Channel):
         if data is None:  # see listen() in the helpers: only a batch's ArrayBuffers get through
             self.onMalformed(ProtocolError("received a message that is not a workerlib batch"), [])
             return
-        parts = [part.to_bytes() for part in separate] if separate is not None else []
-        values = list(attached) if attached is not None else []
-        self._receive(data.to_bytes(), parts, values)
+        try:
+            parts = [part.to_bytes() for part in separate] if separate is not None else []
+            values = list(attached) if attached is not None else []
+            batch = data.to_bytes()
+        except Exception as error:  # whatever arrived, nothing escapes into the browser's event handler
+            self.onMalformed(ProtocolError(f"received a message workerlib cannot read: {error}"), [])
+            return
+        self._receive(batch, parts, values)
 
     def close(self) -> None:
         if not self.closed:
