@@ -180,14 +180,8 @@ def buildPage(spec: PageSpec, *, pyodide: str = PYODIDE_DEFAULT) -> str:
     return _url(out) + "/index.html"
 
 
-# A page that fails says so at once (a traceback or an error banner); the limit is only for pages that hang. The
-# failures page alone runs about 60 s on an idle 2-core machine, and went past 90 s on both releases while another
-# test run shared the cores.
-PAGE_TIMEOUT = 180.0
-
-
 def runPage(
-    browser: Browser, origin: str, spec: PageSpec, *, pyodide: str = PYODIDE_DEFAULT, timeout: float = PAGE_TIMEOUT
+    browser: Browser, origin: str, spec: PageSpec, *, pyodide: str = PYODIDE_DEFAULT, timeout: float = 90.0
 ) -> PageRun:
     """Load the page, every script on Pyodide ``pyodide``, in a fresh browser context and wait until its main script
     calls ``pagekit.finish``.
