@@ -110,7 +110,12 @@ def test_default_timeout_raises_timeout_error_promptly(page: dict[str, Any]) -> 
     found = page["defaultTimeout"]
     assert found["type"] == "TimeoutError"
     assert found["message"] == "Faulty.sleep() on worker 'faulty' did not answer within 0.3 s; a late answer is dropped"
-    assert 0.3 <= found["seconds"] < 1.0
+    assert 0.3 - CLOCK_SLACK <= found["seconds"] < 1.0
+
+
+# The page's clock (time.monotonic) and the timer the event loop sets (setTimeout) round differently: a deadline may
+# fire up to a millisecond before the clock says it is due.
+CLOCK_SLACK = 0.001
 
 
 def test_per_call_timeout_overrides_the_default_both_ways(page: dict[str, Any]) -> None:
@@ -118,14 +123,14 @@ def test_per_call_timeout_overrides_the_default_both_ways(page: dict[str, Any]) 
     shorter = page["overrideShorter"]
     assert shorter["type"] == "TimeoutError"
     assert "within 0.2 s" in shorter["message"]
-    assert 0.2 <= shorter["seconds"] < 0.9
+    assert 0.2 - CLOCK_SLACK <= shorter["seconds"] < 0.9
     assert "must be a positive number of seconds or None, got 0" in page["badTimeout"]["error"]["message"]
 
 
 def test_a_worker_busy_in_a_sync_method_times_out_too(page: dict[str, Any]) -> None:
     found = page["blockedTimeout"]
     assert found["type"] == "TimeoutError"
-    assert 0.3 <= found["seconds"] < 0.9
+    assert 0.3 - CLOCK_SLACK <= found["seconds"] < 0.9
 
 
 def test_late_answers_are_dropped_without_error_or_leftovers(page: dict[str, Any]) -> None:
