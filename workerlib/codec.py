@@ -179,11 +179,6 @@ class _Pickler(pickle.Pickler):
             return NotImplemented
         if type(obj) is OutOfBand:
             return _outOfBand, (obj.index, obj.mutable)
-        if self.attachments is not None and self.attachments.accepts(obj):
-            try:
-                return _attached, (self.attachments.attach(obj),)
-            except TypeError as error:
-                raise _Unattachable(obj, error) from error
         if isinstance(obj, type):
             raise UnsendableError(f"cannot send the class {_name(obj)} itself; only values cross")
         if obj is not self.verbatim:
@@ -195,6 +190,13 @@ class _Pickler(pickle.Pickler):
                 number = self.session.segmentFor(obj, found)
                 self.refers.append(number)
                 return _segment, (number,)
+        # After the adapters (which take precedence, and are asked of far more objects), before the kinds that cross
+        # as they are: a JavaScript Error is an exception to Python, yet travels best as itself.
+        if self.attachments is not None and self.attachments.accepts(obj):
+            try:
+                return _attached, (self.attachments.attach(obj),)
+            except TypeError as error:
+                raise _Unattachable(obj, error) from error
         kind = type(obj)
         if isRebuildableClass(kind):
             return _recipe(obj, kind)
