@@ -35,14 +35,14 @@ RESULTS = REPOSITORY / "build" / "bench" / "results.json"
 PROGRESS = "bench: "
 
 
-def buildBenchPage() -> str:
+def buildBenchPage(pyodide: str = harness.PYODIDE_DEFAULT) -> str:
     """Write ``build/bench/index.html`` and its configs for the sources in ``bench/``; return the page's URL path.
 
     This is the browser tests' own :func:`~tests.browser.harness.buildPage` (same wheels, configs and ``pagekit``),
     pointed at ``bench/`` instead of ``tests/browser/pages/``.
     """
     with mock.patch.multiple(harness, PAGES=REPOSITORY, BUILT_PAGES=REPOSITORY / "build"):
-        return harness.buildPage(SPEC)
+        return harness.buildPage(SPEC, pyodide=pyodide)
 
 
 class ProgressConsole(Console):
@@ -54,9 +54,11 @@ class ProgressConsole(Console):
             print("  " + line.split(PROGRESS, 1)[1], flush=True)
 
 
-def runBench(browser: Browser, origin: str, *, scale: float, timeout: float) -> dict[str, Any]:
-    """Open the page, wait for ``window.pageResult`` and return what the page reported."""
-    url = origin + buildBenchPage() + (f"?scale={scale:g}" if scale != 1 else "")
+def runBench(
+    browser: Browser, origin: str, *, scale: float, timeout: float, pyodide: str = harness.PYODIDE_DEFAULT
+) -> dict[str, Any]:
+    """Open the page on Pyodide ``pyodide``, wait for ``window.pageResult`` and return what the page reported."""
+    url = origin + buildBenchPage(pyodide) + (f"?scale={scale:g}" if scale != 1 else "")
     context = browser.new_context()
     try:
         page = context.new_page()
@@ -143,11 +145,19 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for the whole page")
     parser.add_argument("--output", type=Path, default=RESULTS, help="where to write the JSON results")
     parser.add_argument("--strict", action="store_true", help="exit 1 when a ratio misses its target")
+    parser.add_argument(
+        "--pyodide",
+        choices=sorted(harness.PYODIDE_RELEASES),
+        default=harness.PYODIDE_DEFAULT,
+        help="the Pyodide release the page runs on (default: PyScript 0.7.31's own)",
+    )
     options = parser.parse_args()
     with DevServer() as server, sync_playwright() as playwright:
         browser = launchChromium(playwright)
         try:
-            page = runBench(browser, server.origin, scale=options.scale, timeout=options.timeout)
+            page = runBench(
+                browser, server.origin, scale=options.scale, timeout=options.timeout, pyodide=options.pyodide
+            )
         except PageError as error:
             print(error, file=sys.stderr)
             sys.exit(1)
