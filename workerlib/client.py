@@ -63,9 +63,7 @@ class Link:
             )
             log.warning("%s", error)
             if frame.kind in (FrameKind.STREAM_ITEM, FrameKind.STREAM_END):
-                # These name one of this side's calls: it cannot complete.
-                if future is not None and not future.done():
-                    future.set_exception(error)
+                self._failCall(frame.id, error)  # these name one of this side's calls: it cannot complete
             elif frame.kind != FrameKind.CALLBACK_REPLY:
                 # A frame the worker started (its own id): answered, so nothing on its side waits for ever.
                 answer = FrameKind.CALLBACK_REPLY if frame.kind == FrameKind.CALLBACK_CALL else FrameKind.REPLY
@@ -76,24 +74,21 @@ class Link:
         if self.gone is None:
             self.channel.send(Frame(kind, ident, payload))
 
+    def _failCall(self, ident: int, error: Exception) -> None:
+        future = self.pending.get(ident)
+        if future is not None and not future.done():
+            future.set_exception(error)
+
     def _sendFailed(self, frames: list[Frame], error: Exception) -> None:
-        suspects = any(frame.attached for frame in frames)  # only attached JavaScript values can be refused
+        # The channel already sent again the frames it did not blame.
+        refused = ProtocolError(f"the browser refused to send this call: {type(error).__name__}: {error}")
         for frame in frames:
-            if suspects and not frame.attached and self.gone is None:
-                self.channel.send(frame)  # innocent: goes again, in the next message
-                continue
-            future = self.pending.get(frame.id)
-            if future is not None and not future.done():
-                future.set_exception(
-                    ProtocolError(f"the browser refused to send this call: {type(error).__name__}: {error}")
-                )
+            self._failCall(frame.id, refused)
 
     def _malformed(self, error: ProtocolError, frames: list[Frame]) -> None:
         log.warning("worker %r sent a message this side cannot handle: %s", self.name, error)
         for frame in frames:
-            future = self.pending.get(frame.id)
-            if future is not None and not future.done():
-                future.set_exception(error)
+            self._failCall(frame.id, error)
 
     def fail(self, reason: str) -> None:
         """Mark the worker unreachable and fail every pending call on it."""

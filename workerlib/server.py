@@ -225,13 +225,11 @@ class Session:
     def _sendFailed(self, frames: list[Frame], error: Exception) -> None:
         # The browser refused a batch of replies (a value structured clone cannot carry slipped through): each
         # caller gets that failure instead, so none waits for ever.
+        # The channel already sent again the frames it did not blame.
         failure = ProtocolError(f"the browser refused to send the reply: {type(error).__name__}: {error}")
         loop = asyncio.get_event_loop()
-        suspects = any(frame.attached for frame in frames)  # only attached JavaScript values can be refused
         for frame in frames:
-            if suspects and not frame.attached:
-                self._send(frame)  # innocent: goes again, in the next message
-            elif frame.kind == FrameKind.REPLY:
+            if frame.kind == FrameKind.REPLY:
                 asyncio.Task(self._fail(frame.id, failure), loop=loop, eager_start=True)
 
     def _malformed(self, error: ProtocolError, frames: list[Frame]) -> None:

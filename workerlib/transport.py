@@ -46,8 +46,10 @@ class Channel:
     :meth:`send` queues a frame; the queue leaves as one message at the end of the current turn of the event loop (or
     at once with :meth:`flush`). The owner sets :attr:`onFrames`, called with the frames of each message received, and
     :attr:`onMalformed`, called with the error and the frames that could be read (none, when the batch itself is
-    malformed) when a message cannot be handled, a batch of another protocol version among them. Counters of
-    messages and frames both ways are kept for tests and diagnostics.
+    malformed) when a message cannot be handled, a batch of another protocol version among them, and
+    :attr:`onSendFailed`, called with the frames of a message the browser refused to post: those carrying JavaScript
+    values (the rest are sent again), or all of them when none did. Counters of messages and frames both ways are
+    kept for tests and diagnostics.
     """
 
     def __init__(self, name: str) -> None:
@@ -88,7 +90,12 @@ class Channel:
         try:
             self._post(protocol.packBatch(frames))
         except Exception as error:  # JavaScript refused the message (a DataCloneError): nothing of it was sent
-            self.onSendFailed(frames, error)
+            refused = [frame for frame in frames if frame.attached]  # only attached JavaScript values can be refused
+            if refused:
+                for frame in frames:
+                    if not frame.attached:
+                        self.send(frame)  # not to blame: goes again, in the next message
+            self.onSendFailed(refused or frames, error)
 
     def _scheduleFlush(self) -> None:
         # After the callbacks already queued: the tasks of an asyncio.gather all send before the flush runs.
