@@ -10,8 +10,11 @@ from typing import Any
 
 import pytest
 
-from .conftest import RunPage
+from .conftest import EVERY_PYODIDE, RunPage
 from .harness import PageSpec, WorkerSpec
+
+# The channel is what every call rides on: both Pyodide releases the project pins run it.
+pytestmark = EVERY_PYODIDE
 
 CHANNEL = PageSpec(
     "channel",
