@@ -24,7 +24,6 @@ where the index lists, per segment, the adapter's key and registering module, an
 
 from __future__ import annotations
 
-import copyreg
 import dataclasses
 import functools
 import inspect
@@ -36,9 +35,28 @@ from collections.abc import Callable, Coroutine, Iterator, Sequence
 from enum import Enum
 from typing import Any, Protocol
 
+from . import nesting, rebuild, screening
 from .adapters import Adapter, registry
-from .errors import AdapterError, ProtocolError
+from .errors import AdapterError, DecodeError, UnsendableError
 from .kinds import BUILTIN_VALUES, isRebuildableClass
+from .nesting import NESTING_LIMIT
+from .rebuild import DECIMAL_EXPONENT, FRACTION_BITS
+
+__all__ = [
+    "DECIMAL_EXPONENT",
+    "FRACTION_BITS",
+    "MAGIC",
+    "NESTING_LIMIT",
+    "PROTOCOL",
+    "Attachments",
+    "DecodeError",
+    "OutOfBand",
+    "UnsendableError",
+    "decode",
+    "decodeAsync",
+    "encode",
+    "encodeAsync",
+]
 
 PROTOCOL = 5
 MAGIC = b"WLv1"
@@ -56,14 +74,6 @@ class Attachments(Protocol):
     def attach(self, obj: object) -> int:
         """Record ``obj`` and return its index; raise ``TypeError`` saying why it cannot travel."""
         ...
-
-
-class UnsendableError(TypeError):
-    """A value cannot cross to the other thread; the message names its type and where it sits."""
-
-
-class DecodeError(ProtocolError):
-    """A payload could not be decoded: malformed, or naming a class this side refuses or does not have."""
 
 
 def _segment(number: int) -> Any:
@@ -129,34 +139,38 @@ def _callInline(found: Adapter, direction: str, value: Any) -> Any:
     return result
 
 
-def _construct(module: str, qualname: str, newobj: bool, args: tuple[Any, ...]) -> Any:
+def _construct(module: str, qualname: str, args: tuple[Any, ...], state: Any) -> Any:
     """Stands in, inside a pickle, for building an instance of ``module.qualname``; never actually called.
 
-    Payloads name classes only as strings handed to this function, never as pickle globals, so the decoder never puts
-    a class object on the unpickler's stack, where a crafted ``BUILD`` could set attributes on it.
+    Payloads name classes only as strings handed to this function, never as pickle globals, so a class object never
+    sits on the unpickler's stack; what the arguments and state become is decided by :mod:`workerlib.rebuild`.
     """
     raise DecodeError(f"instance of {module}.{qualname} built outside a workerlib decoder")
 
 
-_NEWOBJ = vars(copyreg)["__newobj__"]  # what object.__reduce_ex__ names for "cls.__new__(cls, *args)"
+def _member(module: str, qualname: str, value: Any) -> Any:
+    """Stands in, inside a pickle, for the member of Enum ``module.qualname`` with ``value``; never actually called."""
+    raise DecodeError(f"member of {module}.{qualname} looked up outside a workerlib decoder")
+
+
+def _fill(obj: Any, state: Any) -> None:
+    """Stands in, inside a pickle, for giving ``state`` to ``obj``, made by ``_construct`` just before; never actually
+    called. Apart from the construction so that the state may refer back to the object (``node.next = node``)."""
+    raise DecodeError("state given outside a workerlib decoder")
+
+
+_STAND_INS = frozenset({"_segment", "_construct", "_member", "_fill", "_inline", "_attached", "_outOfBand"})
 
 
 def _recipe(obj: Any, kind: type) -> tuple[Any, ...]:
-    """How to rebuild ``obj`` of a rebuildable ``kind``: ``(_construct, (module, qualname, newobj, args), state)``."""
-    reduced = obj.__reduce_ex__(PROTOCOL)
-    if isinstance(reduced, str) or (len(reduced) > 3 and any(part is not None for part in reduced[3:])):
-        raise UnsendableError(f"cannot send {_name(kind)}: it pickles in a way workerlib does not rebuild")
-    function, args = reduced[0], reduced[1]
-    state = reduced[2] if len(reduced) > 2 else None
-    if function is _NEWOBJ:
-        cls, args, newobj = args[0], args[1:], True
-    elif isinstance(function, type):
-        cls, newobj = function, False
-    else:
-        raise UnsendableError(f"cannot send {_name(kind)}: it is rebuilt by {function!r}, not by its class")
-    if not (isinstance(cls, type) and isRebuildableClass(cls)):
-        raise UnsendableError(f"cannot send {_name(kind)}: it is rebuilt through {cls!r}")
-    return _construct, (cls.__module__, cls.__qualname__, newobj, tuple(args)), state
+    """How to rebuild ``obj`` of a rebuildable ``kind``, as a reduce value naming the stand-ins above."""
+    how, args, state = rebuild.recipe(obj, kind)
+    if how == "member":
+        return _member, (kind.__module__, kind.__qualname__, args[0])
+    if how == "filled" and state is not None:
+        # The pickler memoizes the object, then calls _fill(object, state): a state holding the object refers back.
+        return _construct, (kind.__module__, kind.__qualname__, args, None), state, None, None, _fill
+    return _construct, (kind.__module__, kind.__qualname__, args, None if how == "filled" else state)
 
 
 # ---- encoding ------------------------------------------------------------------------------------------------------
@@ -175,7 +189,15 @@ class _Pickler(pickle.Pickler):
     def reducer_override(self, obj: Any) -> Any:
         # Called for every object outside pickle's fast path (exact built-in scalars and containers), classes
         # and functions included, so this is the one place that decides what may cross.
-        if obj is _segment or obj is _construct or obj is _inline or obj is _attached or obj is _outOfBand:
+        if (
+            obj is _segment
+            or obj is _construct
+            or obj is _member
+            or obj is _fill
+            or obj is _inline
+            or obj is _attached
+            or obj is _outOfBand
+        ):
             return NotImplemented
         if type(obj) is OutOfBand:
             return _outOfBand, (obj.index, obj.mutable)
@@ -201,7 +223,7 @@ class _Pickler(pickle.Pickler):
         if isRebuildableClass(kind):
             return _recipe(obj, kind)
         if kind is memoryview:
-            return _construct, ("builtins", "bytes", False, (obj.tobytes(),))
+            return _construct, ("builtins", "bytes", (obj.tobytes(),), None)
         raise UnsendableError(_unsendableMessage(kind))
 
 
@@ -229,6 +251,7 @@ class _Encoding:
         return number
 
     def dump(self, value: Any, where: str, verbatim: object = None) -> None:
+        _checkNesting(value, where)  # before pickling: the pickler's recursion is what a deep value would break
         buffer = io.BytesIO()
         pickler = _Pickler(buffer, self, verbatim)
         try:
@@ -245,6 +268,8 @@ class _Encoding:
                 f"{where}: {error}: the value nests too deeply, or an adapter's encode returns data that holds the "
                 f"object it encodes"
             ) from error
+        except (MemoryError, OverflowError) as error:
+            raise UnsendableError(f"{where}: too large to send ({type(error).__name__}: {error})") from None
         except (pickle.PicklingError, TypeError, AttributeError) as error:
             raise UnsendableError(f"{_locate(value, where) or where}: {error}") from error
         self.pickles.append(buffer.getvalue())
@@ -293,6 +318,14 @@ _SCALARS = frozenset({type(None), bool, int, float, str, bytes})
 _SMALL = 16
 
 
+def _checkNesting(value: Any, where: str) -> None:
+    if nesting.exceeds(value):
+        raise UnsendableError(
+            f"{where}{nesting.deepestPath(value)}: nests deeper than workerlib.codec.NESTING_LIMIT "
+            f"({NESTING_LIMIT}) levels, the most a value may to cross; flatten it, or send it in parts"
+        )
+
+
 def _isSmallAndPlain(value: Any, depth: int) -> bool:
     """Whether ``value`` is built of a few exact built-in scalars in tuples, lists and dicts: the calls most made.
 
@@ -326,31 +359,32 @@ def encode(value: Any, *, where: str = "value", attachments: Attachments | None 
 
 
 class _Unpickler(pickle.Unpickler):
-    """Rebuilds one segment. The only globals it resolves are its own helpers; classes are looked up by name."""
+    """Rebuilds one segment, screened first. The only globals it resolves are its own stand-ins."""
 
     def __init__(
         self, data: bytes | memoryview, resolved: dict[int, Any], attached: Sequence[Any], buffers: Sequence[Any]
     ) -> None:
+        # A stream, not the bytes themselves: the unpickler then never reads past what the payload holds.
         super().__init__(io.BytesIO(data))
         self.resolved = resolved
         self.attached = attached
         self.buffers = buffers
         self.classes: dict[tuple[str, str], type] | None = None  # made on first use: most payloads name no class
-        # Enum members are shared by the whole thread; a crafted BUILD on one would change it for everybody.
-        self.members: dict[int, tuple[Enum, dict[str, Any]]] | None = None
+        self.unfilled: dict[int, Any] = {}  # objects construct() made that may still get their state, once
 
     def find_class(self, module: str, name: str) -> Any:
-        if module == __name__ and name == "_segment":
-            return self.segment
-        if module == __name__ and name == "_construct":
-            return self.construct
-        if module == __name__ and name == "_inline":
-            return self.inline
-        if module == __name__ and name == "_attached":
-            return self.attachedValue
-        if module == __name__ and name == "_outOfBand":
-            return self.outOfBandValue
-        # Pickle globals are never resolved to classes: a class on the stack could be changed by a crafted BUILD.
+        if module == __name__ and name in _STAND_INS:
+            # Bound methods of this unpickler: they hold its state, and the screen refuses BUILD on anything.
+            return {
+                "_segment": self.segment,
+                "_construct": self.construct,
+                "_member": self.member,
+                "_fill": self.fill,
+                "_inline": self.inline,
+                "_attached": self.attachedValue,
+                "_outOfBand": self.outOfBandValue,
+            }[name]
+        # Pickle globals are never resolved to classes: a class on the stack could be called or changed.
         raise _notImported(module, name) if module not in sys.modules else _refused(module, name)
 
     def segment(self, number: Any) -> Any:
@@ -386,18 +420,23 @@ class _Unpickler(pickle.Unpickler):
         except _Failed as failed:
             raise _adapterError(found, "decode", f"a received {key}", failed.cause) from failed.cause
 
-    def construct(self, module: Any, qualname: Any, newobj: Any, args: Any) -> Any:
-        cls = self.lookup(module, qualname)
-        if not isinstance(args, tuple):
-            raise DecodeError(f"malformed payload: arguments for {module}.{qualname} are not a tuple")
-        obj = cls.__new__(cls, *args) if newobj else cls(*args)
-        if not isinstance(obj, cls):
-            raise DecodeError(f"malformed payload: {module}.{qualname}(...) did not give an instance of it")
-        if isinstance(obj, Enum):
-            if self.members is None:
-                self.members = {}
-            self.members.setdefault(id(obj), (obj, dict(vars(obj))))
+    def construct(self, module: Any, qualname: Any, args: Any, state: Any) -> Any:
+        obj = rebuild.construct(self.lookup(module, qualname), args, state)
+        if rebuild.takesState(type(obj)):
+            self.unfilled[id(obj)] = obj
         return obj
+
+    def fill(self, obj: Any, state: Any) -> None:
+        # Only an object this payload made, and only once: never a shared one (an Enum member, a class...).
+        if self.unfilled.pop(id(obj), None) is not obj:
+            raise DecodeError("refusing a payload that gives state to an object it did not just make")
+        rebuild.giveState(obj, state)
+
+    def member(self, module: Any, qualname: Any, value: Any) -> Any:
+        cls = self.lookup(module, qualname)
+        if not issubclass(cls, Enum):
+            raise DecodeError(f"malformed payload: {module}.{qualname} is not an Enum")
+        return rebuild.member(cls, value)
 
     def lookup(self, module: Any, qualname: Any) -> type:
         key = (module, qualname)
@@ -407,17 +446,6 @@ class _Unpickler(pickle.Unpickler):
         if found is None:
             found = self.classes[key] = _findClass(module, qualname)
         return found
-
-    def restoreMembers(self) -> None:
-        """Undo what a crafted payload did to Enum members, and refuse it."""
-        tampered = []
-        for member, before in (self.members or {}).values():
-            if vars(member) != before:
-                vars(member).clear()
-                vars(member).update(before)
-                tampered.append(repr(member))
-        if tampered:
-            raise DecodeError(f"refusing a payload that set attributes on {', '.join(tampered)}")
 
 
 def _findClass(module: Any, qualname: Any) -> type:
@@ -453,15 +481,17 @@ def _refused(module: str, name: str) -> DecodeError:
 def _load(
     data: bytes | memoryview, resolved: dict[int, Any], attached: Sequence[Any] = (), buffers: Sequence[Any] = ()
 ) -> Any:
+    plain = screening.screen(data)
     unpickler = _Unpickler(data, resolved, attached, buffers)
     try:
-        return unpickler.load()
+        value = unpickler.load()
     except (DecodeError, AdapterError):
         raise
     except Exception as error:
         raise DecodeError(f"malformed payload ({len(data)} bytes): {type(error).__name__}: {error}") from error
-    finally:
-        unpickler.restoreMembers()
+    if plain and len(data) >= NESTING_LIMIT and nesting.exceeds(value):
+        raise DecodeError(f"refusing a payload whose value nests deeper than NESTING_LIMIT ({NESTING_LIMIT}) levels")
+    return value
 
 
 def _split(view: memoryview) -> list[memoryview]:

@@ -17,6 +17,17 @@ class ProtocolError(WorkerlibError):
     """A message between main and worker was malformed, or named a service or method that does not exist."""
 
 
+class DecodeError(ProtocolError):
+    """A payload could not be decoded: malformed, hostile, or naming a class this side refuses or does not have.
+
+    The message says what was wrong and where in the payload; the thread that received it goes on serving.
+    """
+
+
+class UnsendableError(WorkerlibError, TypeError):
+    """A value cannot cross to the other thread; the message names its type and where it sits."""
+
+
 class WorkerClosedError(WorkerlibError, ConnectionError):
     """The client was closed, or its worker terminated, so no call can reach the worker any more."""
 
@@ -24,17 +35,19 @@ class WorkerClosedError(WorkerlibError, ConnectionError):
 class AdapterError(WorkerlibError):
     """An adapter's ``encode`` or ``decode`` raised; the message names the adapter and the value's place.
 
-    The adapter's own exception is the ``__cause__``; ``adapter`` is the :class:`~workerlib.Adapter` that failed.
+    The adapter's own exception is the ``__cause__``; ``adapter`` is the :class:`~workerlib.Adapter` that failed
+    (``None`` on the other side of a channel: an adapter does not cross).
     """
+
+    adapter: Any = None
 
     def __init__(self, message: str, *, adapter: Any = None) -> None:
         super().__init__(message)
         self.adapter = adapter
 
-    def __reduce__(self) -> tuple[Any, ...]:
+    def __getstate__(self) -> dict[str, Any]:
         # The adapter object itself does not cross (the message names it); notes and other attributes do.
-        state = {name: value for name, value in vars(self).items() if name != "adapter"}
-        return (type(self), (str(self),), state or None)
+        return {name: value for name, value in vars(self).items() if name != "adapter"}
 
 
 class RemoteError(WorkerlibError):
@@ -49,10 +62,3 @@ class RemoteError(WorkerlibError):
         self.remoteType = remoteType
         self.message = message
         self.remoteTraceback = remoteTraceback
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        # Rebuilt from its three fields, so a RemoteError can cross again (a worker passing on another's failure).
-        state = {name: value for name, value in vars(self).items() if name not in self._FIELDS}
-        return (type(self), (self.remoteType, self.message, self.remoteTraceback), state or None)
-
-    _FIELDS = frozenset({"remoteType", "message", "remoteTraceback"})

@@ -136,7 +136,7 @@ def test_dispatcher_answers_garbage_with_a_protocol_error(table: server.ServiceT
     for garbage in (b"", b"\x80\x05junk", codec.encode("not a tuple"), codec.encode((1, 2, 3, 4))):
         ok, failure, _ = asyncio.run(protocol.decodeReply(asyncio.run(server.dispatch(garbage))[0]))
         assert ok is False
-        assert failure.typeName in ("workerlib.codec.DecodeError", "workerlib.errors.ProtocolError")
+        assert failure.typeName in ("workerlib.errors.DecodeError", "workerlib.errors.ProtocolError")
 
 
 def test_unknown_service_is_reported_with_what_is_served(table: server.ServiceTable) -> None:
