@@ -1,0 +1,293 @@
+"""Measures how deep a nested value can go before Pyodide's stack gives out, in headless Chromium, on a real page.
+
+For each operation of ``tests/browser/pages/hostile/stackops.py`` (``hash`` of a nested tuple; ``repr``, ``==`` with a
+copy, ``pickle.dumps`` and ``marshal.dumps`` of a nested list), on each Pyodide release the browser tests pin, and on
+both a worker and the main thread of a PyScript page, it finds the deepest nesting the operation survives and the
+first depth at which it fails: either it raises (``RecursionError``, marshal's own ``ValueError``) or it kills the
+interpreter (Pyodide's fatal error: a JavaScript ``RangeError``, after which every call fails with "Pyodide already
+fatally failed").
+
+A crash is fatal, so every probe runs in a fresh interpreter: a fresh worker started on the probe page for each worker
+probe (terminated afterwards), a fresh page for each main-thread probe. The depth doubles from ``--start`` until the
+operation fails, then bisects until the gap between deepest OK and first failure is within ``--precision``.
+
+Worker probes run through PyScript's own bridge, not workerlib: the point is Pyodide's stack, which workerlib's
+``codec.NESTING_LIMIT`` must stay well below. Prints a Markdown table and writes ``build/stackprobe/results.json``.
+
+    .venv/bin/python tools/stackprobe.py                 # every operation, release and thread: about half an hour
+    .venv/bin/python tools/stackprobe.py --release 0.29.5 --thread worker --op "hash(nested tuple)"
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import importlib.util
+import json
+import time
+import urllib.parse
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from types import ModuleType
+from unittest import mock
+
+from playwright.sync_api import Browser, Page, sync_playwright
+
+from tests.browser import harness
+from tests.browser.harness import PageSpec
+from tools.browser import launchChromium
+from tools.devserver import REPOSITORY, DevServer
+
+PAGE_FOLDER = harness.PAGES / "hostile"
+SPEC = PageSpec("hostile", main="probe_main.py", shared=["stackops.py"], title="workerlib stack probe")
+BUILT = REPOSITORY / "build" / "stackprobe"
+RESULTS = BUILT / "results.json"
+THREADS = ("worker", "main")
+PAGE_TIMEOUT = 120.0
+"""Seconds a probe page may take to boot."""
+PROBE_TIMEOUT = 600.0
+"""Seconds one probe may take (the deepest values take a while to build and walk in Wasm)."""
+
+
+def loadStackops() -> ModuleType:
+    """The page's own ``stackops`` module (plain Python: it runs here just as well), for its operation names."""
+    spec = importlib.util.spec_from_file_location("stackops", PAGE_FOLDER / "stackops.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+OPERATIONS: tuple[str, ...] = tuple(loadStackops().OPERATIONS)
+
+
+def nestingLimit() -> tuple[int, str]:
+    """workerlib's ``codec.NESTING_LIMIT``, and where the figure comes from."""
+    from workerlib import codec
+
+    found = getattr(codec, "NESTING_LIMIT", None)
+    if isinstance(found, int):
+        return found, "workerlib.codec.NESTING_LIMIT"
+    return 1000, "issue 12's design value (workerlib.codec has no NESTING_LIMIT yet)"
+
+
+@dataclass
+class Series:
+    """What one operation did on one release and thread: every probe, and the bracket they found."""
+
+    operation: str
+    release: str
+    thread: str
+    probes: list[tuple[int, str, float]] = field(default_factory=list)
+    """``(depth, outcome, seconds)`` in the order run."""
+    deepestOk: int | None = None
+    firstFailure: int | None = None
+    failure: str = ""
+    """The outcome at ``firstFailure``: ``crashed: ...`` or ``raised ...``; empty when nothing failed."""
+    note: str = ""
+
+
+def classify(outcome: str) -> str:
+    """``ok``, ``crash``, ``raise`` (a Python exception in the probed code), ``build`` (the value could not be built:
+    no stack verdict) or ``other`` (hung, or failed in JavaScript while Python lived on)."""
+    if outcome == "ok":
+        return "ok"
+    if outcome.startswith("crashed"):
+        return "crash"
+    if outcome.startswith("raised"):
+        return "raise"
+    if outcome.startswith("could not build"):
+        return "build"
+    return "other"
+
+
+def search(series: Series, probe: Callable[[int], str], start: int, cap: int, precision: float) -> None:
+    """Double from ``start`` (or halve, if it already fails) to bracket the first failure, then bisect."""
+
+    def run(depth: int) -> str:
+        began = time.monotonic()
+        outcome = probe(depth)
+        seconds = time.monotonic() - began
+        series.probes.append((depth, outcome, seconds))
+        print(
+            f"  {series.release:>8} {series.thread:<6} {series.operation:<27} {depth:>9,}: {outcome[:110]} "
+            f"({seconds:.1f} s)",
+            flush=True,
+        )
+        return outcome
+
+    ok: int | None = None
+    bad: tuple[int, str] | None = None
+    depth = start
+    while True:
+        outcome = run(depth)
+        kind = classify(outcome)
+        if kind == "build":
+            series.note = f"the value could not be built at {depth:,}: {outcome}"
+            break
+        if kind == "ok":
+            ok = depth
+            if bad is not None:
+                break
+            if depth * 2 > cap:
+                series.note = f"no failure up to {depth:,} (--cap {cap:,})"
+                break
+            depth *= 2
+        else:
+            bad = (depth, outcome)
+            if ok is not None:
+                break
+            if depth <= 1:
+                break
+            depth //= 2
+    if bad is not None and ok is not None:
+        while bad[0] - ok > max(1, precision * ok):
+            middle = (ok + bad[0]) // 2
+            outcome = run(middle)
+            kind = classify(outcome)
+            if kind == "ok":
+                ok = middle
+            elif kind == "build":
+                series.note = f"the value could not be built at {middle:,}: {outcome}"
+                break
+            else:
+                bad = (middle, outcome)
+    series.deepestOk = ok
+    if bad is not None:
+        series.firstFailure, series.failure = bad
+
+
+class Prober:
+    """One browser and server; opens the probe page on a release, in worker mode once, in main mode per probe."""
+
+    def __init__(self, browser: Browser, origin: str) -> None:
+        self.browser = browser
+        self.origin = origin
+        self.workerPages: dict[str, Page] = {}
+
+    def url(self, release: str, **query: str) -> str:
+        with mock.patch.multiple(harness, BUILT_PAGES=BUILT):  # beside, not over, the browser tests' built pages
+            path = harness.buildPage(SPEC, pyodide=release)
+        return f"{self.origin}{path}?{urllib.parse.urlencode(query)}"
+
+    def open(self, url: str, timeout: float) -> Page:
+        """A fresh context on ``url``, once its main script has reported (``window.pageResult``)."""
+        page = self.browser.new_context().new_page()
+        try:
+            page.goto(url)
+            page.wait_for_function("window.pageResult !== undefined", timeout=timeout * 1000)
+        except BaseException:
+            page.context.close()
+            raise
+        return page
+
+    def inWorker(self, release: str, operation: str, depth: int) -> str:
+        page = self.workerPages.get(release)
+        if page is None:
+            url = self.url(
+                release,
+                thread="worker",
+                src=harness._url(PAGE_FOLDER / "probe_worker.py"),
+                stackops=harness._url(PAGE_FOLDER / "stackops.py"),
+                interpreter=harness.pyodideRelease(release).url,
+            )
+            page = self.open(url, PAGE_TIMEOUT)
+            self.workerPages[release] = page
+        # evaluate() waits for the promise without a time limit; the page gives each probe PROBE_TIMEOUT itself.
+        return str(
+            page.evaluate("async ([op, depth]) => String(await window.probeInWorker(op, depth))", [operation, depth])
+        )
+
+    def onMain(self, release: str, operation: str, depth: int) -> str:
+        # The main script runs the probe before it reports: boot and probe share one deadline.
+        page = self.open(self.url(release, thread="main", op=operation, depth=str(depth)), PAGE_TIMEOUT + PROBE_TIMEOUT)
+        try:
+            found = json.loads(page.evaluate("window.pageResult"))
+        finally:
+            page.context.close()
+        if found["outcome"] == "crashed":
+            return f"crashed: {found['reason'][:120]}; then {found['check'][:120]}"
+        return str(found["outcome"])
+
+    def close(self) -> None:
+        for page in self.workerPages.values():
+            page.context.close()
+
+
+def table(results: list[Series], limit: int) -> str:
+    lines = [
+        "| operation | Pyodide | thread | deepest OK | first failure | what failed | margin over NESTING_LIMIT |",
+        "| --- | --- | --- | ---: | ---: | --- | ---: |",
+    ]
+    for found in results:
+        if found.firstFailure is None:
+            failure, what = "-", found.note or "no failure"
+        else:
+            failure = f"{found.firstFailure:,}"
+            kind = classify(found.failure)
+            what = (
+                "interpreter killed (fatal RangeError)"
+                if kind == "crash"
+                else found.failure.removeprefix("raised ").split(":", 1)[0]
+                if kind == "raise"
+                else found.failure[:60]
+            )
+        deepest = "-" if found.deepestOk is None else f"{found.deepestOk:,}"
+        margin = "-" if found.deepestOk is None else f"{found.deepestOk / limit:.1f}x"
+        lines.append(
+            f"| {found.operation} | {found.release} | {found.thread} | {deepest} | {failure} | {what} | {margin} |"
+        )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--release", action="append", choices=list(harness.PYODIDE_RELEASES))
+    parser.add_argument("--thread", action="append", choices=THREADS)
+    parser.add_argument("--op", action="append", choices=OPERATIONS)
+    parser.add_argument("--start", type=int, default=1000, help="first depth probed (default 1000)")
+    parser.add_argument("--cap", type=int, default=4_096_000, help="deepest value ever built (default 4,096,000)")
+    parser.add_argument("--precision", type=float, default=0.05, help="bisect until the gap is this fraction")
+    options = parser.parse_args()
+    releases = options.release or list(harness.PYODIDE_RELEASES)
+    threads = options.thread or list(THREADS)
+    operations = options.op or list(OPERATIONS)
+    for release in releases:
+        harness.pyodideRelease(release)  # fails early, naming 'make npm', if the npm package is missing
+    limit, source = nestingLimit()
+    bounds = (options.start, options.cap, options.precision)
+    results: list[Series] = []
+    started = time.monotonic()
+    with DevServer() as server, sync_playwright() as driver:
+        browser = launchChromium(driver)
+        chromium = browser.version
+        prober = Prober(browser, server.origin)
+        try:
+            for release in releases:
+                for thread in threads:
+                    for operation in operations:
+                        series = Series(operation, release, thread)
+                        probe = prober.inWorker if thread == "worker" else prober.onMain
+                        search(series, functools.partial(probe, release, operation), *bounds)
+                        results.append(series)
+        finally:
+            prober.close()
+            browser.close()
+    BUILT.mkdir(parents=True, exist_ok=True)
+    report = {
+        "nestingLimit": limit,
+        "nestingLimitSource": source,
+        "chromium": chromium,
+        "seconds": round(time.monotonic() - started),
+        "series": [asdict(found) for found in results],
+    }
+    RESULTS.write_text(json.dumps(report, indent=2) + "\n")
+    print()
+    print(f"NESTING_LIMIT = {limit} ({source}); Chromium {chromium}; {report['seconds']} s")
+    print(table(results, limit))
+    print(f"\nwritten to {RESULTS.relative_to(REPOSITORY)}")
+
+
+if __name__ == "__main__":
+    main()
