@@ -46,6 +46,7 @@ class Link:
         channel.onFrames = self.received
         channel.onMalformed = self._malformed
         channel.onSendFailed = self._sendFailed
+        channel.onPeerDied = lambda reason: self.fail(f"lost its Python interpreter ({reason})")
 
     def received(self, frames: list[Frame]) -> None:
         """Route the frames of one message to the calls waiting for them."""

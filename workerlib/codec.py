@@ -236,8 +236,9 @@ class _Pending:
 class _Encoding:
     """One encode: the root pickle and one segment per distinct adapted object, in the order they were met."""
 
-    def __init__(self, attachments: Attachments | None = None) -> None:
+    def __init__(self, attachments: Attachments | None = None, limit: int = NESTING_LIMIT) -> None:
         self.attachments = attachments
+        self.limit = limit
         self.pickles: list[bytes] = []
         self.refers: list[tuple[int, ...]] = []
         self.pending: list[_Pending] = []
@@ -251,7 +252,7 @@ class _Encoding:
         return number
 
     def dump(self, value: Any, where: str, verbatim: object = None) -> None:
-        _checkNesting(value, where)  # before pickling: the pickler's recursion is what a deep value would break
+        _checkNesting(value, where, self.limit)  # before pickling: the pickler's recursion would break on a deep one
         buffer = io.BytesIO()
         pickler = _Pickler(buffer, self, verbatim)
         try:
@@ -287,17 +288,20 @@ class _Encoding:
         return b"".join([header, *parts])
 
 
-async def encodeAsync(value: Any, *, where: str = "value", attachments: Attachments | None = None) -> bytes:
+async def encodeAsync(
+    value: Any, *, where: str = "value", attachments: Attachments | None = None, envelope: int = 0
+) -> bytes:
     """Turn ``value`` into a payload, awaiting ``async`` adapter encoders.
 
     Raises :class:`UnsendableError` naming the part that cannot cross, and :class:`~workerlib.AdapterError` naming
     the adapter when an adapter's ``encode`` fails. ``where`` names the value in messages, such as ``args``.
     Objects that ``attachments`` accepts are recorded there and travel beside the payload; decode the payload with
-    the same objects, in the same order, as ``attached``.
+    the same objects, in the same order, as ``attached``. ``envelope`` is how many levels of ``value`` wrap what it
+    carries (a request's tuples): the nesting limit counts from below them.
     """
     if _isSmallAndPlain(value, 3):
         return pickle.dumps(value, protocol=PROTOCOL)  # nothing the reducer would look at: skip it
-    encoding = _Encoding(attachments)
+    encoding = _Encoding(attachments, NESTING_LIMIT + envelope)
     encoding.dump(value, where)
     done = 0
     while done < len(encoding.pending):  # encoding a segment may add more
@@ -318,10 +322,10 @@ _SCALARS = frozenset({type(None), bool, int, float, str, bytes})
 _SMALL = 16
 
 
-def _checkNesting(value: Any, where: str) -> None:
-    if nesting.exceeds(value):
+def _checkNesting(value: Any, where: str, limit: int) -> None:
+    if nesting.exceeds(value, limit):
         raise UnsendableError(
-            f"{where}{nesting.deepestPath(value)}: nests deeper than workerlib.codec.NESTING_LIMIT "
+            f"{where}{nesting.deepestPath(value, limit)}: nests deeper than workerlib.codec.NESTING_LIMIT "
             f"({NESTING_LIMIT}) levels, the most a value may to cross; flatten it, or send it in parts"
         )
 
@@ -349,9 +353,9 @@ def _isSmallAndPlain(value: Any, depth: int) -> bool:
     return True
 
 
-def encode(value: Any, *, where: str = "value", attachments: Attachments | None = None) -> bytes:
+def encode(value: Any, *, where: str = "value", attachments: Attachments | None = None, envelope: int = 0) -> bytes:
     """:func:`encodeAsync` for callers that cannot await: fails if an adapter's ``encode`` really suspends."""
-    coroutine = encodeAsync(value, where=where, attachments=attachments)
+    coroutine = encodeAsync(value, where=where, attachments=attachments, envelope=envelope)
     return _runToCompletion(coroutine, f"{where}: an adapter's async encode")
 
 
@@ -479,9 +483,13 @@ def _refused(module: str, name: str) -> DecodeError:
 
 
 def _load(
-    data: bytes | memoryview, resolved: dict[int, Any], attached: Sequence[Any] = (), buffers: Sequence[Any] = ()
+    data: bytes | memoryview,
+    resolved: dict[int, Any],
+    attached: Sequence[Any] = (),
+    buffers: Sequence[Any] = (),
+    limit: int = NESTING_LIMIT,
 ) -> Any:
-    plain = screening.screen(data)
+    plain = screening.screen(data, limit)
     unpickler = _Unpickler(data, resolved, attached, buffers)
     try:
         value = unpickler.load()
@@ -489,7 +497,7 @@ def _load(
         raise
     except Exception as error:
         raise DecodeError(f"malformed payload ({len(data)} bytes): {type(error).__name__}: {error}") from error
-    if plain and len(data) >= NESTING_LIMIT and nesting.exceeds(value):
+    if plain and len(data) >= limit and nesting.exceeds(value, limit):
         raise DecodeError(f"refusing a payload whose value nests deeper than NESTING_LIMIT ({NESTING_LIMIT}) levels")
     return value
 
@@ -531,29 +539,35 @@ def _readIndex(part: memoryview, segments: int) -> tuple[tuple[str, ...], tuple[
 
 
 async def decodeAsync(
-    payload: bytes | bytearray | memoryview, *, attached: Sequence[Any] = (), buffers: Sequence[Any] = ()
+    payload: bytes | bytearray | memoryview,
+    *,
+    attached: Sequence[Any] = (),
+    buffers: Sequence[Any] = (),
+    envelope: int = 0,
 ) -> Any:
     """Rebuild the value a payload holds, awaiting ``async`` adapter decoders.
 
     ``attached`` are the values that travelled beside the payload (see :class:`Attachments`), ``buffers`` the
     buffers its :class:`OutOfBand` stand-ins refer to. Raises
     :class:`DecodeError` saying why a payload cannot be decoded, and :class:`~workerlib.AdapterError` naming the
-    adapter when an adapter's ``decode`` fails.
+    adapter when an adapter's ``decode`` fails. ``envelope`` as for :func:`encodeAsync`.
     """
+    limit = NESTING_LIMIT + envelope
     if isinstance(payload, bytes) and not payload.startswith(MAGIC):
-        return _load(payload, {}, attached, buffers)  # io.BytesIO shares a bytes object: no copy of a large payload
+        # io.BytesIO shares a bytes object: no copy of a large payload
+        return _load(payload, {}, attached, buffers, limit)
     view = memoryview(payload).cast("B")
     if view[: len(MAGIC)] != MAGIC:
-        return _load(view, {}, attached, buffers)
+        return _load(view, {}, attached, buffers, limit)
     parts = _split(view)
     keys, modules, refers = _readIndex(parts[0], len(parts) - 2)
     resolved: dict[int, Any] = {}
     for number in _decodingOrder(refers, keys, DecodeError):
         key = keys[number - 1]
         found = _adapterFor(key, modules[number - 1])
-        data = _load(parts[number + 1], resolved, attached, buffers)
+        data = _load(parts[number + 1], resolved, attached, buffers, limit)
         resolved[number] = await _runAdapter(found, "decode", data, functools.partial("a received {}".format, key))
-    return _load(parts[1], resolved, attached, buffers)
+    return _load(parts[1], resolved, attached, buffers, limit)
 
 
 def _adapterFor(key: Any, module: Any) -> Adapter:
@@ -567,9 +581,11 @@ def _adapterFor(key: Any, module: Any) -> Adapter:
     return found
 
 
-def decode(payload: bytes | bytearray | memoryview, *, attached: Sequence[Any] = ()) -> Any:
+def decode(
+    payload: bytes | bytearray | memoryview, *, attached: Sequence[Any] = (), buffers: Sequence[Any] = ()
+) -> Any:
     """:func:`decodeAsync` for callers that cannot await: fails if an adapter's ``decode`` really suspends."""
-    return _runToCompletion(decodeAsync(payload, attached=attached), "an adapter's async decode")
+    return _runToCompletion(decodeAsync(payload, attached=attached, buffers=buffers), "an adapter's async decode")
 
 
 def _decodingOrder[E: Exception](

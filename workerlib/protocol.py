@@ -26,6 +26,7 @@ timing the call in the worker. Only built-in types travel on the hot path, the p
 
 from __future__ import annotations
 
+import functools
 import struct
 import traceback
 from collections.abc import Iterable, Sequence
@@ -33,7 +34,7 @@ from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any
 
-from . import codec
+from . import codec, nesting
 from .errors import AdapterError, ProtocolError, RemoteError
 
 VERSION = 1
@@ -244,6 +245,15 @@ class RemoteFailure:
             encoded: bytes | None = await codec.encodeAsync(error, where="exception")
         except Exception:
             encoded = None
+        if encoded is None and _tooDeepToPrint(error):
+            # str() and the traceback's last line would recurse through the value as deep as it goes, which is more
+            # than Pyodide's stack takes: describe it without looking inside.
+            return cls(
+                exception=None,
+                typeName=f"{kind.__module__}.{kind.__qualname__}",
+                message=f"<its args or attributes nest deeper than NESTING_LIMIT ({nesting.NESTING_LIMIT}) levels>",
+                tracebackText="".join(traceback.format_tb(error.__traceback__)),
+            )
         linked = error.__cause__ if error.__cause__ is not None else error.__context__
         explicit = error.__cause__ is not None
         if error.__suppress_context__ and not explicit:
@@ -252,7 +262,8 @@ class RemoteFailure:
             exception=encoded,
             typeName=f"{kind.__module__}.{kind.__qualname__}",
             message=str(error),
-            tracebackText="".join(traceback.format_exception(error, chain=depth == 0)),
+            # The chain's exceptions are formatted here too; one too deep to print is left to its own capture.
+            tracebackText="".join(traceback.format_exception(error, chain=depth == 0 and _printableChain(error))),
             # A chain that loops back on itself would never end; real chains are a few links long.
             cause=await cls.capture(linked, depth + 1) if linked is not None and depth < MAX_CHAIN else None,
             explicitCause=explicit,
@@ -283,7 +294,9 @@ class RemoteFailure:
         if self.exception is not None:
             try:
                 decoded = await codec.decodeAsync(self.exception)
-                error = decoded if isinstance(decoded, BaseException) else None
+                # Only an Exception is raised as itself: a worker's SystemExit or KeyboardInterrupt must not end
+                # this thread's program, so those (and anything not an exception) arrive as RemoteError.
+                error = decoded if isinstance(decoded, Exception) else None
             except Exception:
                 error = None
         if error is None:
@@ -299,6 +312,37 @@ class RemoteFailure:
 
 MAX_CHAIN = 20
 """How many chained exceptions (``__cause__``/``__context__``) travel with a failure."""
+
+
+def _tooDeepToPrint(error: BaseException) -> bool:
+    return nesting.exceeds((error.args, vars(error)))
+
+
+def _printableChain(error: BaseException) -> bool:
+    linked = error.__cause__ or error.__context__
+    for _ in range(MAX_CHAIN):
+        if linked is None:
+            return True
+        if _tooDeepToPrint(linked):
+            return False
+        linked = linked.__cause__ or linked.__context__
+    return True
+
+
+REQUEST_ENVELOPE = 2
+"""Levels a request wraps an argument in: ``(operation, target, args, kwargs)``, then ``args`` itself."""
+
+
+@functools.cache
+def fallbackFailure() -> bytes:
+    """The reply a dispatcher sends when even describing a failure failed: fixed, so it cannot fail itself."""
+    failure = RemoteFailure(
+        exception=None,
+        typeName="workerlib.errors.ProtocolError",
+        message="the call failed, and describing its failure failed too; see the worker's console",
+        tracebackText="",
+    )
+    return codec.encode((False, failure, None))
 
 
 async def encodeRequest(
@@ -320,7 +364,7 @@ async def encodeRequest(
             kwargs = {name: _outOfBand(arg, buffers, seen) for name, arg in kwargs.items()}
     message = (request.operation, target, args, kwargs)
     try:
-        return await codec.encodeAsync(message, where="request", attachments=attachments)
+        return await codec.encodeAsync(message, where="request", attachments=attachments, envelope=REQUEST_ENVELOPE)
     except (codec.UnsendableError, AdapterError) as error:
         raise _renamed(error, {"request[2]": "args", "request[3]": "kwargs"}) from error.__cause__
 
@@ -329,7 +373,7 @@ async def decodeRequest(
     payload: bytes | memoryview, attached: Sequence[Any] = (), buffers: Sequence[Any] = ()
 ) -> Request:
     """Decode a request, checking its shape, or raise :class:`ProtocolError` saying what is wrong with it."""
-    message = await codec.decodeAsync(payload, attached=attached, buffers=buffers)
+    message = await codec.decodeAsync(payload, attached=attached, buffers=buffers, envelope=REQUEST_ENVELOPE)
     if not (isinstance(message, tuple) and len(message) == 4):
         raise ProtocolError(f"a request must be a 4-tuple (operation, target, args, kwargs), got {_describe(message)}")
     operation, target, args, kwargs = message
@@ -375,7 +419,7 @@ async def encodeReply(
     if buffers is not None and _isLargeBuffer(value):
         value = _outOfBand(value, buffers, {})
     try:
-        return await codec.encodeAsync((ok, value, times), where="reply", attachments=attachments)
+        return await codec.encodeAsync((ok, value, times), where="reply", attachments=attachments, envelope=1)
     except (codec.UnsendableError, AdapterError) as error:
         raise _renamed(error, {"reply[1]": "return value" if ok else "exception"}) from error.__cause__
 
@@ -384,7 +428,8 @@ async def decodeReply(
     payload: bytes | memoryview, attached: Sequence[Any] = (), buffers: Sequence[Any] = ()
 ) -> tuple[bool, Any, Stamps | None]:
     """Decode a reply, checking its shape."""
-    message = await codec.decodeAsync(payload, attached=attached, buffers=buffers)
+    # A failure's exception travels as a payload of its own, so a reply's value sits one level down.
+    message = await codec.decodeAsync(payload, attached=attached, buffers=buffers, envelope=1)
     if not (isinstance(message, tuple) and len(message) == 3 and isinstance(message[0], bool)):
         raise ProtocolError(f"a reply must be a 3-tuple (ok, value, stamps), got {_describe(message)}")
     ok, value, stamps = message

@@ -80,7 +80,7 @@ _SIZED = {  # opcode -> width of its length: allocated before they are read, so 
 _LENGTH = {4: struct.Struct("<I"), 8: struct.Struct("<Q")}
 
 
-def screen(data: bytes | memoryview) -> bool:
+def screen(data: bytes | memoryview, limit: int = NESTING_LIMIT) -> bool:
     """Refuse ``data`` unless it is a payload workerlib's encoder could have made (see the module).
 
     Returns True for a payload of built-in values only, whose depth the caller measures after unpickling it (when it
@@ -109,7 +109,7 @@ def screen(data: bytes | memoryview) -> bool:
             position += 1 + width + length
         else:
             break
-    _Reader(data).read()
+    _Reader(data, limit).read()
     return False
 
 
@@ -166,8 +166,9 @@ def _depth(node: _Node) -> int:
 class _Reader:
     """Reads a pickle opcode by opcode as the unpickler would, tracking kinds and depths only."""
 
-    def __init__(self, data: bytes | memoryview) -> None:
+    def __init__(self, data: bytes | memoryview, limit: int) -> None:
         self.data = data
+        self.limit = limit
         self.end = len(data) - 1
         self.stack: list[_Node] = []
         self.marks: list[int] = []
@@ -214,7 +215,7 @@ class _Reader:
 
     def container(self, kind: int, items: list[_Node], at: int) -> _Node:
         depth = 1 + max((_depth(item) for item in items), default=0)
-        if depth > NESTING_LIMIT:
+        if depth > self.limit:
             raise self.fail(at, f"values nest deeper than NESTING_LIMIT ({NESTING_LIMIT}) levels")
         return _Node(kind, depth)
 
@@ -224,7 +225,7 @@ class _Reader:
                 at, f"it adds items to a {_KIND_NAMES[target.kind]} that is not the {_KIND_NAMES[kind]} made for them"
             )
         depth = 1 + max((_depth(item) for item in items), default=0)
-        if depth > NESTING_LIMIT:
+        if depth > self.limit:
             raise self.fail(at, f"values nest deeper than NESTING_LIMIT ({NESTING_LIMIT}) levels")
         target.depth = max(target.depth, depth)
         for key in keys:
@@ -446,7 +447,7 @@ def _reduce(reader: _Reader, at: int, position: int) -> int:
             raise reader.fail(at, "a state can only be given to an object the payload made")
         target = args.items[0]
         target.depth = max(target.depth, 1 + _depth(args.items[1]))
-        if target.depth > NESTING_LIMIT:
+        if target.depth > reader.limit:
             raise reader.fail(at, f"values nest deeper than NESTING_LIMIT ({NESTING_LIMIT}) levels")
         reader.stack.append(_LEAF)
         return position

@@ -40,11 +40,13 @@ class ServiceTable:
         self.instances: dict[type, object] = {}
         self.functions: dict[str, Callable[..., Any]] = {}
         self._implementations: dict[tuple[str, str], type] = {}
+        self._modules: set[str] = set()
 
     def addClass(self, cls: type, stop: type) -> None:
         self.stop = stop
         self.classes.append(cls)
         self._implementations.clear()
+        self._modules = {base.__module__ for served in self.classes for base in self._serviceBases(served)}
 
     def addFunction(self, function: Callable[..., Any]) -> None:
         name = getattr(function, "__name__", None)
@@ -68,10 +70,12 @@ class ServiceTable:
         ``module`` breaks ties between same-named classes; it may differ from this worker's name for the module
         (a worker's own file runs as ``__main__`` here but is imported under its file name on the main thread).
         """
-        found = self._implementations.get((qualname, module))
+        # Remembered under the module only when a served class names it: requests naming other modules (the main
+        # thread's name for a worker's file, or junk) share one entry, so the table stays as small as what is served.
+        key = (qualname, module if module in self._modules else "")
+        found = self._implementations.get(key)
         if found is None:
-            found = self._findImplementation(qualname, module)
-            self._implementations[qualname, module] = found  # only names that exist get here
+            found = self._implementations[key] = self._findImplementation(qualname, module)  # raises for junk names
         return found
 
     def _findImplementation(self, qualname: str, module: str) -> type:
@@ -177,7 +181,11 @@ async def dispatch(
 
 
 async def _failureReply(error: BaseException, stamps: protocol.Stamps | None) -> bytes:
-    return await protocol.encodeReply(False, await RemoteFailure.capture(error), stamps)
+    try:
+        return await protocol.encodeReply(False, await RemoteFailure.capture(error), stamps)
+    except Exception:  # describing the failure failed too (a __str__ that raises...): still an answer
+        log.exception("could not describe a failure; sending a fixed one instead")
+        return protocol.fallbackFailure()
 
 
 class Session:

@@ -57,6 +57,7 @@ class Channel:
         self.onFrames: OnFrames = self._unowned
         self.onMalformed: OnMalformed = self._reportMalformed
         self.onSendFailed: Callable[[list[Frame], Exception], None] = self._reportSendFailed
+        self.onPeerDied: Callable[[str], None] = self._reportPeerDied
         self.closed = False
         self.sentMessages = 0
         self.sentFrames = 0
@@ -137,6 +138,9 @@ class Channel:
 
     def _unowned(self, frames: list[Frame]) -> None:
         log.warning("dropping %d frames from %r: nobody owns this channel end", len(frames), self.name)
+
+    def _reportPeerDied(self, reason: str) -> None:
+        log.error("the other end of channel %r lost its Python interpreter: %s", self.name, reason)
 
     def _reportSendFailed(self, frames: list[Frame], error: Exception) -> None:
         log.error("could not send %d frames to %r: %s: %s", len(frames), self.name, type(error).__name__, error)
@@ -308,24 +312,55 @@ const postParts = (port, parts, attached, transfer) => {
   for (const item of transfer) moved.add(item);
   port.postMessage([parts[0].buffer, attached, ...parts.slice(1).map((part) => part.buffer)], [...moved]);
 };
-const listen = (port, handler) => {
+const FATAL = "workerlib-fatal";
+// What a thread whose Python died tells the other end, from JavaScript, which still runs.
+const tellDeath = (port, error) => {
+  try {
+    port.postMessage({ [FATAL]: String(error && error.message || error) });
+  } catch {}
+};
+const listen = (port, handler, died) => {
+  const call = (data, attached, separate) => {
+    // The handler catches everything itself: an error here means this thread's Python interpreter is gone.
+    try {
+      handler(data, attached, separate);
+    } catch (error) {
+      tellDeath(port, error);
+    }
+  };
   port.onmessage = (event) => {
     const data = event.data;
     // Checked here, where it costs nothing; anything else reaches Python as undefined (None), never as null, which
     // Pyodide turns into a JsNull object.
-    if (data instanceof ArrayBuffer) handler(data, undefined, undefined);
+    if (data instanceof ArrayBuffer) call(data, undefined, undefined);
     else if (
       Array.isArray(data) && data.length >= 2 && (data[1] == null || Array.isArray(data[1]))
       && data.every((part, i) => i === 1 || part instanceof ArrayBuffer)
     ) {
-      handler(data[0], data[1] ?? undefined, data.slice(2));
-    } else handler(undefined, undefined, undefined);
+      call(data[0], data[1] ?? undefined, data.slice(2));
+    } else if (data && typeof data === "object" && typeof data[FATAL] === "string") {
+      try {
+        died(data[FATAL]);
+      } catch {}
+    } else call(undefined, undefined, undefined);
+  };
+};
+// Pyodide calls api.on_fatal when its interpreter dies (a C stack overflow, an abort): every port hears of it at
+// once, so calls pending on the other end fail then, not at their deadline.
+const fatalPorts = [];
+const reportDeath = (api, port) => {
+  fatalPorts.push(port);
+  if (fatalPorts.length > 1 || !api) return;
+  const previous = api.on_fatal;
+  api.on_fatal = (error) => {
+    for (const each of fatalPorts) tellDeath(each, error);
+    if (typeof previous === "function") previous(error);
   };
 };
 // Pyodide's event loop runs call_soon callbacks through scheduler.postTask where the browser has it: a task posted
 // the same way runs after every callback already queued, so frames sent in this turn are all in the batch.
 const scheduleFlush = globalThis.scheduler?.postTask ? (flush) => { scheduler.postTask(flush); } : undefined;
-return { tagOf, cloneProblem, transferableOf, postBatch, postParts, listen, scheduleFlush };
+return { tagOf, cloneProblem, transferableOf, postBatch, postParts, listen, reportDeath, scheduleFlush };
 """
 
 
@@ -403,7 +438,8 @@ class PortChannel(Channel):
         self._postBatch = helpers.postBatch
         self._postParts = helpers.postParts
         self._handler = _ffi().create_proxy(self._onMessage)
-        helpers.listen(port, self._handler)
+        self._died = _ffi().create_proxy(self._peerDied)
+        helpers.listen(port, self._handler, self._died)
         # Scheduling the flush straight from JavaScript with one lasting proxy saves making a once-callable and an
         # asyncio handle per message (a quarter of a small call's time on the main thread, measured).
         self._flushProxy = _ffi().create_proxy(self.flush)
@@ -453,12 +489,15 @@ class PortChannel(Channel):
             return
         self._receive(batch, parts, values)
 
+    def _peerDied(self, reason: Any) -> None:
+        self.onPeerDied(str(reason))
+
     def close(self) -> None:
         if not self.closed:
             super().close()
             with contextlib.suppress(Exception):
                 self.port.close()
-            for proxy in (self._handler, self._flushProxy):
+            for proxy in (self._handler, self._flushProxy, self._died):
                 with contextlib.suppress(Exception):
                     proxy.destroy()
 
@@ -500,6 +539,16 @@ _ACCEPT_JS = r"""
 """
 
 
+def _pyodideApi() -> Any:
+    """Pyodide's internal API object (``on_fatal`` lives there), or None where this Pyodide has none."""
+    try:
+        import pyodide_js  # type: ignore[import-not-found]  # only in Pyodide
+
+        return getattr(pyodide_js, "_api", None)
+    except Exception:
+        return None
+
+
 class _Serving:
     """What this worker set up to serve: its port listener and probe, and the lock it holds while it lives."""
 
@@ -532,6 +581,7 @@ def acceptPorts(onChannel: Callable[[PortChannel], None]) -> None:
     def accept(port: Any) -> None:
         try:
             onChannel(PortChannel(port, "main thread"))
+            _helpers().reportDeath(_pyodideApi(), port)
         except Exception:
             log.exception("could not serve a port handed over by the main thread")
 
