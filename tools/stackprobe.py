@@ -74,7 +74,7 @@ def nestingLimit() -> tuple[int, str]:
 
 @dataclass
 class Series:
-    """What one operation did on one release and thread: every probe, and the bracket they found."""
+    """What one operation did on one release and thread: every probe, and the brackets they found."""
 
     operation: str
     release: str
@@ -85,7 +85,21 @@ class Series:
     firstFailure: int | None = None
     failure: str = ""
     """The outcome at ``firstFailure``: ``crashed: ...`` or ``raised ...``; empty when nothing failed."""
+    deepestSurvived: int | None = None
+    """The deepest probe after which the interpreter lived on (it answered, or raised)."""
+    firstCrash: int | None = None
     note: str = ""
+
+    def record(self, depth: int, outcome: str) -> None:
+        kind = classify(outcome)
+        if kind == "ok":
+            self.deepestOk = max(self.deepestOk or 0, depth)
+        elif self.firstFailure is None or depth < self.firstFailure:
+            self.firstFailure, self.failure = depth, outcome
+        if kind == "crash":
+            self.firstCrash = min(self.firstCrash or depth, depth)
+        elif kind in ("ok", "raise"):
+            self.deepestSurvived = max(self.deepestSurvived or 0, depth)
 
 
 def classify(outcome: str) -> str:
@@ -102,8 +116,15 @@ def classify(outcome: str) -> str:
     return "other"
 
 
-def search(series: Series, probe: Callable[[int], str], start: int, cap: int, precision: float) -> None:
-    """Double from ``start`` (or halve, if it already fails) to bracket the first failure, then bisect."""
+class _Unbuildable(Exception):
+    pass
+
+
+def search(series: Series, probe: Callable[[int], str], start: int, cap: int, precision: float, crashSpan: int) -> None:
+    """Bracket the first failure (double from ``start``, or halve if it already fails) and, when that failure is an
+    exception, the first crash beyond it (doubling on, up to ``crashSpan`` times deeper); then bisect both brackets
+    until each gap is within ``precision`` of its lower end. Assumes what holds at a depth holds at every lower one:
+    ok, then (maybe) raising, then crashing."""
 
     def run(depth: int) -> str:
         began = time.monotonic()
@@ -115,47 +136,45 @@ def search(series: Series, probe: Callable[[int], str], start: int, cap: int, pr
             f"({seconds:.1f} s)",
             flush=True,
         )
+        if classify(outcome) == "build":
+            series.note = f"the value could not be built at {depth:,}: {outcome}"
+            raise _Unbuildable
+        series.record(depth, outcome)
         return outcome
 
-    ok: int | None = None
-    bad: tuple[int, str] | None = None
-    depth = start
-    while True:
-        outcome = run(depth)
-        kind = classify(outcome)
-        if kind == "build":
-            series.note = f"the value could not be built at {depth:,}: {outcome}"
-            break
-        if kind == "ok":
-            ok = depth
-            if bad is not None:
-                break
-            if depth * 2 > cap:
-                series.note = f"no failure up to {depth:,} (--cap {cap:,})"
-                break
-            depth *= 2
-        else:
-            bad = (depth, outcome)
-            if ok is not None:
-                break
-            if depth <= 1:
-                break
-            depth //= 2
-    if bad is not None and ok is not None:
-        while bad[0] - ok > max(1, precision * ok):
-            middle = (ok + bad[0]) // 2
-            outcome = run(middle)
-            kind = classify(outcome)
-            if kind == "ok":
-                ok = middle
-            elif kind == "build":
-                series.note = f"the value could not be built at {middle:,}: {outcome}"
-                break
+    def bisect(low: int, high: int, isBad: Callable[[str], bool]) -> None:
+        while high - low > max(1, precision * low):
+            middle = (low + high) // 2
+            if isBad(run(middle)):
+                high = middle
             else:
-                bad = (middle, outcome)
-    series.deepestOk = ok
-    if bad is not None:
-        series.firstFailure, series.failure = bad
+                low = middle
+
+    try:
+        depth = start
+        if classify(run(depth)) == "ok":
+            while series.firstFailure is None and depth * 2 <= cap:
+                depth *= 2
+                run(depth)
+        else:
+            while series.deepestOk is None and depth > 1:
+                depth //= 2
+                run(depth)
+        if series.firstFailure is None:
+            series.note = f"no failure up to {depth:,} (--cap {cap:,})"
+            return
+        depth, limit = series.firstFailure, min(cap, series.firstFailure * crashSpan)
+        while series.firstCrash is None and depth * 2 <= limit:
+            depth *= 2
+            run(depth)
+        if series.deepestOk is not None:
+            bisect(series.deepestOk, series.firstFailure, lambda outcome: classify(outcome) != "ok")
+        if series.firstCrash is not None and series.deepestSurvived is not None:
+            bisect(series.deepestSurvived, series.firstCrash, lambda outcome: classify(outcome) == "crash")
+        elif series.firstCrash is None:
+            series.note = f"no crash up to {depth:,}"
+    except _Unbuildable:
+        pass
 
 
 class Prober:
@@ -217,26 +236,32 @@ class Prober:
 
 def table(results: list[Series], limit: int) -> str:
     lines = [
-        "| operation | Pyodide | thread | deepest OK | first failure | what failed | margin over NESTING_LIMIT |",
-        "| --- | --- | --- | ---: | ---: | --- | ---: |",
+        "| operation | Pyodide | thread | deepest OK | first failure | what failed | first crash "
+        "| deepest OK / NESTING_LIMIT |",
+        "| --- | --- | --- | ---: | ---: | --- | ---: | ---: |",
     ]
+
+    def number(value: int | None) -> str:
+        return "-" if value is None else f"{value:,}"
+
     for found in results:
-        if found.firstFailure is None:
-            failure, what = "-", found.note or "no failure"
-        else:
-            failure = f"{found.firstFailure:,}"
-            kind = classify(found.failure)
-            what = (
-                "interpreter killed (fatal RangeError)"
-                if kind == "crash"
-                else found.failure.removeprefix("raised ").split(":", 1)[0]
-                if kind == "raise"
-                else found.failure[:60]
-            )
-        deepest = "-" if found.deepestOk is None else f"{found.deepestOk:,}"
+        kind = classify(found.failure)
+        what = (
+            "-"
+            if found.firstFailure is None
+            else "interpreter killed (fatal RangeError)"
+            if kind == "crash"
+            else found.failure.removeprefix("raised ").split(":", 1)[0]
+            if kind == "raise"
+            else found.failure[:60]
+        )
+        crash = number(found.firstCrash)
+        if found.firstCrash is None:
+            crash = f"none to {max(depth for depth, _, _ in found.probes):,}" if found.probes else "-"
         margin = "-" if found.deepestOk is None else f"{found.deepestOk / limit:.1f}x"
         lines.append(
-            f"| {found.operation} | {found.release} | {found.thread} | {deepest} | {failure} | {what} | {margin} |"
+            f"| {found.operation} | {found.release} | {found.thread} | {number(found.deepestOk)} "
+            f"| {number(found.firstFailure)} | {what} | {crash} | {margin} |"
         )
     return "\n".join(lines)
 
@@ -249,6 +274,9 @@ def main() -> None:
     parser.add_argument("--start", type=int, default=1000, help="first depth probed (default 1000)")
     parser.add_argument("--cap", type=int, default=4_096_000, help="deepest value ever built (default 4,096,000)")
     parser.add_argument("--precision", type=float, default=0.05, help="bisect until the gap is this fraction")
+    parser.add_argument(
+        "--crash-span", type=int, default=16, help="past a first failure that raises, look for a crash this much deeper"
+    )
     options = parser.parse_args()
     releases = options.release or list(harness.PYODIDE_RELEASES)
     threads = options.thread or list(THREADS)
@@ -256,7 +284,7 @@ def main() -> None:
     for release in releases:
         harness.pyodideRelease(release)  # fails early, naming 'make npm', if the npm package is missing
     limit, source = nestingLimit()
-    bounds = (options.start, options.cap, options.precision)
+    bounds = (options.start, options.cap, options.precision, options.crash_span)
     results: list[Series] = []
     started = time.monotonic()
     with DevServer() as server, sync_playwright() as driver:

@@ -125,6 +125,18 @@ def test_one_level_deeper_is_unsendable_and_the_worker_serves_on(page: dict[str,
     served(found["afterOver"])
 
 
+def test_an_argument_nested_to_the_limit_arrives_intact(page: dict[str, Any]) -> None:
+    found = section(page, "deepValues")["argsAtLimit"]
+    assert found.get("value") == [page["depth"], 0], found
+
+
+def test_an_argument_one_level_deeper_is_refused_before_it_is_sent(page: dict[str, Any]) -> None:
+    over = error(section(page, "deepValues")["argsOverLimit"])
+    assert over["type"] == "UnsendableError", over
+    assert "NESTING_LIMIT" in over["message"]
+    assert "args[0]" in over["message"]
+
+
 def test_a_hundred_thousand_deep_value_is_unsendable_and_the_worker_serves_on(page: dict[str, Any]) -> None:
     found = section(page, "deepValues")
     tooDeep = error(found["tooDeep"])

@@ -168,7 +168,8 @@ async def baseExceptions():
 
 
 async def deepValues():
-    """Item 1: a value at NESTING_LIMIT arrives; one level more, and 100,000 levels, do not; the worker lives on."""
+    """Item 1: a value at NESTING_LIMIT arrives, either way; one level more, and 100,000 levels, do not; the worker
+    lives on."""
     deep = clients["deep"]
     found = {}
     started = time.monotonic()
@@ -179,6 +180,8 @@ async def deepValues():
     except BaseException as error:
         found["atLimit"] = {"error": describe(error)}
     found["atLimit"]["seconds"] = time.monotonic() - started
+    found["argsAtLimit"] = await attempt(deep.depthOf(stackops.nestedList(DEPTH)))
+    found["argsOverLimit"] = await attempt(deep.depthOf(stackops.nestedList(DEPTH + 1)))
     found["overLimit"] = await attempt(deep.deepList(DEPTH + 1))
     found["afterOver"] = await attempt(deep.ping())
     found["tooDeep"] = await attempt(deep.deepList(TOO_DEEP))

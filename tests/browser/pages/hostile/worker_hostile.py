@@ -37,6 +37,10 @@ class Hostile(WorkerService):
     def deepList(self, depth: int) -> list:
         return stackops.nestedList(depth)
 
+    def depthOf(self, value: object) -> list:
+        """``[depth, leaf]`` of a value received as an argument."""
+        return list(stackops.depthOf(value))
+
     def raiseDeep(self, depth: int) -> None:
         raise ValueError(stackops.nestedList(depth))
 
