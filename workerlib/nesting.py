@@ -72,7 +72,9 @@ def depthOf(value: Any, stop: int | None = None) -> int:
         deepest = max(deepest, depth)
         if stop is not None and deepest >= stop:
             return deepest
-        for child in children(obj):
+        # Pushed last to first, so the first child is walked first, as the pickler does: a value shared by two
+        # places then counts at the place the pickler reaches first, which is where its recursion goes deep.
+        for child in reversed(list(children(obj))):
             if type(child) not in SCALARS:
                 stack.append((child, depth))
     return deepest

@@ -141,9 +141,13 @@ def member(cls: type, value: Any) -> Enum:
             if type(candidate._value_) is type(value) and candidate._value_ == value:
                 found = candidate
                 break
-    # A combination of flags is made by Flag's own _missing_, unless the class brings its own.
+    # A combination of defined flags is made by Flag's own _missing_ (unless the class brings its own), and cached
+    # in the class: only combinations of its own bits, so a payload cannot make that cache grow past what the class
+    # defines.
     ownMissing = getattr(cls._missing_, "__func__", None) is Flag._missing_.__func__  # type: ignore[attr-defined]
-    if found is None and issubclass(cls, Flag) and type(value) is int and ownMissing:
+    mask = getattr(cls, "_flag_mask_", 0)
+    combination = type(value) is int and value >= 0 and not value & ~mask
+    if found is None and issubclass(cls, Flag) and ownMissing and combination:
         try:
             found = cls(value)
         except ValueError:

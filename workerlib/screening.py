@@ -36,6 +36,10 @@ from .nesting import NESTING_LIMIT
 HASH_FLOOD_LIMIT = 64
 """How many big-int keys of one dict or set may share a hash; a payload with more is refused as hash flooding."""
 
+NUMERIC_KEY_LIMIT = 1024
+"""How many keys of one dict or set may be tuples or objects holding numbers whose hash a sender can choose (ints
+beyond 2**61, ``Decimal``, ``Fraction``, ``UUID``); their hashes are not checked one by one, so they are counted."""
+
 _TUPLE_BUDGET = 8  # tuple opcodes the quick grammar allows besides tuples of scalars: an envelope or two
 
 
@@ -133,7 +137,7 @@ class _Node:
     """What the reader knows of one value on the unpickler's stack: its kind and depth, and for a list, dict or set
     whether it is still the one its EMPTY_* opcode made (only those may be filled)."""
 
-    __slots__ = ("depth", "flood", "fresh", "hash", "items", "kind", "origin", "text")
+    __slots__ = ("depth", "flood", "fresh", "hash", "items", "kind", "numeric", "origin", "suspect", "text")
 
     def __init__(self, kind: int, depth: int, fresh: bool = False) -> None:
         self.kind, self.depth, self.fresh = kind, depth, fresh
@@ -142,6 +146,8 @@ class _Node:
         self.hash = 0  # a big int's
         self.text = ""  # a short string's, or the name a stand-in was looked up by
         self.items: list[_Node] = []  # a small tuple's
+        self.suspect = False  # holds a number whose hash the sender can choose
+        self.numeric = 0  # how many suspect keys a dict or set holds
 
     def reference(self) -> _Node:
         """The node as ``BINGET`` pushes it again: the same value, never fillable, its depth read from the original
@@ -190,6 +196,8 @@ class _Reader:
             position = action(self, at, position)
         if len(stack) != 1 or self.marks:
             raise self.fail(end, "the payload does not leave exactly one value")
+        if _depth(stack[0]) > self.limit:
+            raise self.fail(end, f"values nest deeper than NESTING_LIMIT ({NESTING_LIMIT}) levels")
 
     # Helpers the actions share.
     def pop(self, at: int) -> _Node:
@@ -215,9 +223,14 @@ class _Reader:
 
     def container(self, kind: int, items: list[_Node], at: int) -> _Node:
         depth = 1 + max((_depth(item) for item in items), default=0)
-        if depth > self.limit:
+        suspect = any(item.suspect for item in items)
+        # One level of slack: a stand-in's own tuple of arguments holds a value as deep as the limit. Anything that
+        # holds such a tuple is deeper still and refused, and so is one left as the payload's value.
+        if depth > self.limit + 1:
             raise self.fail(at, f"values nest deeper than NESTING_LIMIT ({NESTING_LIMIT}) levels")
-        return _Node(kind, depth)
+        node = _Node(kind, depth)
+        node.suspect = suspect
+        return node
 
     def fill(self, target: _Node, kind: int, items: list[_Node], keys: list[_Node], at: int) -> None:
         if target.kind != kind or not target.fresh:
@@ -234,6 +247,19 @@ class _Reader:
                 flood[key.hash] += 1
                 if flood[key.hash] > HASH_FLOOD_LIMIT:
                     raise self.fail(at, f"more than {HASH_FLOOD_LIMIT} keys of one dict or set share a hash")
+            elif key.suspect:
+                target.numeric += 1
+                if target.numeric > NUMERIC_KEY_LIMIT:
+                    raise self.fail(
+                        at,
+                        f"more than {NUMERIC_KEY_LIMIT} keys of one dict or set hold numbers whose hashes a sender "
+                        f"can choose (big ints, Decimal, Fraction, UUID inside tuples or objects)",
+                    )
+        if not target.suspect:
+            for item in items:
+                if item.suspect:
+                    target.suspect = True
+                    break
 
 
 def _action(*ops: int) -> Callable[[Callable[[_Reader, int, int], int]], Callable[[_Reader, int, int], int]]:
@@ -275,6 +301,7 @@ def _long(reader: _Reader, at: int, position: int) -> int:
     else:
         node = _Node(BIGINT, 0)
         node.hash = hash(value)
+        node.suspect = True
         reader.stack.append(node)
     return position + width + length
 
@@ -380,7 +407,12 @@ def _markedTuple(reader: _Reader, at: int, position: int) -> int:
         keys = [item for item in items if item.kind == BIGINT]
         if len(keys) > HASH_FLOOD_LIMIT and max(Counter(key.hash for key in keys).values()) > HASH_FLOOD_LIMIT:
             raise reader.fail(at, f"more than {HASH_FLOOD_LIMIT} items of one frozenset share a hash")
-    reader.stack.append(reader.container(kind, items, at))
+        if sum(item.suspect and item.kind != BIGINT for item in items) > NUMERIC_KEY_LIMIT:
+            raise reader.fail(at, f"more than {NUMERIC_KEY_LIMIT} items of one frozenset hold numbers of chosen hash")
+    node = reader.container(kind, items, at)
+    if len(items) <= 8:
+        node.items = items  # a stand-in's arguments: (module, qualname, args, state)
+    reader.stack.append(node)
     return position
 
 
@@ -446,14 +478,20 @@ def _reduce(reader: _Reader, at: int, position: int) -> int:
         if len(args.items) != 2 or args.items[0].kind != OBJECT:
             raise reader.fail(at, "a state can only be given to an object the payload made")
         target = args.items[0]
-        target.depth = max(target.depth, 1 + _depth(args.items[1]))
+        target.depth = max(target.depth, _depth(args.items[1]))  # the state dict's level is the object's own
         if target.depth > reader.limit:
             raise reader.fail(at, f"values nest deeper than NESTING_LIMIT ({NESTING_LIMIT}) levels")
         reader.stack.append(_LEAF)
         return position
     depth = max(_depth(args) - 1, 1)  # a stand-in's own tuple of arguments is not a level of the value
-    reader.stack.append(_Node(OBJECT, depth))
+    node = _Node(OBJECT, depth)
+    # Hashes of these follow their numeric value, which the sender chooses; a Decimal arrives as a string.
+    node.suspect = args.suspect or (len(args.items) > 1 and args.items[1].text in _NUMERIC_CLASSES)
+    reader.stack.append(node)
     return position
+
+
+_NUMERIC_CLASSES = frozenset({"Decimal", "Fraction", "UUID"})
 
 
 _OPNAMES = {
