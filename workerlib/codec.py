@@ -167,10 +167,11 @@ def _recipe(obj: Any, kind: type) -> tuple[Any, ...]:
     how, args, state = rebuild.recipe(obj, kind)
     if how == "member":
         return _member, (kind.__module__, kind.__qualname__, args[0])
-    if how == "filled" and state is not None:
+    if how == "filled" and state is not None and not nesting.SCALARS.issuperset(map(type, state.values())):
         # The pickler memoizes the object, then calls _fill(object, state): a state holding the object refers back.
+        # (A state of scalars cannot, and travels with the construction: half the opcodes for the common record.)
         return _construct, (kind.__module__, kind.__qualname__, args, None), state, None, None, _fill
-    return _construct, (kind.__module__, kind.__qualname__, args, None if how == "filled" else state)
+    return _construct, (kind.__module__, kind.__qualname__, args, state)
 
 
 # ---- encoding ------------------------------------------------------------------------------------------------------

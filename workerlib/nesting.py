@@ -29,14 +29,18 @@ SCALARS: frozenset[type] = frozenset({type(None), bool, int, float, complex, str
 
 _CONTAINERS = (list, tuple, set, frozenset)
 _QUICK_VISITS = 64  # containers the quick walk looks at before handing a value to marshal
-_QUICK_ITEMS = 256  # beyond this many items marshal measures faster than checking item types
+_QUICK_ITEMS = 256  # beyond this many items marshal measures faster than Python steps
+_SETS = frozenset({set, frozenset})
+_WALK = "walk"  # _quickWalk's answer for "measure it with the explicit walk, not marshal"
 
 
 def exceeds(value: Any, limit: int = NESTING_LIMIT) -> bool:
     """Whether ``value`` nests deeper than ``limit``; never recurses, whatever the depth."""
     verdict = _quickWalk(value, limit)
+    if verdict is _WALK:
+        return depthOf(value, limit + 1) > limit
     if verdict is not None:
-        return verdict
+        return bool(verdict)
     slack = _marshalSlack()
     if slack is not None and limit < slack - 1:
         # marshal counts a scalar as a level and an empty container as one too, where depth counts neither; so one
@@ -135,11 +139,12 @@ def _shortened(path: tuple[str, ...]) -> str:
     return f"{''.join(steps[:6])}...({len(steps) - 12} more)...{''.join(steps[-6:])}"
 
 
-def _quickWalk(value: Any, limit: int) -> bool | None:
+def _quickWalk(value: Any, limit: int) -> bool | str | None:
     """The answer for the values most sent (flat, or a few containers around flat ones), else None.
 
     Flatness is checked in C (the types of all items at once); only containers holding other containers cost a
-    Python step each, and after a few dozen of those the value goes to marshal instead.
+    Python step each, and after a few dozen of those the value goes to marshal instead, unless a set or frozenset
+    was seen: marshal sorts their items by marshalling each one apart, so nested frozensets cost it twice per level.
     """
     stack: list[tuple[Any, int]] = [(value, 0)]
     visits = 0
@@ -150,21 +155,23 @@ def _quickWalk(value: Any, limit: int) -> bool | None:
             continue
         if kind is not dict and kind not in _CONTAINERS:
             return None
-        if len(obj) > _QUICK_ITEMS:
-            return None
         if kind is dict:
             items: Any = obj.values()
-            if not SCALARS.issuperset(map(type, obj)):
-                return None  # container keys (tuples, frozensets): rare enough for the slower measures
+            keys = set(map(type, obj))
+            if not SCALARS.issuperset(keys):
+                return None if keys.isdisjoint(_SETS) else _WALK  # container keys: rare enough for the slow measures
         else:
             items = obj
         depth += 1
         if depth > limit:
             return True
-        if SCALARS.issuperset(map(type, items)):
+        kinds = set(map(type, items))
+        if SCALARS.issuperset(kinds):
             continue
+        if not kinds.isdisjoint(_SETS) or kind in _SETS:
+            return _WALK
         visits += 1
-        if visits > _QUICK_VISITS:
+        if visits > _QUICK_VISITS or len(obj) > _QUICK_ITEMS:
             return None
         for item in items:
             if type(item) not in SCALARS:

@@ -36,6 +36,11 @@ from .nesting import NESTING_LIMIT
 HASH_FLOOD_LIMIT = 64
 """How many big-int keys of one dict or set may share a hash; a payload with more is refused as hash flooding."""
 
+HASHED_SIZE_LIMIT = 1_000_000
+"""How many values a key (or an Enum value looked up) may hold, counting a value shared by several places once per
+place: hashing and comparing walk it that way, so a few bytes of tuples made of memoized tuples would take 2**40
+steps."""
+
 NUMERIC_KEY_LIMIT = 1024
 """How many keys of one dict or set may be tuples or objects holding numbers whose hash a sender can choose (ints
 beyond 2**61, ``Decimal``, ``Fraction``, ``UUID``); their hashes are not checked one by one, so they are counted."""
@@ -137,7 +142,7 @@ class _Node:
     """What the reader knows of one value on the unpickler's stack: its kind and depth, and for a list, dict or set
     whether it is still the one its EMPTY_* opcode made (only those may be filled)."""
 
-    __slots__ = ("depth", "flood", "fresh", "hash", "items", "kind", "numeric", "origin", "suspect", "text")
+    __slots__ = ("depth", "flood", "fresh", "hash", "items", "kind", "numeric", "origin", "size", "suspect", "text")
 
     def __init__(self, kind: int, depth: int, fresh: bool = False) -> None:
         self.kind, self.depth, self.fresh = kind, depth, fresh
@@ -148,6 +153,7 @@ class _Node:
         self.items: list[_Node] = []  # a small tuple's
         self.suspect = False  # holds a number whose hash the sender can choose
         self.numeric = 0  # how many suspect keys a dict or set holds
+        self.size = 1  # values a hash of it walks (a list, dict or set counts one: hashing it fails there)
 
     def reference(self) -> _Node:
         """The node as ``BINGET`` pushes it again: the same value, never fillable, its depth read from the original
@@ -198,6 +204,7 @@ class _Reader:
             raise self.fail(end, "the payload does not leave exactly one value")
         if _depth(stack[0]) > self.limit:
             raise self.fail(end, f"values nest deeper than NESTING_LIMIT ({NESTING_LIMIT}) levels")
+        self.plainItems(stack, end)
 
     # Helpers the actions share.
     def pop(self, at: int) -> _Node:
@@ -222,6 +229,7 @@ class _Reader:
         return _declared(self.data, position, width, self.end)
 
     def container(self, kind: int, items: list[_Node], at: int) -> _Node:
+        self.plainItems(items, at)
         depth = 1 + max((_depth(item) for item in items), default=0)
         suspect = any(item.suspect for item in items)
         # One level of slack: a stand-in's own tuple of arguments holds a value as deep as the limit. Anything that
@@ -230,9 +238,17 @@ class _Reader:
             raise self.fail(at, f"values nest deeper than NESTING_LIMIT ({NESTING_LIMIT}) levels")
         node = _Node(kind, depth)
         node.suspect = suspect
+        node.size = min(1 + sum(item.size for item in items), HASHED_SIZE_LIMIT + 1)
         return node
 
+    def plainItems(self, items: list[_Node], at: int) -> None:
+        """Refuse a stand-in used as a value: it may only be called (the decoder's own methods must not leak)."""
+        for item in items:
+            if item.kind == CALLABLE:
+                raise self.fail(at, "a stand-in is used as a value instead of being called")
+
     def fill(self, target: _Node, kind: int, items: list[_Node], keys: list[_Node], at: int) -> None:
+        self.plainItems(items, at)
         if target.kind != kind or not target.fresh:
             raise self.fail(
                 at, f"it adds items to a {_KIND_NAMES[target.kind]} that is not the {_KIND_NAMES[kind]} made for them"
@@ -242,6 +258,8 @@ class _Reader:
             raise self.fail(at, f"values nest deeper than NESTING_LIMIT ({NESTING_LIMIT}) levels")
         target.depth = max(target.depth, depth)
         for key in keys:
+            if key.size > HASHED_SIZE_LIMIT:
+                raise self.fail(at, f"a key holds more than HASHED_SIZE_LIMIT ({HASHED_SIZE_LIMIT}) values")
             if key.kind == BIGINT:
                 flood = target.flood = target.flood or Counter()
                 flood[key.hash] += 1
@@ -404,6 +422,8 @@ def _markedTuple(reader: _Reader, at: int, position: int) -> int:
     items = reader.popMark(at)
     kind = TUPLE if reader.data[at] == ord("t") else FROZENSET
     if kind == FROZENSET:
+        if any(item.size > HASHED_SIZE_LIMIT for item in items):
+            raise reader.fail(at, f"a frozenset item holds more than HASHED_SIZE_LIMIT ({HASHED_SIZE_LIMIT}) values")
         keys = [item for item in items if item.kind == BIGINT]
         if len(keys) > HASH_FLOOD_LIMIT and max(Counter(key.hash for key in keys).values()) > HASH_FLOOD_LIMIT:
             raise reader.fail(at, f"more than {HASH_FLOOD_LIMIT} items of one frozenset share a hash")
@@ -479,12 +499,16 @@ def _reduce(reader: _Reader, at: int, position: int) -> int:
             raise reader.fail(at, "a state can only be given to an object the payload made")
         target = args.items[0]
         target.depth = max(target.depth, _depth(args.items[1]))  # the state dict's level is the object's own
+        target.size = min(target.size + args.items[1].size, HASHED_SIZE_LIMIT + 1)
         if target.depth > reader.limit:
             raise reader.fail(at, f"values nest deeper than NESTING_LIMIT ({NESTING_LIMIT}) levels")
         reader.stack.append(_LEAF)
         return position
+    if function.text == "_member" and len(args.items) == 3 and args.items[2].size > HASHED_SIZE_LIMIT:
+        raise reader.fail(at, f"an Enum value holds more than HASHED_SIZE_LIMIT ({HASHED_SIZE_LIMIT}) values")
     depth = max(_depth(args) - 1, 1)  # a stand-in's own tuple of arguments is not a level of the value
     node = _Node(OBJECT, depth)
+    node.size = args.size
     # Hashes of these follow their numeric value, which the sender chooses; a Decimal arrives as a string.
     node.suspect = args.suspect or (len(args.items) > 1 and args.items[1].text in _NUMERIC_CLASSES)
     reader.stack.append(node)
