@@ -13,6 +13,7 @@ import dataclasses
 import datetime
 import decimal
 import fractions
+import functools
 import pathlib
 import types
 import uuid
@@ -201,7 +202,9 @@ def _giveState(obj: Any, state: Any, name: str) -> None:
                 raise DecodeError(f"malformed payload: a {name} has no attribute {key!r} to set") from None
 
 
+@functools.lru_cache(maxsize=4096)
 def _classAttribute(cls: type, key: str) -> Any:
+    # Cached: asked for every attribute of every object received, and classes rarely change after import.
     for klass in cls.__mro__:
         found = vars(klass).get(key)
         if found is not None:

@@ -190,16 +190,55 @@ class _Reader:
         return DecodeError(f"refusing the payload at byte {at}: {why}")
 
     def read(self) -> None:
-        data, end, stack = self.data, self.end, self.stack
+        data, end, stack, memo, marks = self.data, self.end, self.stack, self.memo, self.marks
+        push = stack.append
+        widths = _SCALAR_WIDTHS
+        texts: dict[bytes, _Node] = {}  # a short string's node, per text: names repeat in every object
         position = 2
+        # The opcodes every object's recipe is made of are handled in this loop; the others by their actions.
         while position < end:
-            at = position
             op = data[position]
             position += 1
-            action = _ACTIONS.get(op)
-            if action is None:
-                raise self.fail(at, f"opcode {op:#04x} ({_OPNAMES.get(op, 'unknown')}) is not one workerlib sends")
-            position = action(self, at, position)
+            width = widths[op]
+            if width != 255:  # a scalar of fixed width
+                if position + width > end:
+                    raise self.fail(position - 1, "an opcode's argument runs past the end")
+                push(_LEAF)
+                position += width
+            elif op == 0x94:  # MEMOIZE
+                if not stack:
+                    raise self.fail(position - 1, "MEMOIZE with an empty stack")
+                memo.append(stack[-1])
+            elif op == 0x68:  # BINGET
+                if position >= end or data[position] >= len(memo):
+                    raise self.fail(position - 1, "it refers to a memo entry that does not exist")
+                node = memo[data[position]]
+                push(node.reference() if node.fresh else node)
+                position += 1
+            elif op == 0x8C:  # SHORT_BINUNICODE
+                length = data[position] if position < end else 0
+                stop = position + 1 + length
+                if stop > end:
+                    raise self.fail(position - 1, "an opcode's argument runs past the end")
+                if length > 16:
+                    push(_TEXT)
+                else:
+                    raw = bytes(data[position + 1 : stop])
+                    node = texts.get(raw)
+                    if node is None:
+                        node = texts[raw] = _Node(STRING, 0)
+                        node.text = raw.decode("utf-8", "replace")  # a stand-in's name, perhaps
+                    push(node)
+                position = stop
+            elif op == 0x28:  # MARK
+                marks.append(len(stack))
+            else:
+                action = _ACTIONS.get(op)
+                if action is None:
+                    raise self.fail(
+                        position - 1, f"opcode {op:#04x} ({_OPNAMES.get(op, 'unknown')}) is not one workerlib sends"
+                    )
+                position = action(self, position - 1, position)
         if len(stack) != 1 or self.marks:
             raise self.fail(end, "the payload does not leave exactly one value")
         if _depth(stack[0]) > self.limit:
@@ -229,16 +268,23 @@ class _Reader:
         return _declared(self.data, position, width, self.end)
 
     def container(self, kind: int, items: list[_Node], at: int) -> _Node:
-        self.plainItems(items, at)
-        depth = 1 + max((_depth(item) for item in items), default=0)
-        suspect = any(item.suspect for item in items)
+        depth, size, suspect = 0, 1, False
+        for item in items:  # one plain loop: this runs for every tuple and every object
+            if item.kind == CALLABLE:
+                raise self.fail(at, "a stand-in is used as a value instead of being called")
+            itemDepth = item.origin.depth if item.origin is not None else item.depth
+            if itemDepth > depth:
+                depth = itemDepth
+            size += item.size
+            suspect = suspect or item.suspect
+        depth += 1
         # One level of slack: a stand-in's own tuple of arguments holds a value as deep as the limit. Anything that
         # holds such a tuple is deeper still and refused, and so is one left as the payload's value.
         if depth > self.limit + 1:
             raise self.fail(at, f"values nest deeper than NESTING_LIMIT ({NESTING_LIMIT}) levels")
         node = _Node(kind, depth)
         node.suspect = suspect
-        node.size = min(1 + sum(item.size for item in items), HASHED_SIZE_LIMIT + 1)
+        node.size = min(size, HASHED_SIZE_LIMIT + 1)
         return node
 
     def plainItems(self, items: list[_Node], at: int) -> None:
@@ -248,16 +294,28 @@ class _Reader:
                 raise self.fail(at, "a stand-in is used as a value instead of being called")
 
     def fill(self, target: _Node, kind: int, items: list[_Node], keys: list[_Node], at: int) -> None:
-        self.plainItems(items, at)
         if target.kind != kind or not target.fresh:
             raise self.fail(
                 at, f"it adds items to a {_KIND_NAMES[target.kind]} that is not the {_KIND_NAMES[kind]} made for them"
             )
-        depth = 1 + max((_depth(item) for item in items), default=0)
-        if depth > self.limit:
+        depth, suspect = 0, False
+        for item in items:  # one plain loop: a list of a million scalars comes through here
+            if item is _LEAF or item is _TEXT:
+                continue
+            if item.kind == CALLABLE:
+                raise self.fail(at, "a stand-in is used as a value instead of being called")
+            itemDepth = item.origin.depth if item.origin is not None else item.depth
+            if itemDepth > depth:
+                depth = itemDepth
+            suspect = suspect or item.suspect
+        if depth + 1 > self.limit:
             raise self.fail(at, f"values nest deeper than NESTING_LIMIT ({NESTING_LIMIT}) levels")
-        target.depth = max(target.depth, depth)
+        if depth + 1 > target.depth:
+            target.depth = depth + 1
+        target.suspect = target.suspect or suspect
         for key in keys:
+            if key is _LEAF or key is _TEXT:
+                continue
             if key.size > HASHED_SIZE_LIMIT:
                 raise self.fail(at, f"a key holds more than HASHED_SIZE_LIMIT ({HASHED_SIZE_LIMIT}) values")
             if key.kind == BIGINT:
@@ -273,11 +331,6 @@ class _Reader:
                         f"more than {NUMERIC_KEY_LIMIT} keys of one dict or set hold numbers whose hashes a sender "
                         f"can choose (big ints, Decimal, Fraction, UUID inside tuples or objects)",
                     )
-        if not target.suspect:
-            for item in items:
-                if item.suspect:
-                    target.suspect = True
-                    break
 
 
 def _action(*ops: int) -> Callable[[Callable[[_Reader, int, int], int]], Callable[[_Reader, int, int], int]]:
@@ -290,6 +343,10 @@ def _action(*ops: int) -> Callable[[Callable[[_Reader, int, int], int]], Callabl
 
 
 _ACTIONS: dict[int, Callable[[_Reader, int, int], int]] = {}
+_SCALAR_WIDTHS = bytes(
+    {ord("K"): 1, ord("M"): 2, ord("J"): 4, ord("G"): 8, ord("N"): 0, 0x88: 0, 0x89: 0, ord(")"): 0}.get(op, 255)
+    for op in range(256)
+)
 _WIDTHS = {ord("K"): 1, ord("M"): 2, ord("J"): 4, ord("G"): 8}
 
 
