@@ -182,7 +182,7 @@ def _giveState(obj: Any, state: Any, name: str) -> None:
     ``__dict__``. Never ``setattr``: a class's ``__setattr__`` or a property's setter would run."""
     if not isinstance(state, dict):
         raise DecodeError(f"malformed payload: the state of a {name} is not a dict")
-    cls = type(obj)
+    cls: Any = type(obj)
     for key, value in state.items():
         if type(key) is not str:
             raise DecodeError(f"malformed payload: the state of a {name} names an attribute by {_short(key)}")

@@ -224,11 +224,11 @@ class _Reader:
                     push(_TEXT)
                 else:
                     raw = bytes(data[position + 1 : stop])
-                    node = texts.get(raw)
-                    if node is None:
-                        node = texts[raw] = _Node(STRING, 0)
-                        node.text = raw.decode("utf-8", "replace")  # a stand-in's name, perhaps
-                    push(node)
+                    named = texts.get(raw)
+                    if named is None:
+                        named = texts[raw] = _Node(STRING, 0)
+                        named.text = raw.decode("utf-8", "replace")  # a stand-in's name, perhaps
+                    push(named)
                 position = stop
             elif op == 0x28:  # MARK
                 marks.append(len(stack))
