@@ -8,51 +8,87 @@ of a scalar is 0; of a list, tuple, set, frozenset or dict (keys and values) one
 object (dataclass, ``NamedTuple``, exception, standard value type) one more than its deepest field.
 
 Measuring must itself be cheap and never recurse: a flat container is recognised by looking at its items' types in C,
-values of built-in types only are measured by :mod:`marshal` (C, with a depth counter of its own), and anything else
-by an explicit walk.
+values of built-in containers are measured a level at a time with C iterators, and anything else by an explicit walk.
+(:mod:`marshal` has a depth counter, but at 1,500 levels, past what a worker's stack takes with a call in progress.)
 """
 
 from __future__ import annotations
 
 import dataclasses
 import functools
-import marshal
+import itertools
+import operator
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-NESTING_LIMIT = 1000
-"""How deeply a value may nest to cross (see the module's docstring for how depth counts). Pyodide's stack gives
-out at several thousand levels in a worker on both supported releases (measured: :doc:`/guide`)."""
+NESTING_LIMIT = 500
+"""How deeply a value may nest to cross: a scalar has depth 0, a container or object one more than its deepest item.
+
+Measured in a browser worker (``tools/stackprobe.py``, Chromium, both supported Pyodide releases), CPython's own
+recursion gives out first in ``==`` on nested lists, at 1,562 levels; ``repr`` at 2,312, pickling at 3,000, hashing
+nested tuples at 3,375. The limit stays a third of the lowest of those."""
 
 SCALARS: frozenset[type] = frozenset({type(None), bool, int, float, complex, str, bytes, bytearray})
 """Types that hold no other values, for depth."""
 
 _CONTAINERS = (list, tuple, set, frozenset)
-_QUICK_VISITS = 64  # containers the quick walk looks at before handing a value to marshal
-_QUICK_ITEMS = 256  # beyond this many items marshal measures faster than Python steps
-_SETS = frozenset({set, frozenset})
-_WALK = "walk"  # _quickWalk's answer for "measure it with the explicit walk, not marshal"
+_QUICK_VISITS = 64  # containers the quick walk looks at before measuring level by level
+_QUICK_ITEMS = 256  # beyond this many items a level at a time is faster than Python steps
+_BUILTIN_CONTAINERS = frozenset({list, tuple, dict, set, frozenset})
+_isDict = functools.partial(operator.is_, dict)
+_isNotDict = functools.partial(operator.is_not, dict)
+_isScalar = SCALARS.__contains__
 
 
 def exceeds(value: Any, limit: int = NESTING_LIMIT) -> bool:
     """Whether ``value`` nests deeper than ``limit``; never recurses, whatever the depth."""
     verdict = _quickWalk(value, limit)
-    if verdict is _WALK:
+    if verdict is None:
+        verdict = _levels(value, limit)
+    if verdict is None:
         return depthOf(value, limit + 1) > limit
-    if verdict is not None:
-        return bool(verdict)
-    slack = _marshalSlack()
-    if slack is not None and limit < slack - 1:
-        # marshal counts a scalar as a level and an empty container as one too, where depth counts neither; so one
-        # run settles values clearly within or beyond the limit, and only those right at it get walked.
-        within = _marshals(_wrapped(value, slack - limit + 1))
-        if within is None:
-            pass
-        elif within:
-            return False
-        elif not _marshals(_wrapped(value, slack - limit)):
+    return verdict
+
+
+def _levels(value: Any, limit: int) -> bool | None:
+    """Depth of a value of built-in containers, one level at a time, each level's items gathered and sorted in C.
+
+    Counts the shortest way down to each container (a container met again is not walked again), which is the
+    depth for any value without shared parts. None when an object other than a built-in value is met.
+    """
+    level: list[Any] = [value]
+    seen: set[int] = {id(value)}
+    depth = 0
+    while level:
+        depth += 1
+        if depth > limit:
             return True
-    return depthOf(value, limit + 1) > limit
+        kinds = list(map(type, level))
+        if not _BUILTIN_CONTAINERS.issuperset(kinds):
+            return None
+        dicts = list(itertools.compress(level, map(_isDict, kinds)))
+        others = list(itertools.compress(level, map(_isNotDict, kinds))) if len(dicts) < len(level) else []
+        children = list(
+            itertools.chain(
+                itertools.chain.from_iterable(others),
+                itertools.chain.from_iterable(dicts),
+                itertools.chain.from_iterable(map(dict.values, dicts)),
+            )
+        )
+        level = list(itertools.compress(children, map(operator.not_, map(_isScalar, map(type, children)))))
+        if level:
+            fresh = set(map(id, level))
+            if len(fresh) < len(level) or not seen.isdisjoint(fresh):
+                # Shared parts or a cycle: walk each container once (rare, so a Python step each is fine).
+                unique = []
+                for child in level:
+                    if id(child) not in seen:
+                        seen.add(id(child))
+                        unique.append(child)
+                level = unique
+            else:
+                seen |= fresh
+    return False
 
 
 def depthOf(value: Any, stop: int | None = None) -> int:
@@ -139,12 +175,11 @@ def _shortened(path: tuple[str, ...]) -> str:
     return f"{''.join(steps[:6])}...({len(steps) - 12} more)...{''.join(steps[-6:])}"
 
 
-def _quickWalk(value: Any, limit: int) -> bool | str | None:
+def _quickWalk(value: Any, limit: int) -> bool | None:
     """The answer for the values most sent (flat, or a few containers around flat ones), else None.
 
     Flatness is checked in C (the types of all items at once); only containers holding other containers cost a
-    Python step each, and after a few dozen of those the value goes to marshal instead, unless a set or frozenset
-    was seen: marshal sorts their items by marshalling each one apart, so nested frozensets cost it twice per level.
+    Python step each, and after a few dozen of those (or at a large one) the value is measured level by level.
     """
     stack: list[tuple[Any, int]] = [(value, 0)]
     visits = 0
@@ -153,23 +188,16 @@ def _quickWalk(value: Any, limit: int) -> bool | str | None:
         kind = type(obj)
         if kind in SCALARS:
             continue
-        if kind is not dict and kind not in _CONTAINERS:
+        if kind not in _BUILTIN_CONTAINERS:
             return None
-        if kind is dict:
-            items: Any = obj.values()
-            keys = set(map(type, obj))
-            if not SCALARS.issuperset(keys):
-                return None if keys.isdisjoint(_SETS) else _WALK  # container keys: rare enough for the slow measures
-        else:
-            items = obj
+        items: Any = obj.values() if kind is dict else obj
+        if kind is dict and not SCALARS.issuperset(map(type, obj)):
+            return None  # container keys: rare enough for the slower measures
         depth += 1
         if depth > limit:
             return True
-        kinds = set(map(type, items))
-        if SCALARS.issuperset(kinds):
+        if SCALARS.issuperset(map(type, items)):
             continue
-        if not kinds.isdisjoint(_SETS) or kind in _SETS:
-            return _WALK
         visits += 1
         if visits > _QUICK_VISITS or len(obj) > _QUICK_ITEMS:
             return None
@@ -177,33 +205,3 @@ def _quickWalk(value: Any, limit: int) -> bool | str | None:
             if type(item) not in SCALARS:
                 stack.append((item, depth))
     return False
-
-
-def _marshals(value: Any) -> bool | None:
-    """Whether marshal's depth counter accepts ``value``; None when marshal cannot write it at all."""
-    try:
-        marshal.dumps(value)
-    except ValueError as error:
-        return None if "unmarshallable" in str(error) else False
-    return True
-
-
-def _wrapped(value: Any, levels: int) -> Any:
-    for _ in range(levels):
-        value = [value]
-    return value
-
-
-@functools.cache
-def _marshalSlack() -> int | None:
-    """How many single-item lists marshal accepts around a scalar on this interpreter (its depth counter differs by
-    platform: 1999 on Linux, 1499 in Pyodide), or None when that is not above :data:`NESTING_LIMIT`."""
-    low, high = 0, 10_000  # marshal refuses by its counter, so probing past the limit is safe
-    while low < high:
-        middle = (low + high + 1) // 2
-        try:
-            marshal.dumps(_wrapped(0, middle))
-            low = middle
-        except ValueError:
-            high = middle - 1
-    return low if low > NESTING_LIMIT else None
