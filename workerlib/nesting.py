@@ -37,7 +37,6 @@ _QUICK_ITEMS = 256  # beyond this many items a level at a time is faster than Py
 _BUILTIN_CONTAINERS = frozenset({list, tuple, dict, set, frozenset})
 _isDict = functools.partial(operator.is_, dict)
 _isNotDict = functools.partial(operator.is_not, dict)
-_isScalar = SCALARS.__contains__
 
 
 def exceeds(value: Any, limit: int = NESTING_LIMIT) -> bool:
@@ -64,30 +63,34 @@ def _levels(value: Any, limit: int) -> bool | None:
         if depth > limit:
             return True
         kinds = list(map(type, level))
-        if not _BUILTIN_CONTAINERS.issuperset(kinds):
+        present = set(kinds)
+        if not _BUILTIN_CONTAINERS.issuperset(present):
             return None
-        dicts = list(itertools.compress(level, map(_isDict, kinds)))
-        others = list(itertools.compress(level, map(_isNotDict, kinds))) if len(dicts) < len(level) else []
-        children = list(
-            itertools.chain(
-                itertools.chain.from_iterable(others),
-                itertools.chain.from_iterable(dicts),
-                itertools.chain.from_iterable(map(dict.values, dicts)),
-            )
-        )
-        level = list(itertools.compress(children, map(operator.not_, map(_isScalar, map(type, children)))))
-        if level:
-            fresh = set(map(id, level))
-            if len(fresh) < len(level) or not seen.isdisjoint(fresh):
-                # Shared parts or a cycle: walk each container once (rare, so a Python step each is fine).
-                unique = []
-                for child in level:
-                    if id(child) not in seen:
-                        seen.add(id(child))
-                        unique.append(child)
-                level = unique
-            else:
-                seen |= fresh
+        dicts = list(itertools.compress(level, map(_isDict, kinds))) if dict in present else []
+        others = list(itertools.compress(level, map(_isNotDict, kinds))) if present - {dict} else []
+        parts = [itertools.chain.from_iterable(others), itertools.chain.from_iterable(map(dict.values, dicts))]
+        if dicts and not SCALARS.issuperset(map(type, itertools.chain.from_iterable(dicts))):
+            parts.append(itertools.chain.from_iterable(dicts))  # container keys: tuples, frozensets
+        children = list(itertools.chain.from_iterable(parts))
+        types = list(map(type, children))
+        found = set(types) - SCALARS
+        if not found:
+            return False
+        # One pass per container type present: a C call per item, rather than three.
+        level = []
+        for kind in found:
+            level.extend(itertools.compress(children, map(functools.partial(operator.is_, kind), types)))
+        fresh = set(map(id, level))
+        if len(fresh) < len(level) or not seen.isdisjoint(fresh):
+            # Shared parts or a cycle: walk each container once (rare, so a Python step each is fine).
+            unique = []
+            for child in level:
+                if id(child) not in seen:
+                    seen.add(id(child))
+                    unique.append(child)
+            level = unique
+        else:
+            seen |= fresh
     return False
 
 
