@@ -24,6 +24,7 @@ where the index lists, per segment, the adapter's key and registering module, an
 
 from __future__ import annotations
 
+import array
 import dataclasses
 import functools
 import inspect
@@ -83,7 +84,8 @@ def _segment(number: int) -> Any:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class OutOfBand:
-    """Stands, in a value being encoded, for a ``bytes`` or ``bytearray`` that travels beside the payload.
+    """Stands, in a value being encoded, for a value that travels beside the payload as a buffer of its own: a
+    ``bytes``, a ``bytearray``, or a list of ints or floats (as the bytes of an ``array``).
 
     The payload refers to it by ``index`` into the ``buffers`` handed to the decoder (see :mod:`workerlib.protocol`).
     """
@@ -91,9 +93,15 @@ class OutOfBand:
     index: int
     mutable: bool
     """Whether the value is a ``bytearray`` (rebuilt as one) rather than ``bytes``."""
+    typecode: str = ""
+    """For a list, the ``array`` type code its items were packed with (``"q"`` ints, ``"d"`` floats)."""
 
 
-def _outOfBand(index: int, mutable: bool) -> Any:
+NUMERIC_TYPECODES = {"q": int, "d": float}
+"""The array type codes a list may travel as, and the type of every item of such a list."""
+
+
+def _outOfBand(index: int, mutable: bool, typecode: str = "") -> Any:
     """Stands in, inside a pickle, for a buffer that travels beside the payload; never actually called."""
     raise DecodeError(f"buffer {index} used outside a workerlib decoder")
 
@@ -201,7 +209,7 @@ class _Pickler(pickle.Pickler):
         ):
             return NotImplemented
         if type(obj) is OutOfBand:
-            return _outOfBand, (obj.index, obj.mutable)
+            return _outOfBand, (obj.index, obj.mutable, obj.typecode) if obj.typecode else (obj.index, obj.mutable)
         if isinstance(obj, type):
             raise UnsendableError(f"cannot send the class {_name(obj)} itself; only values cross")
         if obj is not self.verbatim:
@@ -405,13 +413,21 @@ class _Unpickler(pickle.Unpickler):
             )
         return self.attached[index]
 
-    def outOfBandValue(self, index: Any, mutable: Any) -> Any:
+    def outOfBandValue(self, index: Any, mutable: Any, typecode: Any = "") -> Any:
         if type(index) is not int or not 0 <= index < len(self.buffers) or type(mutable) is not bool:
             raise DecodeError(
                 f"malformed payload: reference to buffer {index!r} ({mutable!r}), but {len(self.buffers)} came with it"
             )
         buffer = self.buffers[index]
-        return bytearray(buffer) if mutable else bytes(buffer)  # bytes(b) is b itself for a bytes object
+        if typecode == "":
+            return bytearray(buffer) if mutable else bytes(buffer)  # bytes(b) is b itself for a bytes object
+        if typecode not in NUMERIC_TYPECODES:
+            raise DecodeError(f"malformed payload: a list packed as {typecode!r}, which is not one workerlib sends")
+        items = array.array(typecode)
+        if len(buffer) % items.itemsize:
+            raise DecodeError(f"malformed payload: a buffer of {len(buffer)} bytes holds no whole {typecode!r} items")
+        items.frombytes(buffer)
+        return items.tolist()
 
     def inline(self, key: Any, module: Any, data: Any) -> Any:
         found = _adapterFor(key, module)

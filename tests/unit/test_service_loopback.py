@@ -330,3 +330,29 @@ def test_a_message_the_channel_refuses_fails_only_the_calls_that_carried_the_ref
     assert (first, second) == ("hello a!", "hello b!")
     assert isinstance(refused, ProtocolError)
     assert "the browser refused to send this call: ValueError: DataCloneError" in str(refused)
+
+
+def test_large_lists_of_numbers_travel_packed_and_come_back_as_lists(table: server.ServiceTable) -> None:
+    table.addClass(Greeter, WorkerService)
+    greeter = connect(Greeter, table)
+    ints = list(range(-5000, 5000))
+    floats = [index / 7 for index in range(5000)] + [float("inf"), -0.0]
+    mixed = [*range(2000), True]  # a bool is not packed as an int: the list is pickled as it is
+    huge = [*range(2000), 2**70]  # nor an int beyond 64 bits
+    for value, packed in ((ints, "q"), (floats, "d"), (mixed, None), (huge, None)):
+        buffers: list[Any] = []
+        request = protocol.Request(protocol.OP_CALL, protocol.ServiceTarget("Greeter", __name__, "later"), (value,))
+        asyncio.run(protocol.encodeRequest(request, buffers=buffers))
+        assert [getattr(buffer, "typecode", None) for buffer in buffers] == ([packed] if packed else [])
+        back = asyncio.run(greeter.later(value))
+        assert back == value
+        assert [type(item) for item in back] == [type(item) for item in value]
+    assert str(asyncio.run(greeter.later(floats))[-1]) == "-0.0"
+
+
+def test_a_packed_list_whose_buffer_does_not_hold_whole_items_is_refused() -> None:
+    payload = codec.encode(codec.OutOfBand(0, True, "q"))
+    with pytest.raises(codec.DecodeError, match="holds no whole 'q' items"):
+        codec.decode(payload, buffers=[b"\x00" * 9])
+    with pytest.raises(codec.DecodeError, match="not one workerlib sends"):
+        codec.decode(codec.encode(codec.OutOfBand(0, True, "O")), buffers=[b""])
