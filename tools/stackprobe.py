@@ -39,10 +39,14 @@ from tools.browser import launchChromium
 from tools.devserver import REPOSITORY, DevServer
 
 PAGE_FOLDER = harness.PAGES / "hostile"
-SPEC = PageSpec("hostile", main="probe_main.py", shared=["stackops.py"], title="workerlib stack probe")
+SPEC = PageSpec(
+    "hostile", main="probe_main.py", shared=["stackops.py", "probe_service.py"], title="workerlib stack probe"
+)
 BUILT = REPOSITORY / "build" / "stackprobe"
 RESULTS = BUILT / "results.json"
-THREADS = ("worker", "main")
+THREADS = ("worker", "service", "main")
+"""Where a probe runs: a worker's function exported through PyScript's bridge, a workerlib service method in a worker
+(deeper in the stack: workerlib's channel and dispatcher sit below it), the main thread's top level."""
 PAGE_TIMEOUT = 120.0
 """Seconds a probe page may take to boot."""
 PROBE_TIMEOUT = 600.0
@@ -103,20 +107,20 @@ class Series:
 
 
 def classify(outcome: str) -> str:
-    """``ok``, ``crash``, ``raise`` (a Python exception in the probed code), ``build`` (the value could not be built:
-    no stack verdict) or ``other`` (hung, or failed in JavaScript while Python lived on)."""
+    """``ok``, ``crash``, ``raise`` (a Python exception in the probed code), ``build`` (the value could not be built,
+    or the worker not started: no stack verdict) or ``other`` (hung, or failed while Python lived on)."""
     if outcome == "ok":
         return "ok"
     if outcome.startswith("crashed"):
         return "crash"
     if outcome.startswith("raised"):
         return "raise"
-    if outcome.startswith("could not build"):
+    if outcome.startswith(("could not build", "could not start")):
         return "build"
     return "other"
 
 
-class _Unbuildable(Exception):
+class _NoVerdict(Exception):
     pass
 
 
@@ -137,8 +141,8 @@ def search(series: Series, probe: Callable[[int], str], start: int, cap: int, pr
             flush=True,
         )
         if classify(outcome) == "build":
-            series.note = f"the value could not be built at {depth:,}: {outcome}"
-            raise _Unbuildable
+            series.note = f"no verdict at {depth:,}: {outcome}"
+            raise _NoVerdict
         series.record(depth, outcome)
         return outcome
 
@@ -173,7 +177,7 @@ def search(series: Series, probe: Callable[[int], str], start: int, cap: int, pr
             bisect(series.deepestSurvived, series.firstCrash, lambda outcome: classify(outcome) == "crash")
         elif series.firstCrash is None:
             series.note = f"no crash up to {depth:,}"
-    except _Unbuildable:
+    except _NoVerdict:
         pass
 
 
@@ -201,7 +205,8 @@ class Prober:
             raise
         return page
 
-    def inWorker(self, release: str, operation: str, depth: int) -> str:
+    def probePage(self, release: str) -> Page:
+        """The release's page in worker mode, opened once: every worker probe starts a fresh worker from it."""
         page = self.workerPages.get(release)
         if page is None:
             url = self.url(
@@ -211,12 +216,19 @@ class Prober:
                 stackops=harness._url(PAGE_FOLDER / "stackops.py"),
                 interpreter=harness.pyodideRelease(release).url,
             )
-            page = self.open(url, PAGE_TIMEOUT)
-            self.workerPages[release] = page
+            page = self.workerPages[release] = self.open(url, PAGE_TIMEOUT)
+        return page
+
+    def inWorker(self, release: str, operation: str, depth: int) -> str:
         # evaluate() waits for the promise without a time limit; the page gives each probe PROBE_TIMEOUT itself.
-        return str(
-            page.evaluate("async ([op, depth]) => String(await window.probeInWorker(op, depth))", [operation, depth])
-        )
+        call = "async ([op, depth]) => String(await window.probeInWorker(op, depth))"
+        return str(self.probePage(release).evaluate(call, [operation, depth]))
+
+    def inService(self, release: str, operation: str, depth: int) -> str:
+        page = self.probePage(release)
+        src = harness._url(PAGE_FOLDER / "probe_service.py")
+        call = f"async ([op, depth]) => String(await window.probeInService(op, depth, {json.dumps(src)}))"
+        return str(page.evaluate(call, [operation, depth]))
 
     def onMain(self, release: str, operation: str, depth: int) -> str:
         # The main script runs the probe before it reports: boot and probe share one deadline.
@@ -296,7 +308,7 @@ def main() -> None:
                 for thread in threads:
                     for operation in operations:
                         series = Series(operation, release, thread)
-                        probe = prober.inWorker if thread == "worker" else prober.onMain
+                        probe = {"worker": prober.inWorker, "service": prober.inService, "main": prober.onMain}[thread]
                         search(series, functools.partial(probe, release, operation), *bounds)
                         results.append(series)
         finally:

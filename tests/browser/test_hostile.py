@@ -34,6 +34,7 @@ OPERATIONS = (
     "nested list == copy",
     "pickle.dumps(nested list)",
     "marshal.dumps(nested list)",
+    "free(nested list)",
 )
 """``stackops.OPERATIONS`` of the page; ``tools/stackprobe.py`` measures where each breaks."""
 CRAFTED = (
@@ -91,6 +92,11 @@ def error(outcome: dict[str, Any]) -> dict[str, Any]:
 def served(outcome: dict[str, Any]) -> None:
     """The worker answered a plain call (``ping``) after the pathological one."""
     assert isinstance(outcome.get("value"), int), f"the worker did not serve the next call: {outcome}"
+
+
+def test_every_worker_connects_and_answers(page: dict[str, Any]) -> None:
+    for name, outcome in section(page, "connect").items():
+        assert outcome.get("value") == 1, f"worker {name!r}: {outcome}"
 
 
 # ---- the nesting limit ---------------------------------------------------------------------------------------------

@@ -3,9 +3,12 @@
 ``?thread=main&op=NAME&depth=N`` runs one operation on this thread and reports ``{"outcome": ...}``; if the operation
 kills this interpreter, a JavaScript watchdog reports ``{"outcome": "crashed", ...}`` instead (Python cannot).
 ``?thread=worker&src=URL&interpreter=URL&stackops=URL`` reports ``{"ready": true}`` and leaves
-``window.probeInWorker(op, depth)``: each call starts a fresh worker, runs the operation there, tells a crash apart
-from an exception (a worker whose interpreter died answers nothing any more), terminates the worker and resolves to
-the outcome.
+``window.probeInWorker(op, depth)``: each call starts a fresh worker, runs the operation there (a function the worker
+exports through PyScript's own bridge), tells a crash apart from an exception (a worker whose interpreter died answers
+nothing any more), terminates the worker and resolves to the outcome.
+The same page also leaves ``window.probeInService(op, depth, src)``, which does the same through workerlib: it spawns
+the worker ``src`` with ``StackProbe.spawn`` (the main thread's config) and runs the operation in a service method,
+deeper in the stack.
 """
 
 import asyncio
@@ -15,6 +18,7 @@ import urllib.parse
 import js
 import pagekit
 import pyodide_js
+import pyscript
 import stackops
 from pyodide.ffi import create_proxy
 from pyscript import create_named_worker
@@ -59,9 +63,58 @@ async def workerOutcome(name, op, depth):
             return f"crashed: {failure}; then {type(error).__name__}: {str(error)[:200]}"
         return f"failed in JavaScript: {failure}; worker still {answer}"
     finally:
-        for element in js.document.querySelectorAll(f'script[worker][name="{name}"]'):
-            element.xworker.terminate()
-            element.remove()
+        terminate(name)
+
+
+def terminate(name):
+    for element in js.document.querySelectorAll(f'script[worker][name="{name}"]'):
+        element.xworker.terminate()
+        element.remove()
+
+
+async def serviceOutcome(name, op, depth, src):
+    from probe_service import StackProbe  # only in this mode: it imports workerlib
+
+    try:
+        client = await StackProbe.spawn(src, name=name, timeout=PROBE_TIMEOUT)
+    except Exception as error:
+        terminate(name)
+        return f"could not start: {type(error).__name__}: {str(error)[:200]}"
+    try:
+        return await watched(name, client.attempt(op, depth))
+    finally:
+        await client.close()
+        terminate(name)
+
+
+async def watched(name, awaitable):
+    """The outcome of a workerlib call, told apart from a crash without waiting for a deadline: a call through
+    PyScript's own bridge waits behind the probe (the worker is busy) and fails at once if the probe killed Pyodide,
+    which workerlib (before issue 12) never notices."""
+    exports = await asyncio.wait_for(pyscript.workers[name], 10)
+    call = asyncio.ensure_future(awaitable)
+    deadline = asyncio.get_running_loop().time() + PROBE_TIMEOUT
+    while not call.done():
+        watch = asyncio.ensure_future(exports.alive())
+        await asyncio.wait(
+            {call, watch}, timeout=deadline - asyncio.get_running_loop().time(), return_when="FIRST_COMPLETED"
+        )
+        if watch.done() and watch.exception() is not None:
+            call.cancel()
+            error = watch.exception()
+            return f"crashed: PyScript's bridge: {type(error).__name__}: {str(error)[:200]}"
+        if not call.done() and not watch.done():
+            call.cancel()
+            return f"hung: no answer within {PROBE_TIMEOUT:g} s"
+    try:
+        return str(call.result())
+    except Exception as error:
+        failure = f"{type(error).__name__}: {str(error)[:200]}"
+    try:
+        answer = await asyncio.wait_for(exports.alive(), 10)
+    except Exception as error:
+        return f"crashed: {failure}; then {type(error).__name__}: {str(error)[:200]}"
+    return f"failed: {failure}; worker still {answer}"
 
 
 _started = [0]
@@ -72,10 +125,15 @@ async def probeInWorker(op, depth):
     return await workerOutcome(f"probe-{_started[0]}", str(op), int(depth))
 
 
+async def probeInService(op, depth, src):
+    _started[0] += 1
+    return await serviceOutcome(f"probe-{_started[0]}", str(op), int(depth), str(src))
+
+
 if query.get("thread") == "main":
     installWatchdog()
     pagekit.finish({"outcome": stackops.attempt(query["op"], int(query["depth"]))})
 else:
-    keep = create_proxy(probeInWorker)
-    js.window.probeInWorker = keep
+    keep = [create_proxy(probeInWorker), create_proxy(probeInService)]
+    js.window.probeInWorker, js.window.probeInService = keep
     pagekit.finish({"ready": True})

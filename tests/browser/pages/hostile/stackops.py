@@ -2,7 +2,9 @@
 
 Shared by the hostile page (its margin check runs every operation at ``codec.NESTING_LIMIT``, in a worker and on the
 main thread) and by ``tools/stackprobe.py`` (which finds the depth at which each one raises or kills the
-interpreter). Values are built and compared without Python recursion, so only the operation itself goes deep.
+interpreter). Values are built and compared without Python recursion, so only the operation itself goes deep;
+``free(nested list)`` is the value's deallocation when its last reference goes, which recurses too (CPython's
+trashcan defers it only near its own recursion limit, not where Pyodide's stack ends).
 """
 
 import marshal
@@ -70,12 +72,18 @@ def _marshalList(depth):
     return lambda: len(marshal.dumps(value))
 
 
+def _freeList(depth):
+    holder = [nestedList(depth)]
+    return holder.clear  # drops the only reference: the list's deallocation recurses in C, level by level
+
+
 OPERATIONS = {
     "hash(nested tuple)": _hashTuple,
     "repr(nested list)": _reprList,
     "nested list == copy": _compareLists,
     "pickle.dumps(nested list)": _pickleList,
     "marshal.dumps(nested list)": _marshalList,
+    "free(nested list)": _freeList,
 }
 """Each maker builds its value(s) for a depth and returns the operation to run on them."""
 
