@@ -85,7 +85,8 @@ async def attempt(awaitable):
         value = await awaitable
     except BaseException as error:  # SystemExit and KeyboardInterrupt from a worker included: recorded, not obeyed
         return {"error": describe(error), "seconds": time.monotonic() - started}
-    shown = value if isinstance(value, (int, str, dict)) else repr(value)[:200]
+    plain = isinstance(value, (int, str, dict)) or (isinstance(value, list) and stackops.depthOf(value)[0] <= 2)
+    shown = value if plain else repr(value)[:200]  # a deep value as a short text: json.dumps recurses
     return {"value": shown, "seconds": time.monotonic() - started}
 
 
