@@ -333,6 +333,7 @@ _SMALL = 16
 
 def _checkNesting(value: Any, where: str, limit: int) -> None:
     if nesting.exceeds(value, limit):
+        nesting.keep(value)  # the caller's: never freed here, where freeing a deep value overflows Pyodide's stack
         raise UnsendableError(
             f"{where}{nesting.deepestPath(value, limit)}: nests deeper than workerlib.codec.NESTING_LIMIT "
             f"({NESTING_LIMIT}) levels, the most a value may to cross; flatten it, or send it in parts"
@@ -515,6 +516,7 @@ def _load(
     except Exception as error:
         raise DecodeError(f"malformed payload ({len(data)} bytes): {type(error).__name__}: {error}") from error
     if plain and len(data) >= limit and nesting.exceeds(value, limit):
+        nesting.dismantle(value)  # ours alone: emptied, so that freeing it cannot overflow the stack
         raise DecodeError(f"refusing a payload whose value nests deeper than NESTING_LIMIT ({NESTING_LIMIT}) levels")
     return value
 

@@ -208,3 +208,30 @@ def _quickWalk(value: Any, limit: int) -> bool | None:
             if type(item) not in SCALARS:
                 stack.append((item, depth))
     return False
+
+
+def dismantle(value: Any) -> None:
+    """Empty ``value``'s lists, dicts and sets from the top down, so that freeing it never recurses.
+
+    CPython frees a nested list by freeing its items first, recursively; a few thousand levels of that overflow a
+    worker's stack. Only for a value nobody else holds: a decoded value being refused.
+    """
+    stack: list[Any] = [value]
+    while stack:
+        obj = stack.pop()
+        kind = type(obj)
+        if kind is list or kind is set:
+            stack.extend(obj)
+            obj.clear()
+        elif kind is dict:
+            stack.extend(obj.values())
+            obj.clear()
+
+
+_kept: list[Any] = []
+
+
+def keep(value: Any) -> None:
+    """Keep a too-deep value that is not ours to empty (a method's result) alive for good, rather than let it be
+    freed where freeing would overflow the stack. One per refusal; such values are what the limit refuses."""
+    _kept.append(value)

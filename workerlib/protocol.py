@@ -247,6 +247,7 @@ class RemoteFailure:
         except Exception:
             encoded = None
         if encoded is None and _tooDeepToPrint(error):
+            nesting.keep((error.args, vars(error)))
             # str() and the traceback's last line would recurse through the value as deep as it goes, which is more
             # than Pyodide's stack takes: describe it without looking inside.
             return cls(

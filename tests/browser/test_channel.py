@@ -206,7 +206,7 @@ def test_nothing_is_posted_for_an_uncloneable_argument_and_the_next_call_works(p
 def test_an_uncloneable_result_fails_in_the_worker_and_it_keeps_serving(page: dict[str, Any]) -> None:
     unsendable = section(page, "unsendable")
     returned = error(unsendable["returnedFunction"])
-    assert (returned["type"], returned["module"]) == ("UnsendableError", "workerlib.codec")
+    assert (returned["type"], returned["module"]) == ("UnsendableError", "workerlib.errors")
     assert unsendable["returnedFunction"]["isUnsendable"] is True
     assert returned["message"].startswith("return value: cannot send a JavaScript function"), returned["message"]
     assert "Raised in Lab.returnFunction() on worker 'chan'" in "\n".join(returned["notes"])

@@ -155,3 +155,17 @@ def test_the_dispatcher_answers_when_describing_a_failure_fails(
         assert ok is False
         assert failure.typeName == "workerlib.errors.ProtocolError"
         assert "describing its failure failed too" in failure.message
+
+
+def test_a_crafted_plain_payload_nested_past_the_limit_is_refused_and_freed_safely() -> None:
+    # 100,000 empty lists, each appended into the one before: iterative to build, and freeing it recursively would
+    # overflow a worker's stack, so the decoder empties it before refusing it.
+    depth = 100_000
+    payload = b"\x80\x05" + b"]" * depth + b"a" * (depth - 1) + b"."
+    with pytest.raises(codec.DecodeError, match="deeper than NESTING_LIMIT"):
+        codec.decode(payload)
+    nested: list[Any] = []
+    for _ in range(depth):
+        nested = [nested]
+    nesting.dismantle(nested)
+    assert nested == []
