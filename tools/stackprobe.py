@@ -32,6 +32,7 @@ from types import ModuleType
 from unittest import mock
 
 from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Error as PlaywrightError
 
 from tests.browser import harness
 from tests.browser.harness import PageSpec
@@ -107,15 +108,16 @@ class Series:
 
 
 def classify(outcome: str) -> str:
-    """``ok``, ``crash``, ``raise`` (a Python exception in the probed code), ``build`` (the value could not be built,
-    or the worker not started: no stack verdict) or ``other`` (hung, or failed while Python lived on)."""
+    """``ok``, ``crash``, ``raise`` (a Python exception in the probed code), ``build`` (no stack verdict: the value
+    could not be built, the worker not started, or the browser lost the page) or ``other`` (hung, or failed while
+    Python lived on)."""
     if outcome == "ok":
         return "ok"
     if outcome.startswith("crashed"):
         return "crash"
     if outcome.startswith("raised"):
         return "raise"
-    if outcome.startswith(("could not build", "could not start")):
+    if outcome.startswith(("could not build", "could not start", "page lost")):
         return "build"
     return "other"
 
@@ -220,23 +222,44 @@ class Prober:
         return page
 
     def inWorker(self, release: str, operation: str, depth: int) -> str:
-        # evaluate() waits for the promise without a time limit; the page gives each probe PROBE_TIMEOUT itself.
-        call = "async ([op, depth]) => String(await window.probeInWorker(op, depth))"
-        return str(self.probePage(release).evaluate(call, [operation, depth]))
+        return self.evaluate(release, "probeInWorker", [operation, depth])
 
     def inService(self, release: str, operation: str, depth: int) -> str:
-        page = self.probePage(release)
-        src = harness._url(PAGE_FOLDER / "probe_service.py")
-        call = f"async ([op, depth]) => String(await window.probeInService(op, depth, {json.dumps(src)}))"
-        return str(page.evaluate(call, [operation, depth]))
+        return self.evaluate(
+            release, "probeInService", [operation, depth, harness._url(PAGE_FOLDER / "probe_service.py")]
+        )
+
+    def evaluate(self, release: str, function: str, args: list[object]) -> str:
+        """Call ``window.<function>(...args)`` on the release's probe page and wait for its outcome (the page gives
+        each probe PROBE_TIMEOUT itself). A page the browser lost (its renderer died) is opened again, once."""
+        call = f"async (args) => String(await window.{function}(...args))"
+        for attempt in (1, 2):
+            try:
+                return str(self.probePage(release).evaluate(call, args))
+            except PlaywrightError as error:
+                lost = self.workerPages.pop(release, None)
+                if lost is not None and not lost.is_closed():
+                    lost.context.close()
+                if attempt == 2:
+                    return f"page lost twice: {error.message.splitlines()[0][:200]}"
+                print(f"  (the probe page was lost: {error.message.splitlines()[0][:120]}; opening it again)")
+        raise AssertionError("unreachable")
 
     def onMain(self, release: str, operation: str, depth: int) -> str:
-        # The main script runs the probe before it reports: boot and probe share one deadline.
-        page = self.open(self.url(release, thread="main", op=operation, depth=str(depth)), PAGE_TIMEOUT + PROBE_TIMEOUT)
-        try:
-            found = json.loads(page.evaluate("window.pageResult"))
-        finally:
-            page.context.close()
+        url = self.url(release, thread="main", op=operation, depth=str(depth))
+        for attempt in (1, 2):
+            try:
+                # The main script runs the probe before it reports: boot and probe share one deadline.
+                page = self.open(url, PAGE_TIMEOUT + PROBE_TIMEOUT)
+                try:
+                    found = json.loads(page.evaluate("window.pageResult"))
+                finally:
+                    page.context.close()
+                break
+            except PlaywrightError as error:
+                if attempt == 2:
+                    return f"page lost twice: {error.message.splitlines()[0][:200]}"
+                print(f"  (the probe page was lost: {error.message.splitlines()[0][:120]}; opening it again)")
         if found["outcome"] == "crashed":
             return f"crashed: {found['reason'][:120]}; then {found['check'][:120]}"
         return str(found["outcome"])
