@@ -324,7 +324,8 @@ def test_crafted_payload_is_refused_by_the_decoder(page: dict[str, Any], name: s
     reply = value(entry["reply"])
     assert reply["ok"] is False, f"the dispatcher ran a crafted payload: {reply}"
     assert reply["typeName"].endswith("DecodeError"), reply
-    assert re.search(r"refusing|not imported|has no", reply["message"]), reply["message"]
+    # Refused by the screen (an opcode or a protocol workerlib never sends) or by the class lookup.
+    assert re.search(r"refusing|not imported|has no|not a protocol 5 pickle", reply["message"]), reply["message"]
     assert value(entry["stillServing"]) == name
 
 
