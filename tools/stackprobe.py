@@ -1,20 +1,24 @@
 """Measures how deep a nested value can go before Pyodide's stack gives out, in headless Chromium, on a real page.
 
 For each operation of ``tests/browser/pages/hostile/stackops.py`` (``hash`` of a nested tuple; ``repr``, ``==`` with a
-copy, ``pickle.dumps`` and ``marshal.dumps`` of a nested list), on each Pyodide release the browser tests pin, and on
-both a worker and the main thread of a PyScript page, it finds the deepest nesting the operation survives and the
-first depth at which it fails: either it raises (``RecursionError``, marshal's own ``ValueError``) or it kills the
-interpreter (Pyodide's fatal error: a JavaScript ``RangeError``, after which every call fails with "Pyodide already
-fatally failed").
+copy, ``pickle.dumps``, ``marshal.dumps`` and the deallocation of a nested list), on each Pyodide release the browser
+tests pin, and in three places of a PyScript page, it finds the deepest nesting the operation survives and the first
+depth at which it fails: either it raises (``RecursionError``, marshal's own ``ValueError``) or it kills the
+interpreter (Pyodide's fatal error: a JavaScript ``RangeError``, after which PyScript's calls fail with "Pyodide
+already fatally failed"). When the first failure raises, it also looks for the first crash beyond it.
 
-A crash is fatal, so every probe runs in a fresh interpreter: a fresh worker started on the probe page for each worker
-probe (terminated afterwards), a fresh page for each main-thread probe. The depth doubles from ``--start`` until the
-operation fails, then bisects until the gap between deepest OK and first failure is within ``--precision``.
+The places (``--thread``): ``worker``, a function a worker exports through PyScript's own bridge; ``service``, a
+workerlib service method in a worker (workerlib's channel and dispatcher below it on the stack: where a payload's
+values are really decoded and used); ``main``, the main thread's top level.
 
-Worker probes run through PyScript's own bridge, not workerlib: the point is Pyodide's stack, which workerlib's
-``codec.NESTING_LIMIT`` must stay well below. Prints a Markdown table and writes ``build/stackprobe/results.json``.
+A crash is fatal, so every probe runs in a fresh interpreter: a fresh worker started from the probe page for each
+worker or service probe (terminated afterwards), a fresh page for each main-thread probe. The depth doubles from
+``--start`` until the operation fails, then bisects until each gap is within ``--precision``.
 
-    .venv/bin/python tools/stackprobe.py                 # every operation, release and thread: about half an hour
+Prints a Markdown table; the probes go to ``--out`` (``build/stackprobe/results.json``) as each series ends, and
+``--resume`` measures only the series missing there, ``--table`` prints the table of what is there.
+
+    .venv/bin/python tools/stackprobe.py                 # everything: about an hour on a 2-core machine
     .venv/bin/python tools/stackprobe.py --release 0.29.5 --thread worker --op "hash(nested tuple)"
 """
 
@@ -28,7 +32,9 @@ import time
 import urllib.parse
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from types import ModuleType
+from typing import Any
 from unittest import mock
 
 from playwright.sync_api import Browser, Page, sync_playwright
@@ -279,7 +285,11 @@ def table(results: list[Series], limit: int) -> str:
     def number(value: int | None) -> str:
         return "-" if value is None else f"{value:,}"
 
-    for found in results:
+    releases, threads = list(harness.PYODIDE_RELEASES), list(THREADS)
+    order = sorted(
+        results, key=lambda found: (releases.index(found.release), threads.index(found.thread), found.operation)
+    )
+    for found in order:
         kind = classify(found.failure)
         what = (
             "-"
@@ -301,6 +311,12 @@ def table(results: list[Series], limit: int) -> str:
     return "\n".join(lines)
 
 
+def load(path: Path) -> tuple[dict[str, Any], list[Series]]:
+    report: dict[str, Any] = json.loads(path.read_text())
+    series = [Series(**{**found, "probes": [tuple(probe) for probe in found["probes"]]}) for found in report["series"]]
+    return report, series
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--release", action="append", choices=list(harness.PYODIDE_RELEASES))
@@ -312,44 +328,56 @@ def main() -> None:
     parser.add_argument(
         "--crash-span", type=int, default=16, help="past a first failure that raises, look for a crash this much deeper"
     )
+    parser.add_argument("--out", type=Path, default=RESULTS, help=f"results file (default {RESULTS})")
+    parser.add_argument(
+        "--resume", action="store_true", help="keep the series already in --out, measure only the missing ones"
+    )
+    parser.add_argument("--table", action="store_true", help="only print the table of --out")
     options = parser.parse_args()
+    limit, source = nestingLimit()
+    if options.table:
+        report, done = load(options.out)
+        print(f"NESTING_LIMIT = {limit} ({source}); Chromium {report['chromium']}")
+        print(table(done, limit))
+        return
     releases = options.release or list(harness.PYODIDE_RELEASES)
     threads = options.thread or list(THREADS)
     operations = options.op or list(OPERATIONS)
     for release in releases:
         harness.pyodideRelease(release)  # fails early, naming 'make npm', if the npm package is missing
-    limit, source = nestingLimit()
     bounds = (options.start, options.cap, options.precision, options.crash_span)
-    results: list[Series] = []
+    results = load(options.out)[1] if options.resume and options.out.exists() else []
+    measured = {(found.operation, found.release, found.thread) for found in results}
     started = time.monotonic()
     with DevServer() as server, sync_playwright() as driver:
         browser = launchChromium(driver)
         chromium = browser.version
+
+        def save() -> None:
+            # After every series: a run that is stopped keeps what it measured (--resume goes on from there).
+            report = {"chromium": chromium, "series": [asdict(found) for found in results]}
+            options.out.parent.mkdir(parents=True, exist_ok=True)
+            options.out.write_text(json.dumps(report, indent=2) + "\n")
+
         prober = Prober(browser, server.origin)
         try:
             for release in releases:
                 for thread in threads:
                     for operation in operations:
+                        if (operation, release, thread) in measured:
+                            continue
                         series = Series(operation, release, thread)
                         probe = {"worker": prober.inWorker, "service": prober.inService, "main": prober.onMain}[thread]
                         search(series, functools.partial(probe, release, operation), *bounds)
                         results.append(series)
+                        save()
         finally:
             prober.close()
             browser.close()
-    BUILT.mkdir(parents=True, exist_ok=True)
-    report = {
-        "nestingLimit": limit,
-        "nestingLimitSource": source,
-        "chromium": chromium,
-        "seconds": round(time.monotonic() - started),
-        "series": [asdict(found) for found in results],
-    }
-    RESULTS.write_text(json.dumps(report, indent=2) + "\n")
     print()
-    print(f"NESTING_LIMIT = {limit} ({source}); Chromium {chromium}; {report['seconds']} s")
+    print(f"NESTING_LIMIT = {limit} ({source}); Chromium {chromium}; {time.monotonic() - started:.0f} s")
     print(table(results, limit))
-    print(f"\nwritten to {RESULTS.relative_to(REPOSITORY)}")
+    print(f"\nwritten to {options.out}")
 
 
 if __name__ == "__main__":
