@@ -287,7 +287,13 @@ def table(results: list[Series], limit: int) -> str:
 
     releases, threads = list(harness.PYODIDE_RELEASES), list(THREADS)
     order = sorted(
-        results, key=lambda found: (releases.index(found.release), threads.index(found.thread), found.operation)
+        results,
+        key=lambda found: (
+            releases.index(found.release),
+            threads.index(found.thread),
+            OPERATIONS.index(found.operation) if found.operation in OPERATIONS else len(OPERATIONS),
+            found.operation,
+        ),
     )
     for found in order:
         kind = classify(found.failure)
