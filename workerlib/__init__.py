@@ -8,7 +8,7 @@ from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as _version
 
 from .adapters import Adapter, AdapterShadowedWarning, adapter
-from .calls import Call, CallTiming
+from .calls import Call, CallTiming, Stream
 from .client import ServiceClient, Worker
 from .codec import DecodeError, UnsendableError
 from .decorators import typechecked
@@ -21,7 +21,16 @@ from .diagnostics import (
     enableLogging,
     systemVersions,
 )
-from .errors import AdapterError, ConnectError, ProtocolError, RemoteError, WorkerClosedError, WorkerlibError
+from .errors import (
+    AdapterError,
+    CallbackExpiredError,
+    ConnectError,
+    ProtocolError,
+    RemoteError,
+    WorkerClosedError,
+    WorkerlibError,
+)
+from .server import Callback
 from .service import WorkerService, connectToWorker, export
 from .transport import Transfer, transfer
 
@@ -39,11 +48,14 @@ __all__ = [
     "AdapterShadowedWarning",
     "Call",
     "CallTiming",
+    "Callback",
+    "CallbackExpiredError",
     "ConnectError",
     "DecodeError",
     "ProtocolError",
     "RemoteError",
     "ServiceClient",
+    "Stream",
     "Transfer",
     "UnsendableError",
     "Worker",

@@ -1,10 +1,10 @@
-"""One call on its way: the awaitable a client method returns, its deadline and its timing."""
+"""One call on its way: the awaitable a client method returns, its deadline and its timing; and a stream of items."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine, Generator
+from collections.abc import AsyncIterator, Callable, Coroutine, Generator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 
 @dataclass(frozen=True)
@@ -83,3 +83,120 @@ class Call[T](Coroutine[Any, Any, T]):
     def __repr__(self) -> str:
         state = "answered" if self.timing is not None else "sent" if self._running is not None else "not sent"
         return f"<Call {self.where}, {state}>"
+
+
+class StreamSource(Protocol):
+    """What a :class:`Stream` draws on: the channel side of one streaming call (see :mod:`workerlib.client`)."""
+
+    async def open(self) -> None:
+        """Send the request."""
+        ...
+
+    async def next(self, timeout: float | None) -> tuple[bool, Any]:
+        """``(True, item)`` for the next item, ``(False, None)`` at the end; raises the generator's exception."""
+        ...
+
+    def close(self) -> None:
+        """Stop the worker's generator, unless it has ended; idempotent, never raises, needs no running loop."""
+        ...
+
+
+class Stream[T](AsyncIterator[T]):
+    """What calling a client method that is a generator returns: an async iterator of the worker's items.
+
+    ``async for item in client.method(...)`` sends the call when the loop starts and gets each item as the worker
+    yields it. The worker's generator runs at most :data:`~workerlib.protocol.STREAM_AHEAD` items ahead of the loop
+    (it is not asked for more until the loop takes them). Leaving the loop (``break``, ``return``, an exception,
+    cancelling the task that runs it), :meth:`aclose` or leaving ``async with client.method(...) as stream`` stops the
+    generator in the worker: its ``finally`` blocks run there. An exception the generator raises is raised by the
+    ``async for``. A timeout (the client's default or :meth:`withTimeout`) bounds each wait for the next item, not
+    the whole stream; when it passes, ``TimeoutError`` is raised and the generator stopped::
+
+        async for row in client.rows(query):
+            show(row)
+    """
+
+    def __init__(self, source: StreamSource, timeout: float | None, where: str) -> None:
+        self._source = source
+        self.timeout = timeout
+        """Seconds to wait for each item before raising ``TimeoutError``; ``None`` waits for ever."""
+        self.where = where
+        """What is called, as errors name it."""
+        self.received = 0
+        """How many items arrived so far."""
+        self._state = "new"  # new -> open -> ended | closed
+
+    def withTimeout(self, seconds: float | None) -> Stream[T]:
+        """Give this stream its own deadline per item in seconds (``None``: wait for ever); returns the stream."""
+        if self._state != "new":
+            raise RuntimeError(f"{self.where}: withTimeout() must come before the stream is iterated")
+        if seconds is not None and not seconds > 0:
+            raise ValueError(f"{self.where}: a timeout must be a positive number of seconds or None, got {seconds!r}")
+        self.timeout = seconds
+        return self
+
+    def __aiter__(self) -> AsyncIterator[T]:
+        # A loop of its own: when the loop is left early, the loop object goes away and stops the worker's generator,
+        # even while this stream is still referred to by a variable.
+        return _StreamLoop(self)
+
+    async def __anext__(self) -> T:
+        if self._state == "new":
+            self._state = "open"
+            try:
+                await self._source.open()
+            except BaseException:
+                self._state = "ended"
+                raise
+        if self._state != "open":
+            raise StopAsyncIteration
+        try:
+            more, item = await self._source.next(self.timeout)
+        except BaseException:
+            self._state = "ended"
+            self._source.close()  # the consumer stopped waiting (cancelled, timed out) or the generator failed
+            raise
+        if not more:
+            self._state = "ended"
+            raise StopAsyncIteration
+        self.received += 1
+        return item  # type: ignore[no-any-return]
+
+    async def aclose(self) -> None:
+        """Stop the worker's generator (its ``finally`` blocks run there); later iteration ends at once."""
+        self.close()
+
+    def close(self) -> None:
+        """:meth:`aclose` for code that cannot await."""
+        if self._state == "open":
+            self._source.close()
+        self._state = "closed"
+
+    async def __aenter__(self) -> Stream[T]:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        if getattr(self, "_state", None) == "open":
+            self._source.close()
+
+    def __repr__(self) -> str:
+        return f"<Stream {self.where}, {self._state}, {self.received} items received>"
+
+
+class _StreamLoop[T](AsyncIterator[T]):
+    """One ``async for`` over a :class:`Stream`: stops the stream when the loop is left before the end."""
+
+    def __init__(self, stream: Stream[T]) -> None:
+        self.stream = stream
+
+    def __aiter__(self) -> _StreamLoop[T]:
+        return self
+
+    async def __anext__(self) -> T:
+        return await self.stream.__anext__()
+
+    def __del__(self) -> None:
+        self.stream.close()

@@ -9,6 +9,8 @@ channel (requests of one loop turn leave as one message) and waits for the reply
 from __future__ import annotations
 
 import asyncio
+import collections
+import inspect
 import itertools
 import logging
 from collections.abc import Callable, Sequence
@@ -16,7 +18,7 @@ from typing import Any
 
 from . import protocol
 from ._runtime import clock
-from .calls import Call, CallTiming
+from .calls import Call, CallTiming, Stream
 from .decorators import remoteMethod
 from .errors import ProtocolError, WorkerClosedError
 from .methods import publicMethods
@@ -38,6 +40,9 @@ class Link:
         """PyScript's own object for the worker (``None`` on a loopback)."""
         self.channel = channel
         self.pending: dict[int, asyncio.Future[Frame]] = {}
+        self.streams: dict[int, StreamFeed] = {}
+        self.callbacks: dict[int, list[Any]] = {}
+        """The callables passed to each call in progress, by request id: what the worker's callbacks call."""
         self.gone: str | None = None
         """Why no call can reach the worker any more, once that is so."""
         self.onGone: Callable[[], None] | None = None
@@ -51,13 +56,23 @@ class Link:
     def received(self, frames: list[Frame]) -> None:
         """Route the frames of one message to the calls waiting for them."""
         for frame in frames:
+            kind = frame.kind
+            if kind == FrameKind.CALLBACK_CALL:
+                asyncio.Task(self._callBack(frame), loop=asyncio.get_event_loop(), eager_start=True)
+                continue
+            feed = self.streams.get(frame.id)
+            if feed is not None and kind in (FrameKind.STREAM_ITEM, FrameKind.STREAM_END, FrameKind.REPLY):
+                feed.put(frame)  # a REPLY ends a stream too: the worker failed before the stream started
+                continue
             future = self.pending.get(frame.id)
-            if frame.kind == FrameKind.REPLY:
+            if kind == FrameKind.REPLY:
                 if future is not None and not future.done():
                     future.set_result(frame)
                 elif frame.id == 0:  # the worker's answer to a message of ours it could not read
                     log.warning("worker %r could not read a message this thread sent", self.name)
                 continue  # a late reply to a call that gave up: dropped
+            if kind in (FrameKind.STREAM_ITEM, FrameKind.STREAM_END) and future is None:
+                continue  # the rest of a stream whose consumer left: dropped
             error = ProtocolError(
                 f"worker {self.name!r} sent a frame of {protocol.kindName(frame.kind)} (id {frame.id}), "
                 f"which this side does not handle (workerlib protocol version {protocol.VERSION})"
@@ -69,6 +84,33 @@ class Link:
                 # A frame the worker started (its own id): answered, so nothing on its side waits for ever.
                 answer = FrameKind.CALLBACK_REPLY if frame.kind == FrameKind.CALLBACK_CALL else FrameKind.REPLY
                 asyncio.Task(self._refuse(answer, frame.id, error), loop=asyncio.get_event_loop(), eager_start=True)
+
+    async def _callBack(self, frame: Frame) -> None:
+        """Run a callable passed to a call, as the worker's callback asks, and send its outcome back."""
+        attachments = None
+        buffers: list[Any] = []
+        try:
+            request = await protocol.decodeRequest(frame.payload, frame.attached, frame.buffers)
+            if request.operation != protocol.OP_CALLBACK:
+                raise ProtocolError(f"a callback call must be a {protocol.OP_CALLBACK} request")
+            requestId, index = request.target
+            passed = self.callbacks.get(requestId)
+            if passed is None or not 0 <= index < len(passed):
+                raise ProtocolError(
+                    f"worker {self.name!r} called callback {index} of call {requestId}, which has ended or has none"
+                )
+            result = passed[index](*request.args, **(request.kwargs or {}))
+            if inspect.isawaitable(result):
+                result = await result
+            attachments = self.channel.attachments()
+            payload = await protocol.encodeReply(True, result, None, attachments, buffers)
+        except Exception as error:  # the callback's own exception included: the worker raises it where it awaits
+            attachments, buffers = None, []
+            payload = await protocol.encodeReply(False, await protocol.RemoteFailure.capture(error))
+        if self.gone is None:
+            values = attachments.values if attachments is not None else ()  # type: ignore[attr-defined]
+            moved = attachments.transfer if attachments is not None else ()  # type: ignore[attr-defined]
+            self.channel.send(Frame(FrameKind.CALLBACK_REPLY, frame.id, payload, values, moved, buffers))
 
     async def _refuse(self, kind: int, ident: int, error: ProtocolError) -> None:
         payload = await protocol.encodeReply(False, await protocol.RemoteFailure.capture(error))
@@ -99,6 +141,8 @@ class Link:
         for future in list(self.pending.values()):
             if not future.done():
                 future.set_exception(WorkerClosedError(f"worker {self.name!r} {reason} while this call was pending"))
+        for feed in list(self.streams.values()):
+            feed.fail(WorkerClosedError(f"worker {self.name!r} {reason} while this stream was open"))
         self.channel.close()
         if self.onGone is not None:
             self.onGone()
@@ -112,19 +156,21 @@ class Link:
         timeout: float | None = None,
         attached: Any = None,
         buffers: Sequence[Any] = (),
+        callbacks: list[Any] | None = None,
     ) -> Frame:
         """Send one frame and wait for the reply frame with its id, at most ``timeout`` seconds.
 
-        A call that stops waiting (a deadline, a cancelled task) tells the worker with a ``CANCEL`` frame.
+        A call that stops waiting (a deadline, a cancelled task) tells the worker with a ``CANCEL`` frame, and
+        interrupts it if it is a sync method running (see :meth:`Channel.interrupt`). ``callbacks`` are the callables
+        the request passes, which the worker may call until the reply arrives.
         """
         if self.gone is not None:
             raise WorkerClosedError(f"cannot call {where}: worker {self.name!r} {self.gone}")
-        ident = next(self._ids)
-        if ident > protocol.MAX_ID:
-            self._ids = itertools.count(2)
-            ident = 1
+        ident = self._nextId()
         reply: asyncio.Future[Frame] = asyncio.get_running_loop().create_future()
         self.pending[ident] = reply
+        if callbacks:
+            self.callbacks[ident] = callbacks
         values = attached.values if attached is not None else ()
         moved = attached.transfer if attached is not None else ()
         try:
@@ -137,8 +183,48 @@ class Link:
             raise TimeoutError(f"{where} did not answer within {timeout:g} s; a late answer is dropped") from None
         finally:
             del self.pending[ident]
+            self.callbacks.pop(ident, None)
             if (reply.cancelled() or not reply.done()) and self.gone is None:
-                self.channel.send(Frame(FrameKind.CANCEL, ident))
+                self.cancel(ident)
+
+    def _nextId(self) -> int:
+        ident = next(self._ids)
+        if ident > protocol.MAX_ID:
+            self._ids = itertools.count(2)
+            ident = 1
+        return ident
+
+    def cancel(self, ident: int) -> None:
+        """Tell the worker nobody waits for request ``ident`` any more; a sync method running it is interrupted."""
+        self.channel.interrupt(ident)
+        self.channel.send(Frame(FrameKind.CANCEL, ident))
+
+    def openStream(
+        self, payload: bytes, where: str, attached: Any, buffers: Sequence[Any], callbacks: list[Any]
+    ) -> tuple[int, StreamFeed]:
+        """Send a stream's request; its frames then gather in the returned feed until :meth:`closeStream`."""
+        if self.gone is not None:
+            raise WorkerClosedError(f"cannot call {where}: worker {self.name!r} {self.gone}")
+        ident = self._nextId()
+        feed = self.streams[ident] = StreamFeed()
+        if callbacks:
+            self.callbacks[ident] = callbacks
+        values = attached.values if attached is not None else ()
+        moved = attached.transfer if attached is not None else ()
+        self.channel.send(Frame(FrameKind.REQUEST, ident, payload, values, moved, buffers))
+        return ident, feed
+
+    def closeStream(self, ident: int, stop: bool) -> None:
+        """Forget stream ``ident``; with ``stop``, tell the worker to stop its generator."""
+        self.streams.pop(ident, None)
+        self.callbacks.pop(ident, None)
+        if stop and self.gone is None and not self.channel.closed:
+            self.cancel(ident)
+
+    def pull(self, ident: int, count: int) -> None:
+        """Let the worker run ``count`` items further ahead on stream ``ident``."""
+        if self.gone is None and not self.channel.closed:
+            self.channel.send(Frame(FrameKind.STREAM_PULL, ident, protocol.encodeCount(count)))
 
     async def describe(self, timeout: float | None = None) -> protocol.Description:
         """Ask the worker what it serves."""
@@ -148,6 +234,89 @@ class Link:
         if not ok or not isinstance(value, protocol.Description):
             raise ProtocolError(f"worker {self.name!r} sent an unexpected description: {value!r}")
         return value
+
+
+class StreamFeed:
+    """The frames of one stream that arrived and were not taken yet, or why no more will come."""
+
+    def __init__(self) -> None:
+        self.frames: collections.deque[Frame] = collections.deque()
+        self.error: BaseException | None = None
+        self._waiter: asyncio.Future[None] | None = None
+
+    def put(self, frame: Frame) -> None:
+        self.frames.append(frame)
+        self._wake()
+
+    def fail(self, error: BaseException) -> None:
+        if self.error is None:
+            self.error = error
+            self._wake()
+
+    def _wake(self) -> None:
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+    async def take(self, timeout: float | None) -> Frame:
+        """The next frame, waiting at most ``timeout`` seconds for it; items that arrived come before a failure."""
+        while not self.frames:
+            if self.error is not None:
+                raise self.error
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await (self._waiter if timeout is None else asyncio.wait_for(self._waiter, timeout))
+            finally:
+                self._waiter = None
+        return self.frames.popleft()
+
+
+class _RemoteStream:
+    """The channel side of one :class:`~workerlib.calls.Stream`: a request out, item frames in, pulls out."""
+
+    def __init__(self, connection: Connection, request: protocol.Request, where: str) -> None:
+        self.connection = connection
+        self.request = request
+        self.where = where
+        self.ident = 0
+        self.feed: StreamFeed | None = None
+        self.taken = 0  # items taken since the last pull
+
+    async def open(self) -> None:
+        connection = self.connection
+        if connection.closed:
+            raise WorkerClosedError(f"cannot call {self.where}: the client was closed")
+        link = connection.link
+        attached = link.channel.attachments()
+        buffers: list[Any] = []
+        callbacks: list[Any] = []
+        payload = await protocol.encodeRequest(self.request, attached, buffers, callbacks)
+        self.ident, self.feed = link.openStream(payload, self.where, attached, buffers, callbacks)
+
+    async def next(self, timeout: float | None) -> tuple[bool, Any]:
+        assert self.feed is not None
+        try:
+            frame = await self.feed.take(timeout)
+        except TimeoutError:
+            raise TimeoutError(
+                f"{self.where} sent no item within {timeout:g} s; the stream is stopped in the worker"
+            ) from None
+        ok, value, _ = await protocol.decodeReply(frame.payload, frame.attached, frame.buffers)
+        if frame.kind == FrameKind.STREAM_ITEM and ok:
+            self.taken += 1
+            if self.taken * 2 >= protocol.STREAM_AHEAD:
+                self.connection.link.pull(self.ident, self.taken)
+                self.taken = 0
+            return True, value
+        self.connection.link.closeStream(self.ident, stop=False)
+        self.feed = None
+        if ok:
+            return False, None
+        raise await value.rebuild(self.where)
+
+    def close(self) -> None:
+        if self.feed is not None:
+            self.feed = None
+            self.connection.link.closeStream(self.ident, stop=True)
 
 
 class Connection:
@@ -166,6 +335,9 @@ class Connection:
     def call(self, request: protocol.Request, where: str) -> Call[Any]:
         return Call(lambda call: self.run(call, request), self.timeout, where)
 
+    def stream(self, request: protocol.Request, where: str) -> Stream[Any]:
+        return Stream(_RemoteStream(self, request, where), self.timeout, where)
+
     async def run(self, call: Call[Any], request: protocol.Request) -> Any:
         """Carry out one call: encode the request, exchange frames, decode the reply."""
         if self.closed:
@@ -174,9 +346,16 @@ class Connection:
         began = now()
         attached = self.link.channel.attachments()
         buffers: list[Any] = []
-        payload = await protocol.encodeRequest(request, attached, buffers)
+        callbacks: list[Any] = []
+        payload = await protocol.encodeRequest(request, attached, buffers, callbacks)
         frame = await self.link.request(
-            FrameKind.REQUEST, payload, call.where, timeout=call.timeout, attached=attached, buffers=buffers
+            FrameKind.REQUEST,
+            payload,
+            call.where,
+            timeout=call.timeout,
+            attached=attached,
+            buffers=buffers,
+            callbacks=callbacks,
         )
         ok, value, stamps = await protocol.decodeReply(frame.payload, frame.attached, frame.buffers)
         if stamps is not None:
@@ -246,6 +425,18 @@ class ServiceClient:
         request = protocol.Request(protocol.OP_CALL, target, args, kwargs)
         return self._connection.call(request, f"{service.__qualname__}.{method}() on worker {self.workerName!r}")
 
+    def _stream(self, method: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Stream[Any]:
+        service = self._service
+        target = protocol.ServiceTarget(service.__qualname__, service.__module__, method)
+        request = protocol.Request(protocol.OP_STREAM, target, args, kwargs)
+        return self._connection.stream(request, f"{service.__qualname__}.{method}() on worker {self.workerName!r}")
+
+    @property
+    def _busy(self) -> int:
+        """Calls and streams in progress on this client's worker (a pool sends a call to its least busy worker)."""
+        link = self._connection.link
+        return len(link.pending) + len(link.streams)
+
     def __repr__(self) -> str:
         return f"<{type(self).__qualname__} for worker {self.workerName!r}>"
 
@@ -257,12 +448,17 @@ CLIENT_NAMES = frozenset(name for name in dir(ServiceClient) if not name.startsw
 _clientClasses: dict[type, type[ServiceClient]] = {}
 
 
+def isStreaming(function: Callable[..., Any]) -> bool:
+    """Whether a service method streams: a generator function, sync or ``async``."""
+    return inspect.isgeneratorfunction(function) or inspect.isasyncgenfunction(function)
+
+
 def clientClass(service: type, stop: type) -> type[ServiceClient]:
     """The client class for ``service``, made once: one wrapt stand-in per public method."""
     if service not in _clientClasses:
         namespace: dict[str, Any] = {"_service": service, "__doc__": service.__doc__, "__module__": service.__module__}
         for name, function in publicMethods(service, stop).items():
-            namespace[name] = remoteMethod(function, name, service.__qualname__)
+            namespace[name] = remoteMethod(function, name, service.__qualname__, streams=isStreaming(function))
         _clientClasses[service] = type(f"{service.__qualname__}Client", (ServiceClient,), namespace)
     return _clientClasses[service]
 

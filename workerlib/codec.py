@@ -32,6 +32,7 @@ import io
 import pickle
 import struct
 import sys
+import types
 from collections.abc import Callable, Coroutine, Iterator, Sequence
 from enum import Enum
 from typing import Any, Protocol
@@ -111,6 +112,11 @@ def _attached(index: int) -> Any:
     raise DecodeError(f"attached value {index} used outside a workerlib decoder")
 
 
+def _callback(index: int) -> Any:
+    """Stands in, inside a request's pickle, for a callable passed as an argument; never actually called."""
+    raise DecodeError(f"callback {index} used outside a workerlib decoder")
+
+
 def _inline(key: str, module: str, data: Any) -> Any:
     """Stands in, inside a pickle, for an object a synchronous adapter encoded in place; never actually called."""
     raise DecodeError(f"value adapted by {key} decoded outside a workerlib decoder")
@@ -167,7 +173,22 @@ def _fill(obj: Any, state: Any) -> None:
     raise DecodeError("state given outside a workerlib decoder")
 
 
-_STAND_INS = frozenset({"_segment", "_construct", "_member", "_fill", "_inline", "_attached", "_outOfBand"})
+_MAX_CALLBACK = 2**31
+
+_STAND_INS = frozenset(
+    {"_segment", "_construct", "_member", "_fill", "_inline", "_attached", "_outOfBand", "_callback"}
+)
+
+CALLABLE_TYPES: tuple[type, ...] = (
+    types.FunctionType,
+    types.MethodType,
+    types.BuiltinFunctionType,
+    types.BuiltinMethodType,
+    types.MethodWrapperType,
+    functools.partial,
+)
+"""What crosses as a callback when passed as an argument into a worker: functions, lambdas, bound and built-in
+methods, ``async`` functions, ``functools.partial`` objects."""
 
 
 def _recipe(obj: Any, kind: type) -> tuple[Any, ...]:
@@ -192,6 +213,7 @@ class _Pickler(pickle.Pickler):
         super().__init__(file, protocol=PROTOCOL)
         self.session = session
         self.attachments = session.attachments
+        self.callbacks = session.callbacks
         self.verbatim = verbatim  # an adapter without encode sends its object as it is: do not adapt it again
         self.refers: list[int] = []
 
@@ -206,6 +228,7 @@ class _Pickler(pickle.Pickler):
             or obj is _inline
             or obj is _attached
             or obj is _outOfBand
+            or obj is _callback
         ):
             return NotImplemented
         if type(obj) is OutOfBand:
@@ -231,6 +254,9 @@ class _Pickler(pickle.Pickler):
         kind = type(obj)
         if isRebuildableClass(kind):
             return _recipe(obj, kind)
+        if self.callbacks is not None and isinstance(obj, CALLABLE_TYPES):
+            self.callbacks.append(obj)
+            return _callback, (len(self.callbacks) - 1,)
         if kind is memoryview:
             return _construct, ("builtins", "bytes", (obj.tobytes(),), None)
         raise UnsendableError(_unsendableMessage(kind))
@@ -245,8 +271,11 @@ class _Pending:
 class _Encoding:
     """One encode: the root pickle and one segment per distinct adapted object, in the order they were met."""
 
-    def __init__(self, attachments: Attachments | None = None, limit: int = NESTING_LIMIT) -> None:
+    def __init__(
+        self, attachments: Attachments | None = None, limit: int = NESTING_LIMIT, callbacks: list[Any] | None = None
+    ) -> None:
         self.attachments = attachments
+        self.callbacks = callbacks
         self.limit = limit
         self.pickles: list[bytes] = []
         self.refers: list[tuple[int, ...]] = []
@@ -298,7 +327,12 @@ class _Encoding:
 
 
 async def encodeAsync(
-    value: Any, *, where: str = "value", attachments: Attachments | None = None, envelope: int = 0
+    value: Any,
+    *,
+    where: str = "value",
+    attachments: Attachments | None = None,
+    envelope: int = 0,
+    callbacks: list[Any] | None = None,
 ) -> bytes:
     """Turn ``value`` into a payload, awaiting ``async`` adapter encoders.
 
@@ -306,11 +340,12 @@ async def encodeAsync(
     the adapter when an adapter's ``encode`` fails. ``where`` names the value in messages, such as ``args``.
     Objects that ``attachments`` accepts are recorded there and travel beside the payload; decode the payload with
     the same objects, in the same order, as ``attached``. ``envelope`` is how many levels of ``value`` wrap what it
-    carries (a request's tuples): the nesting limit counts from below them.
+    carries (a request's tuples): the nesting limit counts from below them. With ``callbacks``, a list, callables
+    (:data:`CALLABLE_TYPES`) are appended to it and travel as references to their index (decode with ``callback``).
     """
     if _isSmallAndPlain(value, 3):
         return pickle.dumps(value, protocol=PROTOCOL)  # nothing the reducer would look at: skip it
-    encoding = _Encoding(attachments, NESTING_LIMIT + envelope)
+    encoding = _Encoding(attachments, NESTING_LIMIT + envelope, callbacks)
     encoding.dump(value, where)
     done = 0
     while done < len(encoding.pending):  # encoding a segment may add more
@@ -376,13 +411,19 @@ class _Unpickler(pickle.Unpickler):
     """Rebuilds one segment, screened first. The only globals it resolves are its own stand-ins."""
 
     def __init__(
-        self, data: bytes | memoryview, resolved: dict[int, Any], attached: Sequence[Any], buffers: Sequence[Any]
+        self,
+        data: bytes | memoryview,
+        resolved: dict[int, Any],
+        attached: Sequence[Any],
+        buffers: Sequence[Any],
+        callback: Callable[[int], Any] | None = None,
     ) -> None:
         # A stream, not the bytes themselves: the unpickler then never reads past what the payload holds.
         super().__init__(io.BytesIO(data))
         self.resolved = resolved
         self.attached = attached
         self.buffers = buffers
+        self.callback = callback
         self.classes: dict[tuple[str, str], type] | None = None  # made on first use: most payloads name no class
         self.unfilled: dict[int, Any] = {}  # objects construct() made that may still get their state, once
 
@@ -397,6 +438,7 @@ class _Unpickler(pickle.Unpickler):
                 "_inline": self.inline,
                 "_attached": self.attachedValue,
                 "_outOfBand": self.outOfBandValue,
+                "_callback": self.callbackValue,
             }[name]
         # Pickle globals are never resolved to classes: a class on the stack could be called or changed.
         raise _notImported(module, name) if module not in sys.modules else _refused(module, name)
@@ -413,6 +455,13 @@ class _Unpickler(pickle.Unpickler):
                 f"malformed payload: reference to attached value {index!r}, but {len(self.attached)} came with it"
             )
         return self.attached[index]
+
+    def callbackValue(self, index: Any) -> Any:
+        if self.callback is None:
+            raise DecodeError("refusing a callback in a payload that cannot carry one (only a call's arguments can)")
+        if type(index) is not int or not 0 <= index <= _MAX_CALLBACK:
+            raise DecodeError(f"malformed payload: reference to callback {index!r}")
+        return self.callback(index)
 
     def outOfBandValue(self, index: Any, mutable: Any, typecode: Any = "") -> Any:
         if type(index) is not int or not 0 <= index < len(self.buffers) or type(mutable) is not bool:
@@ -506,9 +555,10 @@ def _load(
     attached: Sequence[Any] = (),
     buffers: Sequence[Any] = (),
     limit: int = NESTING_LIMIT,
+    callback: Callable[[int], Any] | None = None,
 ) -> Any:
     plain = screening.screen(data, limit)
-    unpickler = _Unpickler(data, resolved, attached, buffers)
+    unpickler = _Unpickler(data, resolved, attached, buffers, callback)
     try:
         value = unpickler.load()
     except (DecodeError, AdapterError):
@@ -563,30 +613,33 @@ async def decodeAsync(
     attached: Sequence[Any] = (),
     buffers: Sequence[Any] = (),
     envelope: int = 0,
+    callback: Callable[[int], Any] | None = None,
 ) -> Any:
     """Rebuild the value a payload holds, awaiting ``async`` adapter decoders.
 
     ``attached`` are the values that travelled beside the payload (see :class:`Attachments`), ``buffers`` the
     buffers its :class:`OutOfBand` stand-ins refer to. Raises
     :class:`DecodeError` saying why a payload cannot be decoded, and :class:`~workerlib.AdapterError` naming the
-    adapter when an adapter's ``decode`` fails. ``envelope`` as for :func:`encodeAsync`.
+    adapter when an adapter's ``decode`` fails. ``envelope`` as for :func:`encodeAsync`. ``callback`` makes the
+    stand-in for the callable a payload refers to by index (see ``callbacks`` of :func:`encodeAsync`); without it a
+    payload referring to one is refused.
     """
     limit = NESTING_LIMIT + envelope
     if isinstance(payload, bytes) and not payload.startswith(MAGIC):
         # io.BytesIO shares a bytes object: no copy of a large payload
-        return _load(payload, {}, attached, buffers, limit)
+        return _load(payload, {}, attached, buffers, limit, callback)
     view = memoryview(payload).cast("B")
     if view[: len(MAGIC)] != MAGIC:
-        return _load(view, {}, attached, buffers, limit)
+        return _load(view, {}, attached, buffers, limit, callback)
     parts = _split(view)
     keys, modules, refers = _readIndex(parts[0], len(parts) - 2)
     resolved: dict[int, Any] = {}
     for number in _decodingOrder(refers, keys, DecodeError):
         key = keys[number - 1]
         found = _adapterFor(key, modules[number - 1])
-        data = _load(parts[number + 1], resolved, attached, buffers, limit)
+        data = _load(parts[number + 1], resolved, attached, buffers, limit, callback)
         resolved[number] = await _runAdapter(found, "decode", data, functools.partial("a received {}".format, key))
-    return _load(parts[1], resolved, attached, buffers, limit)
+    return _load(parts[1], resolved, attached, buffers, limit, callback)
 
 
 def _adapterFor(key: Any, module: Any) -> Adapter:
@@ -663,6 +716,11 @@ def _placeOf(obj: Any, value: Any, where: str) -> str:
     return _locate(value, where, lambda candidate: candidate is obj) or f"a {type(obj).__qualname__} in {where}"
 
 
+def runNow[T](coroutine: Coroutine[Any, Any, T], what: str) -> T:
+    """Run a coroutine that is not expected to suspend (an encode without ``async`` adapters) to its end, now."""
+    return _runToCompletion(coroutine, what)
+
+
 def _runToCompletion[T](coroutine: Coroutine[Any, Any, T], what: str) -> T:
     # Drives a coroutine that is expected never to suspend; encode()/decode() share the async code this way.
     try:
@@ -678,6 +736,20 @@ def _name(kind: type) -> str:
 
 
 def _unsendableMessage(kind: type) -> str:
+    if issubclass(kind, (types.GeneratorType, types.AsyncGeneratorType)):
+        return (
+            f"cannot send {_name(kind)}; make the service method itself a generator (a def or async def "
+            f"with yield): its client method then streams the items (async for item in client.method(...)), or "
+            f"send a list of them"
+        )
+    if issubclass(kind, types.CoroutineType):
+        return "cannot send coroutine; await it in the worker and send its result"
+    if issubclass(kind, CALLABLE_TYPES):
+        return (
+            f"cannot send {_name(kind)}; a callable crosses only as an argument of a call into a worker "
+            f"(it arrives there as a callback to the main thread): send data here instead, and keep the function "
+            f"on the side that runs it (a service method, or an argument of the call)"
+        )
     return f"cannot send {_name(kind)}; register an adapter with @adapter({kind.__qualname__})"
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import inspect
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, Protocol
 
 import wrapt
@@ -14,14 +14,17 @@ class Caller(Protocol):
 
     def _call(self, method: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Awaitable[Any]: ...
 
+    def _stream(self, method: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> AsyncIterator[Any]: ...
 
-def remoteMethod(function: Callable[..., Any], name: str, owner: str) -> Any:
+
+def remoteMethod(function: Callable[..., Any], name: str, owner: str, *, streams: bool = False) -> Any:
     """A stand-in for ``function`` on a client class: calling it sends the call to the worker.
 
     Built with wrapt, so ``inspect.signature`` (without ``self`` once bound), ``__doc__``, ``__name__``,
     ``__qualname__``, ``__annotations__`` and ``__wrapped__`` are those of the service method. Arguments that do not
     bind to the signature raise ``TypeError`` here, before anything is sent. The call returns an awaitable of the
-    method's result, whether the service method is sync or ``async``.
+    method's result, whether the service method is sync or ``async``; with ``streams`` (a generator method) an async
+    iterator of its items.
     """
     parameters = list(inspect.signature(function).parameters.values())
     signature = inspect.Signature(parameters[1:])  # the client stands in for self
@@ -30,7 +33,7 @@ def remoteMethod(function: Callable[..., Any], name: str, owner: str) -> Any:
     @wrapt.decorator
     def forward(
         wrapped: Callable[..., Any], instance: Caller | None, args: tuple[Any, ...], kwargs: dict[str, Any]
-    ) -> Awaitable[Any]:
+    ) -> Awaitable[Any] | AsyncIterator[Any]:
         if instance is None:
             raise TypeError(f"{owner}.{name}() must be called on a client returned by connect(), not on the class")
         try:
@@ -38,7 +41,7 @@ def remoteMethod(function: Callable[..., Any], name: str, owner: str) -> Any:
                 signature.bind(*args, **kwargs)
         except TypeError as error:
             raise TypeError(f"{owner}.{name}(): {error}") from None
-        return instance._call(name, args, kwargs)
+        return instance._stream(name, args, kwargs) if streams else instance._call(name, args, kwargs)
 
     return forward(function)
 

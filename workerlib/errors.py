@@ -32,6 +32,14 @@ class WorkerClosedError(WorkerlibError, ConnectionError):
     """The client was closed, or its worker terminated, so no call can reach the worker any more."""
 
 
+class CallbackExpiredError(WorkerlibError, RuntimeError):
+    """A callback was called in a worker after the call that received it had ended.
+
+    A callable passed as an argument stands for the main thread's callable only while that call runs; keep using it
+    from a longer-lived call (a stream, a method that awaits the work it starts) instead.
+    """
+
+
 class AdapterError(WorkerlibError):
     """An adapter's ``encode`` or ``decode`` raised; the message names the adapter and the value's place.
 

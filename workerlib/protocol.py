@@ -30,7 +30,7 @@ import array
 import functools
 import struct
 import traceback
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any
@@ -38,8 +38,8 @@ from typing import Any
 from . import codec, nesting
 from .errors import AdapterError, ProtocolError, RemoteError
 
-VERSION = 1
-"""The protocol version this workerlib speaks; both sides of a channel must speak the same."""
+VERSION = 2
+"""The protocol version this workerlib speaks; both sides of a channel must speak the same (2: streams, callbacks)."""
 
 
 class FrameKind(IntEnum):
@@ -50,15 +50,19 @@ class FrameKind(IntEnum):
     REPLY = 2
     """Worker to main, or back for a callback: the outcome of the request with the same id (see :func:`encodeReply`)."""
     STREAM_ITEM = 3
-    """Worker to main: one item a streaming call produced (payload: the item). Reserved for streams."""
+    """Worker to main: one item the stream of request ``id`` produced (payload: a reply carrying the item)."""
     STREAM_END = 4
-    """Worker to main: a stream is over (payload: a reply, its value ``None``). Reserved for streams."""
+    """Worker to main: the stream of request ``id`` is over (payload: a reply, ``None`` or the generator's failure)."""
     CANCEL = 5
-    """Main to worker: the caller gave up on the request with this id (empty payload); no reply follows."""
+    """Main to worker: the caller gave up on the request (or stream) with this id (empty payload); no reply follows."""
     CALLBACK_CALL = 6
-    """Worker to main: call a callable passed as an argument (payload: a request). Reserved for callbacks."""
+    """Worker to main: call a callable passed as an argument (payload: an ``OP_CALLBACK`` request; the id is the
+    worker's own)."""
     CALLBACK_REPLY = 7
-    """Main to worker: the outcome of a callback call (payload: a reply). Reserved for callbacks."""
+    """Main to worker: the outcome of the callback call with this id (payload: a reply)."""
+    STREAM_PULL = 8
+    """Main to worker: the consumer of stream ``id`` took more items (payload: their count, u32): the worker may run
+    that many further ahead."""
 
 
 FLAG_SEPARATE = 1
@@ -176,6 +180,31 @@ OP_CALL = "call"
 """Call a service method; the target is a :class:`ServiceTarget`."""
 OP_FUNCTION = "function"
 """Call a function registered with ``export``; the target is its name."""
+OP_STREAM = "stream"
+"""Call a service method that is a generator function; the target is a :class:`ServiceTarget`. Its items come back as
+``STREAM_ITEM`` frames, then one ``STREAM_END``."""
+OP_CALLBACK = "callback"
+"""Worker to main: call the callable at ``index`` among those passed to request ``requestId``; the target is
+``(requestId, index)``."""
+OPERATIONS = (OP_DESCRIBE, OP_CALL, OP_FUNCTION, OP_STREAM, OP_CALLBACK)
+
+STREAM_AHEAD = 16
+"""How many items a stream's generator may run ahead of the consumer: the worker asks its generator for the next item
+only while fewer than this many items it sent are not yet taken by the ``async for`` on the main thread."""
+_COUNT = struct.Struct("<I")
+
+
+def encodeCount(count: int) -> bytes:
+    """The payload of a ``STREAM_PULL`` frame."""
+    return _COUNT.pack(count)
+
+
+def decodeCount(payload: bytes | memoryview) -> int:
+    """Read a ``STREAM_PULL`` frame's payload, or raise :class:`ProtocolError`."""
+    if len(payload) != _COUNT.size:
+        raise ProtocolError(f"a stream pull must carry a 4-byte count, got {len(payload)} bytes")
+    count: int = _COUNT.unpack(payload)[0]
+    return count
 
 
 @dataclass(frozen=True)
@@ -348,11 +377,15 @@ def fallbackFailure() -> bytes:
 
 
 async def encodeRequest(
-    request: Request, attachments: codec.Attachments | None = None, buffers: list[Any] | None = None
+    request: Request,
+    attachments: codec.Attachments | None = None,
+    buffers: list[Any] | None = None,
+    callbacks: list[Any] | None = None,
 ) -> bytes:
     """Encode a request; an argument that cannot cross raises ``TypeError`` naming it, before anything is sent.
 
-    With ``buffers``, large ``bytes``/``bytearray`` arguments are put there rather than in the payload.
+    With ``buffers``, large ``bytes``/``bytearray`` arguments are put there rather than in the payload; with
+    ``callbacks``, callables among the arguments are put there and travel as references.
     """
     target = request.target
     if isinstance(target, ServiceTarget):  # plain strings on the wire: the pickler's fastest path, every call
@@ -366,22 +399,36 @@ async def encodeRequest(
             kwargs = {name: _outOfBand(arg, buffers, seen) for name, arg in kwargs.items()}
     message = (request.operation, target, args, kwargs)
     try:
-        return await codec.encodeAsync(message, where="request", attachments=attachments, envelope=REQUEST_ENVELOPE)
+        return await codec.encodeAsync(
+            message, where="request", attachments=attachments, envelope=REQUEST_ENVELOPE, callbacks=callbacks
+        )
     except (codec.UnsendableError, AdapterError) as error:
         raise _renamed(error, {"request[2]": "args", "request[3]": "kwargs"}) from error.__cause__
 
 
 async def decodeRequest(
-    payload: bytes | memoryview, attached: Sequence[Any] = (), buffers: Sequence[Any] = ()
+    payload: bytes | memoryview,
+    attached: Sequence[Any] = (),
+    buffers: Sequence[Any] = (),
+    callback: Callable[[int], Any] | None = None,
 ) -> Request:
-    """Decode a request, checking its shape, or raise :class:`ProtocolError` saying what is wrong with it."""
-    message = await codec.decodeAsync(payload, attached=attached, buffers=buffers, envelope=REQUEST_ENVELOPE)
+    """Decode a request, checking its shape, or raise :class:`ProtocolError` saying what is wrong with it.
+
+    ``callback(index)`` makes the stand-in for a callable passed as an argument; without it none is accepted.
+    """
+    message = await codec.decodeAsync(
+        payload, attached=attached, buffers=buffers, envelope=REQUEST_ENVELOPE, callback=callback
+    )
     if not (isinstance(message, tuple) and len(message) == 4):
         raise ProtocolError(f"a request must be a 4-tuple (operation, target, args, kwargs), got {_describe(message)}")
     operation, target, args, kwargs = message
-    if operation not in (OP_DESCRIBE, OP_CALL, OP_FUNCTION):
-        raise ProtocolError(f"unknown operation {operation!r}; expected one of {OP_DESCRIBE}, {OP_CALL}, {OP_FUNCTION}")
-    if operation == OP_CALL:
+    if operation not in OPERATIONS:
+        raise ProtocolError(f"unknown operation {operation!r}; expected one of {', '.join(OPERATIONS)}")
+    if operation == OP_CALLBACK and not (
+        type(target) is tuple and len(target) == 2 and type(target[0]) is int and type(target[1]) is int
+    ):
+        raise ProtocolError(f"a callback call's target must be (request id, index), got {_describe(target)}")
+    if operation in (OP_CALL, OP_STREAM):
         if not (
             type(target) is tuple
             and len(target) == 3

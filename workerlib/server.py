@@ -7,20 +7,27 @@ together, as one message; a slow ``async`` method answers later, on its own, hol
 
 Every failure, from a malformed payload to an exception in a service method, becomes a reply: :func:`dispatch` never
 raises, so one bad call cannot stop the worker from serving the next. Nothing here touches JavaScript.
+
+A request for a generator method (``OP_STREAM``) is answered with ``STREAM_ITEM`` frames, each sent as the generator
+yields it, while the consumer has taken all but :data:`~workerlib.protocol.STREAM_AHEAD` of them (``STREAM_PULL``
+frames say how many it took), then one ``STREAM_END``. A callable passed as an argument arrives as a
+:class:`Callback`: calling it sends a ``CALLBACK_CALL`` frame at once and returns a future of the ``CALLBACK_REPLY``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
+import itertools
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from typing import Any
 
 from . import codec, protocol
 from ._runtime import clock
 from .decorators import typechecked
-from .errors import ProtocolError
+from .errors import CallbackExpiredError, ProtocolError
 from .methods import publicMethods
 from .protocol import Frame, FrameKind, RemoteFailure
 from .transport import Channel
@@ -132,10 +139,26 @@ async def _noLifeLock() -> str | None:
     return None
 
 
-async def run(request: protocol.Request, lifeLock: LifeLock = _noLifeLock) -> Any:
-    """Carry out one decoded request and return its result; exceptions propagate to :func:`dispatch`."""
+type Guard = Callable[[], contextlib.AbstractContextManager[Any]]
+"""Wraps the Python code of a sync call, so cancelling the call can interrupt it (``Channel.interruptible``)."""
+type Streamer = Callable[[Iterator[Any] | AsyncIterator[Any], Guard], Awaitable[None]]
+
+
+async def run(
+    request: protocol.Request,
+    lifeLock: LifeLock = _noLifeLock,
+    *,
+    guard: Guard = contextlib.nullcontext,
+    streamer: Streamer | None = None,
+) -> Any:
+    """Carry out one decoded request and return its result; exceptions propagate to :func:`dispatch`.
+
+    A stream request hands the generator to ``streamer``, which sends its items, and returns ``None``.
+    """
     if request.operation == protocol.OP_DESCRIBE:
         return table.describe(await lifeLock())
+    if request.operation == protocol.OP_CALLBACK:
+        raise ProtocolError("a worker does not take callback calls; only the main thread does")
     if request.operation == protocol.OP_FUNCTION:
         function = table.functions.get(request.target)
         if function is None:
@@ -145,7 +168,20 @@ async def run(request: protocol.Request, lifeLock: LifeLock = _noLifeLock) -> An
         target: protocol.ServiceTarget = request.target
         cls = table.implementation(target.qualname, target.module)
         function = table.method(table.instance(cls), target.method)
-    result = function(*request.args, **(request.kwargs or {}))
+    with guard():
+        result = function(*request.args, **(request.kwargs or {}))
+    if request.operation == protocol.OP_STREAM:
+        if not (inspect.isgenerator(result) or inspect.isasyncgen(result)):
+            if inspect.iscoroutine(result):
+                result.close()
+            raise ProtocolError(
+                f"{getattr(function, '__qualname__', function)} was called as a stream but returned "
+                f"{type(result).__qualname__}, not a generator: the worker's class differs from the main thread's"
+            )
+        if streamer is None:
+            raise ProtocolError("streams are served only by a session")
+        await streamer(result, guard)
+        return None
     if inspect.isawaitable(result):
         result = await result
     return result
@@ -157,19 +193,24 @@ async def dispatch(
     attachments: codec.Attachments | None = None,
     lifeLock: LifeLock = _noLifeLock,
     buffers: Sequence[Any] = (),
+    *,
+    callback: Callable[[int], Any] | None = None,
+    guard: Guard = contextlib.nullcontext,
+    streamer: Streamer | None = None,
 ) -> tuple[bytes, codec.Attachments | None, list[Any]]:
     """Decode a request, run it, and encode the reply: a result, or the exception that stopped it.
 
     ``attached`` and ``buffers`` came with the request; values of the result that ``attachments`` accepts travel
     beside the reply, as does a large ``bytes`` result: both are returned with the reply's payload (a failure carries
-    neither). Never raises: whatever goes wrong becomes a failure reply, so the worker keeps serving.
+    neither). Never raises: whatever goes wrong becomes a failure reply, so the worker keeps serving. ``callback``,
+    ``guard`` and ``streamer``: see :func:`protocol.decodeRequest` and :func:`run`.
     """
     now = clock()
     received = started = now()
     try:
-        request = await protocol.decodeRequest(payload, attached, buffers)
+        request = await protocol.decodeRequest(payload, attached, buffers, callback)
         started = now()
-        result = await run(request, lifeLock)
+        result = await run(request, lifeLock, guard=guard, streamer=streamer)
     except BaseException as error:  # SystemExit from a method included: the worker must stay up
         return await _failureReply(error, protocol.Stamps(received, started, now())), None, []
     stamps = protocol.Stamps(received, started, now())
@@ -188,6 +229,66 @@ async def _failureReply(error: BaseException, stamps: protocol.Stamps | None) ->
         return protocol.fallbackFailure()
 
 
+class Callback:
+    """What a callable passed as an argument becomes in the worker: calling it calls the original on the main thread.
+
+    ``callback(*args, **kwargs)`` sends the call at once (a sync method's loop need not yield for it to leave) and
+    returns an ``asyncio.Future`` of the callable's result on the main thread: ``await`` it for the result, or the
+    exception the callable raised; or leave it for fire-and-forget (progress reports arrive in the order they were
+    made). Arguments and results cross like any value. Usable until the call that received it ends; calling it later
+    raises :class:`~workerlib.CallbackExpiredError`.
+    """
+
+    __slots__ = ("_index", "_scope")
+
+    def __init__(self, scope: _CallScope, index: int) -> None:
+        self._scope = scope
+        self._index = index
+
+    def __call__(self, *args: Any, **kwargs: Any) -> asyncio.Future[Any]:
+        scope = self._scope
+        if not scope.active:
+            raise CallbackExpiredError(
+                f"{self!r} was called after the call that received it ended; a callback can be called only while "
+                f"that call runs (await what the method starts before returning, or stream instead)"
+            )
+        return scope.session.callBack(scope.ident, self._index, args, kwargs)
+
+    def __repr__(self) -> str:
+        return f"<workerlib callback {self._index} of request {self._scope.ident}>"
+
+
+class _CallScope:
+    """One request being served: the callbacks it received live as long as it runs."""
+
+    def __init__(self, session: Session, ident: int) -> None:
+        self.session = session
+        self.ident = ident
+        self.active = True
+        self.streamed = False
+
+    def callback(self, index: int) -> Callback:
+        return Callback(self, index)
+
+
+class _Credit:
+    """How many more items a stream may send before its consumer has to take some."""
+
+    def __init__(self) -> None:
+        self.left = protocol.STREAM_AHEAD
+        self.more = asyncio.Event()
+
+    def grant(self, count: int) -> None:
+        self.left += count
+        self.more.set()
+
+    async def spend(self) -> None:
+        while self.left <= 0:
+            self.more.clear()
+            await self.more.wait()
+        self.left -= 1
+
+
 class Session:
     """Serves the requests that arrive on one channel: see the module's docstring."""
 
@@ -196,6 +297,10 @@ class Session:
         self.lifeLock = lifeLock
         self.running: dict[int, asyncio.Task[None]] = {}
         self.cancelled: set[int] = set()
+        self.credits: dict[int, _Credit] = {}
+        self.awaiting: dict[int, asyncio.Future[Any]] = {}
+        """Callback calls sent to the main thread, by their id, until their reply arrives."""
+        self._callbackIds = itertools.count(1)
         channel.onFrames = self.received
         channel.onMalformed = self._malformed
         channel.onSendFailed = self._sendFailed
@@ -204,21 +309,31 @@ class Session:
         """Start every request of one message in order; send the replies that are ready as one message."""
         loop = asyncio.get_event_loop()
         for frame in frames:
-            if frame.kind == FrameKind.REQUEST:
+            kind = frame.kind
+            if kind == FrameKind.REQUEST:
                 self._start(frame, loop)
-            elif frame.kind == FrameKind.CANCEL:
+            elif kind == FrameKind.CANCEL:
                 running = self.running.get(frame.id)
                 if running is not None:
                     self.cancelled.add(frame.id)
                     running.cancel()
-            elif frame.kind in (FrameKind.REPLY, FrameKind.CALLBACK_REPLY):
+            elif kind == FrameKind.STREAM_PULL:
+                credit = self.credits.get(frame.id)
+                if credit is not None:
+                    try:
+                        credit.grant(protocol.decodeCount(frame.payload))
+                    except ProtocolError as malformed:
+                        log.warning("ignoring a stream pull: %s", malformed)
+            elif kind == FrameKind.CALLBACK_REPLY:
+                waiting = self.awaiting.pop(frame.id, None)
+                if waiting is not None:
+                    asyncio.Task(self._settle(waiting, frame), loop=loop, eager_start=True)
+            elif kind == FrameKind.REPLY:
                 # Answers are never answered: a worker that asked nothing drops them, so no two sides echo forever.
-                log.warning(
-                    "dropping a frame of %s (id %d): nobody here waits for it", protocol.kindName(frame.kind), frame.id
-                )
+                log.warning("dropping a %s frame (id %d): nobody here waits for it", protocol.kindName(kind), frame.id)
             else:
                 error = ProtocolError(
-                    f"this worker does not handle a frame of {protocol.kindName(frame.kind)} "
+                    f"this worker does not handle a frame of {protocol.kindName(kind)} "
                     f"(protocol version {protocol.VERSION})"
                 )
                 asyncio.Task(self._fail(frame.id, error), loop=loop, eager_start=True)
@@ -237,8 +352,12 @@ class Session:
         failure = ProtocolError(f"the browser refused to send the reply: {type(error).__name__}: {error}")
         loop = asyncio.get_event_loop()
         for frame in frames:
-            if frame.kind == FrameKind.REPLY:
+            if frame.kind in (FrameKind.REPLY, FrameKind.STREAM_ITEM, FrameKind.STREAM_END):
                 asyncio.Task(self._fail(frame.id, failure), loop=loop, eager_start=True)
+            elif frame.kind == FrameKind.CALLBACK_CALL:
+                waiting = self.awaiting.pop(frame.id, None)
+                if waiting is not None and not waiting.done():
+                    waiting.set_exception(failure)
 
     def _malformed(self, error: ProtocolError, frames: list[Frame]) -> None:
         # Every frame that could be read gets the error as its reply. Without a readable header there is no id to
@@ -249,15 +368,100 @@ class Session:
         self.channel.flush()
 
     async def _answer(self, frame: Frame) -> None:
-        reply, attachments, buffers = await dispatch(
-            frame.payload, frame.attached, self.channel.attachments(), self.lifeLock, frame.buffers
-        )
-        if frame.id in self.cancelled:  # the caller gave up: nobody waits for this reply
-            self.cancelled.discard(frame.id)
+        scope = _CallScope(self, frame.id)
+        ident = frame.id
+
+        def guard() -> contextlib.AbstractContextManager[Any]:
+            return self.channel.interruptible(ident)
+
+        async def streamer(items: Iterator[Any] | AsyncIterator[Any], guard: Guard) -> None:
+            scope.streamed = True
+            await self._stream(ident, items, guard)
+
+        try:
+            reply, attachments, buffers = await dispatch(
+                frame.payload,
+                frame.attached,
+                self.channel.attachments(),
+                self.lifeLock,
+                frame.buffers,
+                callback=scope.callback,
+                guard=guard,
+                streamer=streamer,
+            )
+        finally:
+            scope.active = False
+        if ident in self.cancelled:  # the caller gave up: nobody waits for this reply
+            self.cancelled.discard(ident)
             return
         values = getattr(attachments, "values", ())
         moved = getattr(attachments, "transfer", ())
-        self._send(Frame(FrameKind.REPLY, frame.id, reply, values, moved, buffers))
+        kind = FrameKind.STREAM_END if scope.streamed else FrameKind.REPLY
+        self._send(Frame(kind, ident, reply, values, moved, buffers))
+
+    async def _stream(self, ident: int, items: Iterator[Any] | AsyncIterator[Any], guard: Guard) -> None:
+        """Send what a generator yields while the consumer keeps up; close the generator however this ends."""
+        credit = self.credits[ident] = _Credit()
+        try:
+            while True:
+                await credit.spend()  # before asking for the item: the generator runs only as far ahead as allowed
+                if inspect.isasyncgen(items):
+                    try:
+                        item = await anext(items)
+                    except StopAsyncIteration:
+                        break
+                else:
+                    assert isinstance(items, Iterator)
+                    with guard():
+                        try:
+                            item = next(items)
+                        except StopIteration:
+                            break
+                await self._sendItem(ident, item)
+        finally:
+            del self.credits[ident]
+            await _closeGenerator(items)
+
+    async def _sendItem(self, ident: int, item: Any) -> None:
+        attachments = self.channel.attachments()
+        buffers: list[Any] = []
+        payload = await protocol.encodeReply(True, item, None, attachments, buffers)
+        values = getattr(attachments, "values", ())
+        moved = getattr(attachments, "transfer", ())
+        self._send(Frame(FrameKind.STREAM_ITEM, ident, payload, values, moved, buffers))
+        # One turn of the loop: the item leaves now, and a cancel or pull that arrived meanwhile is seen.
+        await asyncio.sleep(0)
+
+    def callBack(self, ident: int, index: int, args: tuple[Any, ...], kwargs: dict[str, Any]) -> asyncio.Future[Any]:
+        """Send a callback call to the main thread now; the future settles with the callable's outcome."""
+        request = protocol.Request(protocol.OP_CALLBACK, (ident, index), args, kwargs)
+        attachments = self.channel.attachments()
+        buffers: list[Any] = []
+        # Encoded here and now (a sync method calling back does not give the loop a turn); an async adapter can't.
+        payload = codec.runNow(protocol.encodeRequest(request, attachments, buffers), "a callback's arguments")
+        future: asyncio.Future[Any] = asyncio.get_event_loop().create_future()
+        # Fire-and-forget is allowed: a failure nobody awaits is not reported as "never retrieved".
+        future.add_done_callback(lambda done: done.cancelled() or done.exception())
+        callId = next(self._callbackIds)
+        self.awaiting[callId] = future
+        values = getattr(attachments, "values", ())
+        moved = getattr(attachments, "transfer", ())
+        self._send(Frame(FrameKind.CALLBACK_CALL, callId, payload, values, moved, buffers))
+        self.channel.flush()
+        return future
+
+    async def _settle(self, waiting: asyncio.Future[Any], frame: Frame) -> None:
+        try:
+            ok, value, _ = await protocol.decodeReply(frame.payload, frame.attached, frame.buffers)
+            outcome = value if ok else await value.rebuild("a callback on the main thread")
+        except Exception as error:  # a malformed reply: the awaiting method gets that instead
+            ok, outcome = False, error
+        if waiting.done():
+            return
+        if ok:
+            waiting.set_result(outcome)
+        else:
+            waiting.set_exception(outcome)
 
     async def _fail(self, ident: int, error: ProtocolError) -> None:
         self._send(Frame(FrameKind.REPLY, ident, await _failureReply(error, None)))
@@ -265,3 +469,14 @@ class Session:
     def _send(self, frame: Frame) -> None:
         if not self.channel.closed:
             self.channel.send(frame)
+
+
+async def _closeGenerator(items: Iterator[Any] | AsyncIterator[Any]) -> None:
+    """Stop a generator so its ``finally`` blocks run now, not whenever it is collected."""
+    try:
+        if inspect.isasyncgen(items):
+            await items.aclose()
+        elif inspect.isgenerator(items):
+            items.close()
+    except Exception:  # its finally raised: the stream's own outcome matters more
+        log.exception("closing a stream's generator raised")

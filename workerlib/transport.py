@@ -102,6 +102,23 @@ class Channel:
         # After the callbacks already queued: the tasks of an asyncio.gather all send before the flush runs.
         asyncio.get_event_loop().call_soon(self.flush)
 
+    @property
+    def canInterrupt(self) -> bool:
+        """Whether :meth:`interrupt` can stop a sync call that is running on the other end."""
+        return False
+
+    def interrupt(self, ident: int) -> None:
+        """Main thread: interrupt request ``ident`` if the worker is running it as sync Python code right now.
+
+        The worker cannot read a frame while a sync method runs, so this goes around the channel: where the page is
+        cross-origin isolated, through a shared buffer Pyodide checks as it runs (see :class:`PortChannel`).
+        Elsewhere it does nothing, and the method runs to its end.
+        """
+
+    def interruptible(self, ident: int) -> contextlib.AbstractContextManager[Any]:
+        """Worker: mark sync Python code run for request ``ident``, which :meth:`interrupt` may then stop."""
+        return contextlib.nullcontext()
+
     def close(self) -> None:
         """Stop sending and receiving; frames still queued are dropped."""
         self.closed = True
@@ -360,7 +377,19 @@ const reportDeath = (api, port) => {
 // Pyodide's event loop runs call_soon callbacks through scheduler.postTask where the browser has it: a task posted
 // the same way runs after every callback already queued, so frames sent in this turn are all in the batch.
 const scheduleFlush = globalThis.scheduler?.postTask ? (flush) => { scheduler.postTask(flush); } : undefined;
-return { tagOf, cloneProblem, transferableOf, postBatch, postParts, listen, reportDeath, scheduleFlush };
+// The interrupt buffer: [0] is Pyodide's (a signal number to raise), [1] the request a worker runs as sync code
+// (negative once the main thread asked to interrupt it). Interrupt only the request running now: asked of [1] and
+// changed in one atomic step, so a request that just ended is never interrupted in its successor's place.
+const interrupt = (shared, slot) => {
+  if (Atomics.compareExchange(shared, 1, slot, -slot) === slot) Atomics.store(shared, 0, 2);
+};
+const enterSync = (shared, slot) => { Atomics.store(shared, 1, slot); };
+const leaveSync = (shared) => { Atomics.store(shared, 1, 0); };
+const interruptWanted = (shared) => Atomics.load(shared, 1) < 0;
+return {
+  tagOf, cloneProblem, transferableOf, postBatch, postParts, listen, reportDeath, scheduleFlush,
+  interrupt, enterSync, leaveSync, interruptWanted,
+};
 """
 
 
@@ -431,9 +460,11 @@ def _checkCloneable(value: Any, moving: Any) -> None:
 class PortChannel(Channel):
     """One end of a ``MessageChannel``; ``JsProxy`` values (and :func:`transfer` marks) travel beside payloads."""
 
-    def __init__(self, port: Any, name: str) -> None:
+    def __init__(self, port: Any, name: str, interrupts: Any = None) -> None:
         super().__init__(name)
         self.port = port
+        self.interrupts = interrupts
+        """The shared ``Int32Array`` of :func:`interruptSlot` (cross-origin isolated pages only), else ``None``."""
         helpers = _helpers()
         self._postBatch = helpers.postBatch
         self._postParts = helpers.postParts
@@ -463,6 +494,19 @@ class PortChannel(Channel):
                 buffer if _isJsProxy(buffer) else toJs(memoryview(buffer).cast("B")) for buffer in frame.buffers
             ]
         super().send(frame)
+
+    @property
+    def canInterrupt(self) -> bool:
+        return self.interrupts is not None
+
+    def interrupt(self, ident: int) -> None:
+        if self.interrupts is not None:
+            _helpers().interrupt(self.interrupts, interruptSlot(ident))
+
+    def interruptible(self, ident: int) -> contextlib.AbstractContextManager[Any]:
+        if self.interrupts is None:
+            return contextlib.nullcontext()
+        return _Interruptible(self.interrupts, interruptSlot(ident))
 
     def _post(self, batch: protocol.Batch) -> None:
         toJs = _ffi().to_js
@@ -502,6 +546,51 @@ class PortChannel(Channel):
                     proxy.destroy()
 
 
+def interruptSlot(ident: int) -> int:
+    """Request ``ident`` as the interrupt buffer holds it: a positive 31-bit number."""
+    return ident % 0x7FFFFFFF or 0x7FFFFFFF
+
+
+class _Interruptible:
+    """Marks sync code run for one request in the interrupt buffer, so the main thread may interrupt it."""
+
+    def __init__(self, shared: Any, slot: int) -> None:
+        self.shared = shared
+        self.slot = slot
+
+    def __enter__(self) -> None:
+        _helpers().enterSync(self.shared, self.slot)
+
+    def __exit__(self, *exc: object) -> None:
+        _helpers().leaveSync(self.shared)
+
+
+_interruptBuffer: list[Any] = []  # the one this worker's Pyodide watches, once the main thread sent it
+
+
+def _watchInterrupts(shared: Any) -> None:
+    """Worker: let Pyodide watch ``shared``, and turn its SIGINT into ``KeyboardInterrupt`` only when asked to.
+
+    Pyodide raises the signal in whatever Python code runs when it looks; the handler checks that the request marked
+    running is the one the main thread asked to interrupt, so a late interrupt never hits the next request.
+    """
+    import signal
+
+    importBrowserModule("pyodide_js").setInterruptBuffer(shared)
+    _interruptBuffer[:] = [shared]
+
+    def onInterrupt(signum: int, frame: Any) -> None:
+        if _interruptBuffer and _helpers().interruptWanted(_interruptBuffer[0]):
+            raise KeyboardInterrupt("the main thread cancelled this call")
+
+    signal.signal(signal.SIGINT, onInterrupt)
+
+
+def interruptsAvailable() -> bool:
+    """Main thread: whether cancelling a running sync method can interrupt it (the page is cross-origin isolated)."""
+    return bool(getattr(_js(), "crossOriginIsolated", False)) and hasattr(_js(), "SharedArrayBuffer")
+
+
 def _isAttachable(obj: object) -> bool:
     # Asked of every object the pickler cannot handle itself (each adapted object, each dataclass...): answered once
     # per type.
@@ -534,7 +623,9 @@ _QUIET_JS = r"""
 """
 _ACCEPT_JS = r"""
 (mark, handler) => addEventListener("message", (event) => {
-  if (event.data && event.data[mark] !== undefined && event.ports.length === 1) handler(event.ports[0]);
+  if (event.data && event.data[mark] !== undefined && event.ports.length === 1) {
+    handler(event.ports[0], event.data.interrupts ?? undefined);
+  }
 })
 """
 
@@ -578,9 +669,15 @@ def acceptPorts(onChannel: Callable[[PortChannel], None]) -> None:
         vars(main)["xworker"] = importBrowserModule("polyscript").xworker
     js.Function.new(f"return {_QUIET_JS.strip()}")()(importBrowserModule("polyscript").xworker, PORT_MARK)
 
-    def accept(port: Any) -> None:
+    def accept(port: Any, interrupts: Any = None) -> None:
         try:
-            onChannel(PortChannel(port, "main thread"))
+            if interrupts is not None:
+                try:
+                    _watchInterrupts(interrupts)
+                except Exception:
+                    log.exception("cannot watch the interrupt buffer: a cancelled sync method will run to its end")
+                    interrupts = None
+            onChannel(PortChannel(port, "main thread", interrupts))
             _helpers().reportDeath(_pyodideApi(), port)
         except Exception:
             log.exception("could not serve a port handed over by the main thread")
@@ -642,9 +739,13 @@ async def openChannel(name: str, worker: Any) -> PortChannel:
     js = _js()
     ffi = _ffi()
     channel = js.MessageChannel.new()
-    message = ffi.to_js({PORT_MARK: protocol.VERSION}, dict_converter=js.Object.fromEntries)
+    handshake: dict[str, Any] = {PORT_MARK: protocol.VERSION}
+    interrupts = None
+    if interruptsAvailable():
+        interrupts = handshake["interrupts"] = js.Int32Array.new(js.SharedArrayBuffer.new(8))
+    message = ffi.to_js(handshake, dict_converter=js.Object.fromEntries)
     element.xworker.postMessage(message, ffi.to_js([channel.port2]))
-    return PortChannel(channel.port1, name)
+    return PortChannel(channel.port1, name, interrupts)
 
 
 # ---- finding, starting and stopping workers (main thread) ----------------------------------------------------------

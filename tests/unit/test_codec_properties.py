@@ -618,8 +618,6 @@ UNSENDABLE: dict[str, tuple[Callable[[], Any], str]] = {
     "list-subclass": (lambda: type("Items", (list,), {})([1]), f"{__name__}.Items"),
     "dict-subclass": (lambda: type("Record", (dict,), {})(a=1), f"{__name__}.Record"),
     "tuple-subclass": (lambda: type("Coordinates", (tuple,), {})((1, 2)), f"{__name__}.Coordinates"),
-    "lambda": (lambda: lambda: None, "function"),
-    "generator": (_generator, "generator"),
     "module": (lambda: math, "module"),
     "file": (lambda: io.BytesIO(b"x"), "_io.BytesIO"),
     "object": (object, "object"),
@@ -635,6 +633,33 @@ def test_values_outside_the_list_are_refused_not_converted(build: Callable[[], A
     message = str(raised.value)
     assert message.startswith(f"args['k'][0]: cannot send {name}")
     assert "register an adapter with @adapter(" in message
+
+
+async def _asyncGenerator() -> Any:
+    yield 1
+
+
+@pytest.mark.parametrize(
+    ("build", "name", "advice"),
+    [
+        (lambda: lambda: None, "function", "a callable crosses only as an argument of a call into a worker"),
+        (lambda: len, "builtin_function_or_method", "a callable crosses only as an argument"),
+        (lambda: [].append, "builtin_function_or_method", "a callable crosses only as an argument"),
+        (lambda: functools.partial(print, 1), "functools.partial", "a callable crosses only as an argument"),
+        (_generator, "generator", "make the service method itself a generator"),
+        (_asyncGenerator, "async_generator", "make the service method itself a generator"),
+    ],
+    ids=["lambda", "builtin", "bound-builtin", "partial", "generator", "async-generator"],
+)
+def test_callables_and_generators_are_refused_pointing_to_what_crosses(
+    build: Callable[[], Any], name: str, advice: str
+) -> None:
+    with pytest.raises(workerlib.UnsendableError) as raised:
+        codec.encode({"k": [build()]}, where="return value")
+    message = str(raised.value)
+    assert message.startswith(f"return value['k'][0]: cannot send {name}; ")
+    assert advice in message
+    assert "register an adapter" not in message
 
 
 # ---- crafted payloads ----------------------------------------------------------------------------------------------
