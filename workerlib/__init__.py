@@ -30,6 +30,7 @@ from .errors import (
     WorkerClosedError,
     WorkerlibError,
 )
+from .pool import Pool
 from .server import Callback
 from .service import WorkerService, connectToWorker, export
 from .transport import Transfer, transfer
@@ -52,6 +53,7 @@ __all__ = [
     "CallbackExpiredError",
     "ConnectError",
     "DecodeError",
+    "Pool",
     "ProtocolError",
     "RemoteError",
     "ServiceClient",

@@ -47,6 +47,8 @@ class Link:
         """Why no call can reach the worker any more, once that is so."""
         self.onGone: Callable[[], None] | None = None
         """Called once when the link fails: stops watching the worker's life."""
+        self.watchers: list[Callable[[str], None]] = []
+        """Called with the reason once the link fails (a pool replaces a worker that died)."""
         self._ids = itertools.count(1)
         channel.onFrames = self.received
         channel.onMalformed = self._malformed
@@ -146,6 +148,11 @@ class Link:
         self.channel.close()
         if self.onGone is not None:
             self.onGone()
+        for watcher in self.watchers:
+            try:
+                watcher(reason)
+            except Exception:
+                log.exception("a watcher of worker %r failed", self.name)
 
     async def request(
         self,
@@ -335,9 +342,6 @@ class Connection:
     def call(self, request: protocol.Request, where: str) -> Call[Any]:
         return Call(lambda call: self.run(call, request), self.timeout, where)
 
-    def stream(self, request: protocol.Request, where: str) -> Stream[Any]:
-        return Stream(_RemoteStream(self, request, where), self.timeout, where)
-
     async def run(self, call: Call[Any], request: protocol.Request) -> Any:
         """Carry out one call: encode the request, exchange frames, decode the reply."""
         if self.closed:
@@ -426,10 +430,8 @@ class ServiceClient:
         return self._connection.call(request, f"{service.__qualname__}.{method}() on worker {self.workerName!r}")
 
     def _stream(self, method: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Stream[Any]:
-        service = self._service
-        target = protocol.ServiceTarget(service.__qualname__, service.__module__, method)
-        request = protocol.Request(protocol.OP_STREAM, target, args, kwargs)
-        return self._connection.stream(request, f"{service.__qualname__}.{method}() on worker {self.workerName!r}")
+        source = streamOf(self, method, args, kwargs)
+        return Stream(source, self._connection.timeout, source.where)
 
     @property
     def _busy(self) -> int:
@@ -446,6 +448,15 @@ CLIENT_NAMES = frozenset(name for name in dir(ServiceClient) if not name.startsw
 
 
 _clientClasses: dict[type, type[ServiceClient]] = {}
+
+
+def streamOf(client: ServiceClient, method: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> _RemoteStream:
+    """The channel side of a stream of ``client``'s service method ``method``."""
+    service = client._service
+    target = protocol.ServiceTarget(service.__qualname__, service.__module__, method)
+    request = protocol.Request(protocol.OP_STREAM, target, args, kwargs)
+    where = f"{service.__qualname__}.{method}() on worker {client.workerName!r}"
+    return _RemoteStream(client._connection, request, where)
 
 
 def isStreaming(function: Callable[..., Any]) -> bool:

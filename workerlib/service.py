@@ -13,14 +13,14 @@ import itertools
 from collections.abc import Callable
 from typing import Any
 
-from . import client, server, transport
+from . import client, pool, server, transport
 from ._runtime import Context, context
 from .client import CLIENT_NAMES, Connection, Link
 from .errors import ConnectError
 from .methods import publicMethods
 from .protocol import Description
 
-RESERVED_NAMES = CLIENT_NAMES | {"connect", "spawn"}
+RESERVED_NAMES = CLIENT_NAMES | {"connect", "spawn", "pool"}
 """Names a service may not use for public members: its clients (and the service class itself) need them."""
 
 
@@ -117,6 +117,30 @@ class WorkerService:
             transport.terminate(link.name)
 
         return client.clientClass(cls, WorkerService)(Connection(link, timeout=timeout, onClose=stop))
+
+    @classmethod
+    async def pool(
+        cls,
+        n: int,
+        src: str,
+        *,
+        config: dict[str, Any] | str | None = None,
+        timeout: float | None = None,
+    ) -> Any:
+        """Start ``n`` workers running the Python file at ``src``, all at once, and return a :class:`~workerlib.Pool`.
+
+        Each worker is started as :meth:`spawn` starts one (``config`` and ``timeout`` mean the same). The pool has
+        the service's methods, like a client: each call goes to the worker with the fewest calls in progress;
+        ``await pool.map(Service.method, items)`` spreads one call per item over the workers and returns the results
+        in order. A worker that dies fails its pending calls with :class:`~workerlib.WorkerClosedError` and is
+        replaced. ``await pool.close()``, or ``async with await Service.pool(...) as pool:``, stops every worker.
+        """
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise ValueError(f"a pool needs at least one worker: n must be a positive int, got {n!r}")
+        _checkTimeout(timeout)
+        made = pool.poolClass(cls, WorkerService)(n, lambda: cls.spawn(src, config=config, timeout=timeout), timeout)
+        await made._start()
+        return made
 
 
 _spawned = itertools.count(1)

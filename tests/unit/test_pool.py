@@ -1,0 +1,244 @@
+"""Pools in plain CPython: workers are loopback sessions in this thread, started by a stand-in for ``spawn``.
+
+The browser layer (tests/browser/test_beyond.py) starts real workers; here the choosing, ordering, failing, closing
+and replacing run fast.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
+
+import pytest
+
+from workerlib import Pool, WorkerClosedError, WorkerService, server
+from workerlib.client import Connection, ServiceClient, clientClass
+from workerlib.pool import CALLS_PER_WORKER, poolClass
+
+from .loopbackkit import loopbackLink
+
+served: list[str] = []
+"""The worker (link name) of each call, in the order the calls ran."""
+
+
+class Squares(WorkerService):
+    """A service whose calls say which worker ran them."""
+
+    async def square(self, x: int) -> int:
+        await asyncio.sleep(0.001 * (x % 3))  # uneven durations: results must still come back in input order
+        return x * x
+
+    def fail(self, x: int) -> int:
+        if x == 3:
+            raise ValueError("three")
+        return x
+
+    async def hold(self) -> None:
+        await asyncio.sleep(3600)
+
+    async def count(self, n: int) -> AsyncIterator[int]:
+        for i in range(n):
+            yield i
+
+
+@pytest.fixture
+def table() -> Iterator[server.ServiceTable]:
+    saved = server.table
+    server.table = server.ServiceTable()
+    server.table.addClass(Squares, WorkerService)
+    served.clear()
+    yield server.table
+    server.table = saved
+
+
+class Spawner:
+    """Starts loopback "workers": each has a link of its own, named worker-1, worker-2..."""
+
+    def __init__(self) -> None:
+        self.started: list[ServiceClient] = []
+        self.closed: list[str] = []
+
+    async def __call__(self) -> ServiceClient:
+        link = loopbackLink(f"worker-{len(self.started) + 1}")
+
+        def stop() -> None:
+            self.closed.append(link.name)
+            link.fail("was closed with the client that spawned it")
+
+        client = clientClass(Squares, WorkerService)(Connection(link, onClose=stop))
+        self.started.append(client)
+        return client
+
+
+async def makePool(n: int, spawner: Spawner, timeout: float | None = None) -> Any:
+    pool = poolClass(Squares, WorkerService)(n, spawner, timeout)
+    await pool._start()
+    return pool
+
+
+def test_map_keeps_input_order_and_uses_every_worker(table: server.ServiceTable) -> None:
+    spawner = Spawner()
+
+    async def main() -> tuple[list[int], list[int]]:
+        pool = await makePool(3, spawner)
+        results = await pool.map(Squares.square, range(30))
+        again = await pool.map(pool.square, [5, 6])
+        await pool.close()
+        return results, again
+
+    results, again = asyncio.run(main())
+    assert results == [x * x for x in range(30)]
+    assert again == [25, 36]
+    sent = [client._connection.link.channel.sentFrames for client in spawner.started]
+    assert sum(sent) == 32
+    assert min(sent) >= CALLS_PER_WORKER, sent  # every worker took its share from the start
+
+
+def test_a_call_goes_to_the_least_busy_worker(table: server.ServiceTable) -> None:
+    spawner = Spawner()
+
+    async def main() -> None:
+        pool = await makePool(2, spawner)
+        held = asyncio.ensure_future(pool.hold())
+        await asyncio.sleep(0.01)
+        busy = [client._busy for client in pool.clients]
+        assert sorted(busy) == [0, 1]
+        assert await pool.square(4) == 16
+        idle = pool.clients[busy.index(0)]
+        assert idle._connection.link.channel.sentFrames == 1  # the square, and nothing else: the hold went elsewhere
+        held.cancel()
+        await pool.close()
+
+    asyncio.run(main())
+
+
+def test_map_raises_the_first_failure_and_stops(table: server.ServiceTable) -> None:
+    async def main() -> None:
+        pool = await makePool(2, Spawner())
+        with pytest.raises(ValueError, match="three"):
+            await pool.map(Squares.fail, range(10))
+        assert await pool.map(Squares.fail, [1, 2]) == [1, 2]  # the pool still serves
+        await pool.close()
+
+    asyncio.run(main())
+
+
+def test_map_refuses_what_is_not_one_of_its_methods(table: server.ServiceTable) -> None:
+    async def main() -> None:
+        pool = await makePool(1, Spawner())
+        with pytest.raises(TypeError, match="map\\(\\) takes a method of Squares"):
+            await pool.map(print, [1])
+        with pytest.raises(TypeError, match="count\\(\\) is a generator"):
+            await pool.map(Squares.count, [1])
+        await pool.close()
+
+    asyncio.run(main())
+
+
+def test_streams_work_through_a_pool(table: server.ServiceTable) -> None:
+    async def main() -> list[int]:
+        async with await makePool(2, Spawner()) as pool:
+            return [item async for item in pool.count(5)]
+
+    assert asyncio.run(main()) == [0, 1, 2, 3, 4]
+
+
+def test_close_stops_every_worker_and_later_calls_fail(table: server.ServiceTable) -> None:
+    spawner = Spawner()
+
+    async def main() -> None:
+        pool = await makePool(3, spawner)
+        assert pool.size == 3
+        await pool.close()
+        assert sorted(spawner.closed) == ["worker-1", "worker-2", "worker-3"]
+        with pytest.raises(WorkerClosedError, match="the pool was closed"):
+            await pool.square(2)
+        with pytest.raises(WorkerClosedError):
+            await pool.map(Squares.square, [1])
+
+    asyncio.run(main())
+
+
+def test_async_with_closes_the_pool(table: server.ServiceTable) -> None:
+    spawner = Spawner()
+
+    async def main() -> None:
+        async with await makePool(2, spawner) as pool:
+            assert isinstance(pool, Pool)
+            assert await pool.square(3) == 9  # type: ignore[attr-defined]  # made per service
+        assert len(spawner.closed) == 2
+
+    asyncio.run(main())
+
+
+def test_a_dead_worker_fails_its_calls_and_is_replaced(table: server.ServiceTable) -> None:
+    spawner = Spawner()
+
+    async def main() -> None:
+        pool = await makePool(2, spawner)
+        victim = pool.clients[0]
+        pending = asyncio.ensure_future(victim.hold())
+        await asyncio.sleep(0.01)
+        victim._connection.link.fail("stopped (terminated or crashed)")
+        with pytest.raises(WorkerClosedError, match="while this call was pending"):
+            await pending
+        await waitFor(lambda: len(pool.clients) == 2)
+        assert victim not in pool.clients
+        assert [client.workerName for client in pool.clients] == ["worker-2", "worker-3"]
+        assert await pool.map(Squares.square, range(6)) == [0, 1, 4, 9, 16, 25]
+        await pool.close()
+
+    asyncio.run(main())
+
+
+def test_a_pool_whose_workers_all_died_waits_for_a_replacement(table: server.ServiceTable) -> None:
+    async def main() -> int:
+        pool = await makePool(1, Spawner())
+        pool.clients[0]._connection.link.fail("stopped (terminated or crashed)")
+        result: int = await pool.square(7)
+        await pool.close()
+        return result
+
+    assert asyncio.run(main()) == 49
+
+
+def test_a_worker_that_fails_to_start_stops_the_others(table: server.ServiceTable) -> None:
+    spawner = Spawner()
+    calls = 0
+
+    async def flaky() -> ServiceClient:
+        nonlocal calls
+        calls += 1
+        if calls == 2:
+            raise TimeoutError("worker 2 did not start")
+        return await spawner()
+
+    async def main() -> None:
+        with pytest.raises(TimeoutError, match="worker 2 did not start"):
+            await poolClass(Squares, WorkerService)(3, flaky, None)._start()
+
+    asyncio.run(main())
+    assert sorted(spawner.closed) == ["worker-1", "worker-2"]
+
+
+def test_a_service_with_a_method_named_like_a_pool_attribute_cannot_be_pooled() -> None:
+    class Mapper(WorkerService):
+        def map(self, x: int) -> int:
+            return x
+
+    with pytest.raises(TypeError, match="defines map, which a pool needs for itself"):
+        poolClass(Mapper, WorkerService)
+
+
+def test_pool_size_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="n must be a positive int"):
+        asyncio.run(Squares.pool(0, "worker.py"))
+
+
+async def waitFor(condition: Callable[[], bool]) -> None:
+    for _ in range(10_000):
+        if condition():
+            return
+        await asyncio.sleep(0)
+    raise AssertionError("the condition never held")
