@@ -285,6 +285,17 @@ def _crossOriginIsolated() -> str:
     return UNKNOWN if isolated is None else _yesNo(bool(isolated))
 
 
+SYNC_INTERRUPTED = "interrupts a running sync method (KeyboardInterrupt in the worker)"
+SYNC_RUNS_ON = "a running sync method runs to its end, its answer dropped (the page is not cross-origin isolated)"
+
+
+def _syncCancellation() -> str:
+    if context() is Context.CPYTHON:
+        return ABSENT
+    isolated = bool(_browserGlobal("crossOriginIsolated")) and _browserGlobal("SharedArrayBuffer") is not None
+    return SYNC_INTERRUPTED if isolated else SYNC_RUNS_ON
+
+
 def _beartype() -> str:
     try:
         import beartype
@@ -307,6 +318,7 @@ def _report() -> tuple[str, ...]:
         f"pthreads: {_pthreads()}",
         f"SharedArrayBuffer: {_sharedArrayBuffer()}",
         f"crossOriginIsolated: {_crossOriginIsolated()}",
+        f"sync cancellation: {_syncCancellation()}",
         f"dev mode: {'on' if sys.flags.dev_mode else 'off'}",
         f"assertions: {'enabled' if __debug__ else 'disabled'}",
         f"beartype: {_beartype()}",
@@ -358,7 +370,9 @@ In order: ``workerlib: <version> in <where>`` (``PyScript main thread``, ``PyScr
 without PyScript`` or ``CPython (no browser)``), one ``<part>: <version>`` line per :data:`systemVersions` entry,
 ``CPU count`` (``navigator.hardwareConcurrency`` in a browser, the usable CPUs in CPython), ``pthreads`` (``yes`` or
 ``no`` in WebAssembly, ``native threads (not WebAssembly)`` in CPython), ``SharedArrayBuffer`` (``available`` or
-``unavailable``) and ``crossOriginIsolated`` (``yes`` or ``no``), both :data:`ABSENT` outside a browser, ``dev mode``
+``unavailable``) and ``crossOriginIsolated`` (``yes`` or ``no``), both :data:`ABSENT` outside a browser, ``sync
+cancellation`` (what cancelling a call does to a sync method the worker is running: :data:`SYNC_INTERRUPTED` where the
+page is cross-origin isolated, else :data:`SYNC_RUNS_ON`; :data:`ABSENT` outside a browser), ``dev mode``
 (``on`` or ``off``, ``sys.flags.dev_mode``), ``assertions`` (``enabled`` or ``disabled``, ``__debug__``) and
 ``beartype`` (its version, or :data:`ABSENT`: whether :func:`~workerlib.typechecked` checks anything).
 

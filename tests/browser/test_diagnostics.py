@@ -57,6 +57,7 @@ def test_report_lines(page: dict[str, Any], side: str, where: str) -> None:
         "pthreads: no",
         "SharedArrayBuffer: available",
         "crossOriginIsolated: yes",
+        "sync cancellation: interrupts a running sync method (KeyboardInterrupt in the worker)",
         "dev mode: off",
         "assertions: enabled",
         "beartype: 0.23.1 (typechecked checks calls)",
@@ -69,7 +70,13 @@ def test_without_isolation_versions_are_still_detected(plainPage: dict[str, Any]
     lines = plainPage[side]["lines"]
     # The worker's own name is on the main thread, out of its reach without PyScript's window proxy.
     assert lines[0].endswith(f" in {where}")
-    assert lines[6:9] == ["pthreads: no", "SharedArrayBuffer: unavailable", "crossOriginIsolated: no"]
+    assert lines[6:10] == [
+        "pthreads: no",
+        "SharedArrayBuffer: unavailable",
+        "crossOriginIsolated: no",
+        "sync cancellation: a running sync method runs to its end, its answer dropped (the page is not cross-origin "
+        "isolated)",
+    ]
 
 
 def test_nothing_is_logged_before_logging_is_enabled(run: PageRun) -> None:

@@ -335,6 +335,7 @@ def cpythonLines() -> list[str]:
         "pthreads: native threads (not WebAssembly)",
         "SharedArrayBuffer: absent",
         "crossOriginIsolated: absent",
+        "sync cancellation: absent",
         "dev mode: off",
         "assertions: enabled",
         f"beartype: {beartype.__version__} (typechecked checks calls)",
@@ -348,7 +349,7 @@ def test_diagnostics_lines_in_cpython() -> None:
     assert operator.eq(lines, cpythonLines())
     assert operator.eq(lines, tuple(cpythonLines()))
     assert operator.ne(lines, "PyScript: absent")
-    assert len(lines) == 12
+    assert len(lines) == 13
     assert lines[1] == "PyScript: absent"
     assert list(lines[1:3]) == ["PyScript: absent", "Pyodide: absent"]
     assert str(lines) == "\n".join(cpythonLines())
@@ -365,7 +366,7 @@ def test_diagnostics_in_a_simulated_worker(monkeypatch: pytest.MonkeyPatch) -> N
     simulate(monkeypatch, Context.WORKER, js, SimpleNamespace(window=None), workerName="calc")
     lines = list(workerlib.diagnostics.diagnostics)
     assert lines[0] == f"workerlib: {workerlib.__version__} in PyScript worker 'calc'"
-    assert lines[1:12] == [
+    assert lines[1:13] == [
         "PyScript: unknown",
         "Pyodide: 314.0.2",
         f"Python: {platform.python_version()}",
@@ -374,9 +375,10 @@ def test_diagnostics_in_a_simulated_worker(monkeypatch: pytest.MonkeyPatch) -> N
         "pthreads: no",
         "SharedArrayBuffer: unavailable",
         "crossOriginIsolated: no",
+        f"sync cancellation: {workerlib.diagnostics.SYNC_RUNS_ON}",
         "dev mode: off",
         "assertions: enabled",
-        lines[11],
+        lines[12],
     ]
 
 
