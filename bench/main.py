@@ -277,6 +277,69 @@ adapted = {
 }
 progress(f"{adapted['case']}: {adapted['workerlibMs']:.3f} ms, {adapted['perObjectUs']:.2f} us per object")
 
+# Beyond one call (issue 13): workerlib only, raw PyScript has no pools, streams or callbacks. A CPU-bound map over a
+# pool of one worker and a pool of two (this machine's cores), the cost of one stream item and of one callback.
+WORK_SECONDS = 0.1
+WORK_ITEMS = 8
+
+
+async def mapTime(pool):
+    started = time.perf_counter()
+    turns = await pool.map(Bench.work, [WORK_SECONDS] * WORK_ITEMS)
+    if len(turns) != WORK_ITEMS or min(turns) <= 0:
+        raise AssertionError(f"map over a pool returned {turns!r}")
+    return time.perf_counter() - started
+
+
+mapSamples = samplesFor(5)
+mapTimes = {}
+for workers in (1, 2):
+    async with await Bench.pool(workers, "/bench/worker.py") as pool:  # noqa: F704
+        await pool.map(Bench.work, [0.01] * (2 * workers))  # noqa: F704 - warm up every worker
+        mapTimes[workers] = [await mapTime(pool) for _ in range(mapSamples)]  # noqa: F704
+single, pair = statistics.median(mapTimes[1]), statistics.median(mapTimes[2])
+
+STREAM_ITEMS = 2000
+
+
+async def streamAll():
+    items = [item async for item in bench.count(STREAM_ITEMS)]
+    if items != list(range(STREAM_ITEMS)):
+        raise AssertionError("the stream's items differ from what the worker yielded")
+
+
+CALLBACKS = 200
+
+
+async def callBackAll():
+    if await bench.callBack(CALLBACKS, lambda value: value) != sum(range(CALLBACKS)):
+        raise AssertionError("the callbacks' results differ")
+
+
+for warm in (streamAll, callBackAll):
+    await warm()  # noqa: F704
+streamTimes = [await timed(streamAll, 1) for _ in range(samplesFor(15))]  # noqa: F704
+callbackTimes = [await timed(callBackAll, 1) for _ in range(samplesFor(15))]  # noqa: F704
+addTime = statistics.median([await timed(libAdd, 200) for _ in range(samplesFor(10))])  # noqa: F704
+beyond = {
+    "mapCase": f"map of {WORK_ITEMS} CPU-bound calls of {WORK_SECONDS * 1000:g} ms",
+    "mapOneWorkerMs": ms(single),
+    "mapTwoWorkersMs": ms(pair),
+    "speedup": round(single / pair, 3),
+    "speedupTarget": 1.5,
+    "mapSamplesMs": {str(workers): [ms(t) for t in times] for workers, times in mapTimes.items()},
+    "streamItemUs": round(statistics.median(streamTimes) / STREAM_ITEMS * 1e6, 2),
+    "streamItems": STREAM_ITEMS,
+    "callbackRoundTripUs": round(statistics.median(callbackTimes) / CALLBACKS * 1e6, 2),
+    "callbacks": CALLBACKS,
+    "addRoundTripUs": round(addTime * 1e6, 2),
+}
+progress(
+    f"{beyond['mapCase']}: 1 worker {beyond['mapOneWorkerMs']:.1f} ms, pool of 2 {beyond['mapTwoWorkersMs']:.1f} ms, "
+    f"speed-up {beyond['speedup']:.2f}; stream item {beyond['streamItemUs']:.1f} us, callback round trip "
+    f"{beyond['callbackRoundTripUs']:.1f} us (add() round trip {beyond['addRoundTripUs']:.1f} us)"
+)
+
 # Floors: what Pyodide's event loop costs any library whose calls are coroutines, measured in this same page. No
 # library can make 100 gathered calls cheaper than gathering 100 coroutines that wait on futures settled all at once,
 # nor a call cheaper than one trip through the event loop.
@@ -317,6 +380,7 @@ pagekit.finish(
         "rows": rows,
         "adapted": adapted,
         "floors": floors,
+        "beyond": beyond,
         "scale": SCALE,
         "versions": {**workerlib.systemVersions, "workerlib": workerlib.__version__},
         "crossOriginIsolated": bool(js.window.crossOriginIsolated),

@@ -5,6 +5,8 @@ Raw PyScript exports plain functions through ``__export__``; they receive ``JsPr
 and return Python values as they are.
 """
 
+import time
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import points  # noqa: F401 - registers the Point adapter in the worker
@@ -43,3 +45,22 @@ class Bench(WorkerService):
 
     def echoBuffer(self, buffer: Any) -> Any:
         return transfer(buffer)  # moved back: the worker keeps no copy
+
+    def work(self, seconds: float) -> int:
+        """CPU-bound: Python bytecode for ``seconds``, no await (what a pool spreads over workers)."""
+        end = time.perf_counter() + seconds
+        turns = 0
+        while time.perf_counter() < end:
+            turns += 1
+        return turns
+
+    def count(self, n: int) -> Iterator[int]:
+        """A stream of ``n`` small items."""
+        yield from range(n)
+
+    async def callBack(self, n: int, callback: Callable[[int], Any]) -> int:
+        """``n`` awaited callback round trips, one after the other."""
+        total = 0
+        for i in range(n):
+            total += await callback(i)
+        return total

@@ -310,7 +310,7 @@ class _RemoteStream:
         ok, value, _ = await protocol.decodeReply(frame.payload, frame.attached, frame.buffers)
         if frame.kind == FrameKind.STREAM_ITEM and ok:
             self.taken += 1
-            if self.taken * 2 >= protocol.STREAM_AHEAD:
+            if self.taken >= protocol.STREAM_PULL_EVERY:
                 self.connection.link.pull(self.ident, self.taken)
                 self.taken = 0
             return True, value

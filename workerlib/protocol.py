@@ -188,9 +188,12 @@ OP_CALLBACK = "callback"
 ``(requestId, index)``."""
 OPERATIONS = (OP_DESCRIBE, OP_CALL, OP_FUNCTION, OP_STREAM, OP_CALLBACK)
 
-STREAM_AHEAD = 16
+STREAM_AHEAD = 32
 """How many items a stream's generator may run ahead of the consumer: the worker asks its generator for the next item
 only while fewer than this many items it sent are not yet taken by the ``async for`` on the main thread."""
+STREAM_PULL_EVERY = STREAM_AHEAD // 4
+"""The consumer tells the worker it took items (a ``STREAM_PULL`` frame) once per this many: the window refills
+long before it runs dry, so a fast consumer never waits for a pull's round trip."""
 _COUNT = struct.Struct("<I")
 
 

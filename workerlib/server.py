@@ -21,6 +21,7 @@ import contextlib
 import inspect
 import itertools
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from typing import Any
 
@@ -271,6 +272,11 @@ class _CallScope:
         return Callback(self, index)
 
 
+STREAM_TURN = 0.002
+"""Seconds a stream may keep the worker's event loop before giving it a turn: the items it sent meanwhile leave
+together, and other calls, cancels and pulls get in."""
+
+
 class _Credit:
     """How many more items a stream may send before its consumer has to take some."""
 
@@ -402,8 +408,14 @@ class Session:
     async def _stream(self, ident: int, items: Iterator[Any] | AsyncIterator[Any], guard: Guard) -> None:
         """Send what a generator yields while the consumer keeps up; close the generator however this ends."""
         credit = self.credits[ident] = _Credit()
+        lastTurn = time.perf_counter()
         try:
             while True:
+                if credit.left <= 0 or time.perf_counter() - lastTurn >= STREAM_TURN:
+                    # A turn of the loop: the items sent so far leave as one message, and a cancel or a pull that
+                    # arrived meanwhile is seen. Fast generators batch; a slow one's items leave one by one.
+                    await asyncio.sleep(0)
+                    lastTurn = time.perf_counter()
                 await credit.spend()  # before asking for the item: the generator runs only as far ahead as allowed
                 if inspect.isasyncgen(items):
                     try:
@@ -429,8 +441,6 @@ class Session:
         values = getattr(attachments, "values", ())
         moved = getattr(attachments, "transfer", ())
         self._send(Frame(FrameKind.STREAM_ITEM, ident, payload, values, moved, buffers))
-        # One turn of the loop: the item leaves now, and a cancel or pull that arrived meanwhile is seen.
-        await asyncio.sleep(0)
 
     def callBack(self, ident: int, index: int, args: tuple[Any, ...], kwargs: dict[str, Any]) -> asyncio.Future[Any]:
         """Send a callback call to the main thread now; the future settles with the callable's outcome."""
