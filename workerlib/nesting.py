@@ -15,7 +15,6 @@ values of built-in containers are measured a level at a time with C iterators, a
 from __future__ import annotations
 
 import dataclasses
-import functools
 import gc
 import itertools
 import operator
@@ -58,6 +57,43 @@ def exceeds(value: Any, limit: int = NESTING_LIMIT, budget: int = LEVEL_BUDGET) 
     return verdict
 
 
+def exceedsPlain(value: Any, budget: int, limit: int = NESTING_LIMIT) -> bool:
+    """:func:`exceeds` for a value unpickled from a payload the screen found plain (built-in scalars, lists, dicts,
+    sets and tuples only, see :mod:`~workerlib.screening`), with ``budget`` from the payload's length.
+
+    Such a value needs no look at its items' types: each level is gathered from the one above in C, scalars simply
+    report nothing, and the walk ends at the first empty level. The value's depth is the number of levels before
+    it, or one less when the last holds no container. A value the walk cannot settle goes to :func:`depthOf`.
+    """
+    verdict = _quickWalk(value, limit)
+    if verdict is None:
+        verdict = _plainLevels(value, limit, budget)
+    if verdict is None:
+        return depthOf(value, limit + 1) > limit
+    return verdict
+
+
+def _plainLevels(value: Any, limit: int, budget: int) -> bool | None:
+    level: list[Any] = [value]
+    count = visited = 0
+    while True:
+        count += 1
+        if count > limit + 1:
+            return None  # too deep, or a cycle
+        # An upper bound of what the next call gathers (strings count their length too), checked before gathering:
+        # one list shared a thousand times must not be gathered a thousand times over. A tree's levels add up to
+        # less than its payload's length; a budget past that means shared parts, measured exactly instead.
+        visited += sum(map(operator.length_hint, level))
+        if visited > budget:
+            return None
+        below = gc.get_referents(*level)
+        if not below:
+            # ``level`` is the last: the containers above it reach ``count - 1`` levels down, one more if it holds a
+            # container (empty, then).
+            return count > limit and not SCALARS.issuperset(map(type, level))
+        level = below
+
+
 def _levels(value: Any, limit: int, budget: int) -> bool | None:
     """The verdict for a value made only of built-in containers and scalars, one level at a time, in C.
 
@@ -78,7 +114,9 @@ def _levels(value: Any, limit: int, budget: int) -> bool | None:
         depth += 1
         if depth > limit:
             return None
-        size = sum(map(len, level))  # what the next call gathers: an item per entry (two for non-str dict keys)
+        # What the next call gathers: an item per entry, two for dicts with keys other than strings. (length_hint,
+        # not len: the same for containers, and twice as fast in Pyodide.)
+        size = sum(map(operator.length_hint, level))
         if visited + size > budget:
             if distinct:
                 return None
@@ -87,7 +125,7 @@ def _levels(value: Any, limit: int, budget: int) -> bool | None:
             distinct = True
             budget += visited + size
             level = _distinct(level)
-            size = sum(map(len, level))
+            size = sum(map(operator.length_hint, level))
         visited += size
         items = gc.get_referents(*level)
         if dict in kinds and len(items) != size and _unreported(level, kinds):
@@ -104,7 +142,7 @@ def _levels(value: Any, limit: int, budget: int) -> bool | None:
         else:
             level = []
             for kind in kinds:  # a C pass per container type present, rather than a Python step per item
-                level.extend(itertools.compress(items, map(functools.partial(operator.is_, kind), types)))
+                level.extend(itertools.compress(items, map(operator.is_, types, itertools.repeat(kind))))
         if distinct:
             level = _distinct(level)
 

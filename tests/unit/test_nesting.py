@@ -140,3 +140,37 @@ def test_the_level_walk_agrees_with_the_exact_measure(value: Any) -> None:
     depth = nesting.depthOf(value)
     for limit in (depth - 1, depth, depth + 1):
         assert nesting.exceeds(value, limit) is (depth > limit), (value, limit)
+
+
+def test_a_plain_payload_sharing_one_list_many_times_decodes_quickly() -> None:
+    # 10 KB of payload, a billion paths: the walk after unpickling stops at its budget (from the payload's length)
+    # before gathering a level, and the exact measure counts each list once.
+    row = list(range(1000))
+    value = [[row] * 1000] * 1000
+    data = pickle.dumps(value, protocol=5)
+    assert len(data) < 20_000
+    start = time.perf_counter()
+    back = codec.decode(data)
+    assert time.perf_counter() - start < 2.0
+    assert back[999][999] is back[0][0]
+    assert back[0][0] == row
+
+
+def test_a_plain_payload_with_a_cycle_decodes() -> None:
+    ring: list[Any] = list(range(600))
+    ring.append(ring)
+    back = codec.decode(pickle.dumps([ring, ring], protocol=5))
+    assert back[0] is back[1]
+    assert back[0][-1] is back[0]
+
+
+@pytest.mark.parametrize("depth", [NESTING_LIMIT, NESTING_LIMIT + 1])
+@pytest.mark.parametrize("leaf", [0, [], {}], ids=["scalar", "empty-list", "empty-dict"])
+def test_the_plain_walk_is_exact_at_the_limit(depth: int, leaf: Any) -> None:
+    # Its last level decides between two depths: a scalar there is no level, an empty container is one.
+    value: Any = leaf
+    for _ in range(depth - (0 if leaf == 0 else 1)):
+        value = [value, 1, "x"]
+    budget = 1 << 20
+    assert nesting.exceedsPlain(value, budget) is (depth > NESTING_LIMIT)
+    assert nesting.exceedsPlain([value] * 3, budget, NESTING_LIMIT + 1) is (depth + 1 > NESTING_LIMIT + 1)
