@@ -3,13 +3,26 @@
 Pyodide's C stack is small, in a worker smaller still, and several of CPython's recursive operations (pickling,
 ``repr``, ``==``, ``hash`` of nested tuples) do not stop in time on it: a value nested some thousands of levels deep
 kills the interpreter instead of raising ``RecursionError``. So nothing deeper than :data:`NESTING_LIMIT` crosses:
-the encoder measures a value before pickling it, the decoder measures every payload before unpickling it. The depth
-of a scalar is 0; of a list, tuple, set, frozenset or dict (keys and values) one more than its deepest item; of an
-object (dataclass, ``NamedTuple``, exception, standard value type) one more than its deepest field.
+the encoder measures a value before pickling it, the decoder measures every payload before unpickling it (or, for a
+plain payload of built-in values, the value just after). The depth of a scalar is 0; of a list, tuple, set, frozenset
+or dict (keys and values) one more than its deepest item; of an object (dataclass, ``NamedTuple``, exception,
+standard value type) one more than its deepest field.
 
-Measuring must itself be cheap and never recurse: a flat container is recognised by looking at its items' types in C,
-values of built-in containers are measured a level at a time with C iterators, and anything else by an explicit walk.
-(:mod:`marshal` has a depth counter, but at 1,500 levels, past what a worker's stack takes with a call in progress.)
+What is measured is the longest path down the value, counting every way down to a shared part, not only the
+shortest: ``==`` between a value and its copy, and ``repr``, recurse along every path, and the pickler along the
+first it meets. A list holding links ``c1 ... c3000`` with each ``c_i = [c_{i+1}]`` is 3,001 levels deep, though
+every link is two levels below the top. In a value with cycles a path ends where it would come back to a container
+it passed (the pickler refers back to it there); the paths are taken in the pickler's order, so the depth is at
+least how deep the pickler goes. (``repr`` of a value whose cycles cross many shared parts can still go deeper: a
+path avoiding repeats is longest on a route this measure need not follow, and finding that route is NP-hard.)
+
+Measuring must itself be cheap and never recurse. A flat container is recognised by looking at its items' types in
+C. Values of built-in containers are measured a level at a time: ``gc.get_referents`` gathers all of a level's items
+in one C call, without skipping a container met before, so the walk ends at the longest path. Shared parts can make
+that walk exponential (``a = [b, b]``, ``b = [c, c]``...), so it has a budget of items; past it each level's
+containers are made distinct, and past twice it, or past the limit (a cycle never ends), or at any other object,
+:func:`depthOf` measures exactly with an explicit stack, each container once. (:mod:`marshal` has a depth counter,
+but at 1,500 levels, past what a worker's stack takes with a call in progress.)
 """
 
 from __future__ import annotations
