@@ -565,7 +565,9 @@ def _load(
         raise
     except Exception as error:
         raise DecodeError(f"malformed payload ({len(data)} bytes): {type(error).__name__}: {error}") from error
-    if plain and len(data) >= limit and nesting.exceeds(value, limit):
+    # A plain payload's value holds nothing but built-in scalars and containers, built from at most one opcode per
+    # item: its levels add up to less than its length, unless parts are shared.
+    if plain and len(data) >= limit and nesting.exceedsPlain(value, 2 * len(data) + 4096, limit):
         nesting.dismantle(value)  # ours alone: emptied, so that freeing it cannot overflow the stack
         raise DecodeError(f"refusing a payload whose value nests deeper than NESTING_LIMIT ({NESTING_LIMIT}) levels")
     return value

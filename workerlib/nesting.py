@@ -3,19 +3,32 @@
 Pyodide's C stack is small, in a worker smaller still, and several of CPython's recursive operations (pickling,
 ``repr``, ``==``, ``hash`` of nested tuples) do not stop in time on it: a value nested some thousands of levels deep
 kills the interpreter instead of raising ``RecursionError``. So nothing deeper than :data:`NESTING_LIMIT` crosses:
-the encoder measures a value before pickling it, the decoder measures every payload before unpickling it. The depth
-of a scalar is 0; of a list, tuple, set, frozenset or dict (keys and values) one more than its deepest item; of an
-object (dataclass, ``NamedTuple``, exception, standard value type) one more than its deepest field.
+the encoder measures a value before pickling it, the decoder measures every payload before unpickling it (or, for a
+plain payload of built-in values, the value just after). The depth of a scalar is 0; of a list, tuple, set, frozenset
+or dict (keys and values) one more than its deepest item; of an object (dataclass, ``NamedTuple``, exception,
+standard value type) one more than its deepest field.
 
-Measuring must itself be cheap and never recurse: a flat container is recognised by looking at its items' types in C,
-values of built-in containers are measured a level at a time with C iterators, and anything else by an explicit walk.
-(:mod:`marshal` has a depth counter, but at 1,500 levels, past what a worker's stack takes with a call in progress.)
+What is measured is the longest path down the value, counting every way down to a shared part, not only the
+shortest: ``==`` between a value and its copy, and ``repr``, recurse along every path, and the pickler along the
+first it meets. A list holding links ``c1 ... c3000`` with each ``c_i = [c_{i+1}]`` is 3,001 levels deep, though
+every link is two levels below the top. In a value with cycles a path ends where it would come back to a container
+it passed (the pickler refers back to it there); the paths are taken in the pickler's order, so the depth is at
+least how deep the pickler goes. (``repr`` of a value whose cycles cross many shared parts can still go deeper: a
+path avoiding repeats is longest on a route this measure need not follow, and finding that route is NP-hard.)
+
+Measuring must itself be cheap and never recurse. A flat container is recognised by looking at its items' types in
+C. Values of built-in containers are measured a level at a time: ``gc.get_referents`` gathers all of a level's items
+in one C call, without skipping a container met before, so the walk ends at the longest path. Shared parts can make
+that walk exponential (``a = [b, b]``, ``b = [c, c]``...), so it has a budget of items; past it each level's
+containers are made distinct, and past twice it, or past the limit (a cycle never ends), or at any other object,
+:func:`depthOf` measures exactly with an explicit stack, each container once. (:mod:`marshal` has a depth counter,
+but at 1,500 levels, past what a worker's stack takes with a call in progress.)
 """
 
 from __future__ import annotations
 
 import dataclasses
-import functools
+import gc
 import itertools
 import operator
 from collections.abc import Iterable, Iterator
@@ -35,92 +48,175 @@ _CONTAINERS = (list, tuple, set, frozenset)
 _QUICK_VISITS = 64  # containers the quick walk looks at before measuring level by level
 _QUICK_ITEMS = 256  # beyond this many items a level at a time is faster than Python steps
 _BUILTIN_CONTAINERS = frozenset({list, tuple, dict, set, frozenset})
-_isDict = functools.partial(operator.is_, dict)
-_isNotDict = functools.partial(operator.is_not, dict)
+_WALKED = SCALARS | _BUILTIN_CONTAINERS
 
 
-def exceeds(value: Any, limit: int = NESTING_LIMIT) -> bool:
-    """Whether ``value`` nests deeper than ``limit``; never recurses, whatever the depth."""
+LEVEL_BUDGET = 1 << 21
+"""Items a level walk gathers before it makes each level's containers distinct (and, past twice that, before it
+leaves the value to the exact measure): what bounds the walk on shared parts that double at every level."""
+
+
+def exceeds(value: Any, limit: int = NESTING_LIMIT, budget: int = LEVEL_BUDGET) -> bool:
+    """Whether ``value`` nests deeper than ``limit`` (see the module); never recurses, whatever the depth.
+
+    ``budget`` is how many items the level walk may gather, counting an item once per path to it, before it counts
+    shared containers once a level; a caller that knows how big the value can be (a payload's length) gives less.
+    """
     verdict = _quickWalk(value, limit)
     if verdict is None:
-        verdict = _levels(value, limit)
+        verdict = _levels(value, limit, budget)
     if verdict is None:
         return depthOf(value, limit + 1) > limit
     return verdict
 
 
-def _levels(value: Any, limit: int) -> bool | None:
-    """Depth of a value of built-in containers, one level at a time, each level's items gathered and sorted in C.
+def exceedsPlain(value: Any, budget: int, limit: int = NESTING_LIMIT) -> bool:
+    """:func:`exceeds` for a value unpickled from a payload the screen found plain (built-in scalars, lists, dicts,
+    sets and tuples only, see :mod:`~workerlib.screening`), with ``budget`` from the payload's length.
 
-    Counts the shortest way down to each container (a container met again is not walked again), which is the
-    depth for any value without shared parts. None when an object other than a built-in value is met.
+    Such a value needs no look at its items' types: each level is gathered from the one above in C, scalars simply
+    report nothing, and the walk ends at the first empty level. The value's depth is the number of levels before
+    it, or one less when the last holds no container. A value the walk cannot settle goes to :func:`depthOf`.
     """
+    verdict = _quickWalk(value, limit)
+    if verdict is None:
+        verdict = _plainLevels(value, limit, budget)
+    if verdict is None:
+        return depthOf(value, limit + 1) > limit
+    return verdict
+
+
+def _plainLevels(value: Any, limit: int, budget: int) -> bool | None:
     level: list[Any] = [value]
-    seen: set[int] = {id(value)}
-    depth = 0
-    while level:
+    count = visited = 0
+    while True:
+        count += 1
+        if count > limit + 1:
+            return None  # too deep, or a cycle
+        # An upper bound of what the next call gathers (strings count their length too), checked before gathering:
+        # one list shared a thousand times must not be gathered a thousand times over. A tree's levels add up to
+        # less than its payload's length; a budget past that means shared parts, measured exactly instead.
+        visited += sum(map(operator.length_hint, level))
+        if visited > budget:
+            return None
+        below = gc.get_referents(*level)
+        if not below:
+            # ``level`` is the last: the containers above it reach ``count - 1`` levels down, one more if it holds a
+            # container (empty, then).
+            return count > limit and not SCALARS.issuperset(map(type, level))
+        level = below
+
+
+def _levels(value: Any, limit: int, budget: int) -> bool | None:
+    """The verdict for a value made only of built-in containers and scalars, one level at a time, in C.
+
+    ``gc.get_referents`` gathers a whole level's items in one call (a dict's values, and its keys unless they are
+    all strings, which hold nothing). No container is skipped for having been met before, so a level holds every
+    container as many times as there are paths of that length to it: the walk ends at the longest path, the depth
+    ``==`` and ``repr`` recurse to on shared parts (the pickler, first visits only, goes no deeper). None, for the
+    exact measure, when an object other than a built-in value is met, when the walk passes ``limit`` (too deep, or
+    a cycle: only the exact measure tells which), or when shared parts make it gather more than twice ``budget``.
+    """
+    if type(value) not in _BUILTIN_CONTAINERS:
+        return None
+    level: list[Any] = [value]  # this level's containers, every one a built-in container
+    kinds: set[type] = {type(value)}
+    depth = visited = 0
+    distinct = False
+    while True:
         depth += 1
         if depth > limit:
-            return True
-        kinds = list(map(type, level))
-        present = set(kinds)
-        if not _BUILTIN_CONTAINERS.issuperset(present):
             return None
-        dicts = list(itertools.compress(level, map(_isDict, kinds))) if dict in present else []
-        others = list(itertools.compress(level, map(_isNotDict, kinds))) if present - {dict} else []
-        parts = [itertools.chain.from_iterable(others), itertools.chain.from_iterable(map(dict.values, dicts))]
-        if dicts and not SCALARS.issuperset(map(type, itertools.chain.from_iterable(dicts))):
-            parts.append(itertools.chain.from_iterable(dicts))  # container keys: tuples, frozensets
-        children = list(itertools.chain.from_iterable(parts))
-        types = list(map(type, children))
-        found = set(types) - SCALARS
-        if not found:
+        # What the next call gathers: an item per entry, two for dicts with keys other than strings. (length_hint,
+        # not len: the same for containers, and twice as fast in Pyodide.)
+        size = sum(map(operator.length_hint, level))
+        if visited + size > budget:
+            if distinct:
+                return None
+            # Shared parts, or a big value: from here on each container once a level. Paths of every length still
+            # count, so the walk still ends at the longest path; the budget for that is a second one.
+            distinct = True
+            budget += visited + size
+            level = _distinct(level)
+            size = sum(map(operator.length_hint, level))
+        visited += size
+        items = gc.get_referents(*level)
+        if dict in kinds and len(items) != size and _unreported(level, kinds):
+            return None
+        types = list(map(type, items))
+        present = set(types)
+        if not _WALKED.issuperset(present):
+            return None
+        kinds = present - SCALARS
+        if not kinds:
             return False
-        # One pass per container type present: a C call per item, rather than three.
-        level = []
-        for kind in found:
-            level.extend(itertools.compress(children, map(functools.partial(operator.is_, kind), types)))
-        fresh = set(map(id, level))
-        if len(fresh) < len(level) or not seen.isdisjoint(fresh):
-            # Shared parts or a cycle: walk each container once (rare, so a Python step each is fine).
-            unique = []
-            for child in level:
-                if id(child) not in seen:
-                    seen.add(id(child))
-                    unique.append(child)
-            level = unique
+        if len(kinds) == len(present):
+            level = items  # containers only: no sorting out
         else:
-            seen |= fresh
-    return False
+            level = []
+            for kind in kinds:  # a C pass per container type present, rather than a Python step per item
+                level.extend(itertools.compress(items, map(operator.is_, types, itertools.repeat(kind))))
+        if distinct:
+            level = _distinct(level)
+
+
+def _distinct(level: list[Any]) -> list[Any]:
+    """Each container of ``level`` once (a dict keyed by id, built in C)."""
+    return list(dict(zip(map(id, level), level, strict=True)).values())
+
+
+def _unreported(level: list[Any], kinds: set[type]) -> bool:
+    """Whether a dict of ``level`` reported fewer values than it holds: ``vars(obj)`` of an object whose attributes
+    the object itself holds (Python 3.13 on) reports none, the object does.
+
+    Called when the count of what a level reported differs from its items': dicts with other keys than strings
+    report their keys too. Equal counts are not checked: that would take such a dict and other dicts' keys exactly
+    balancing it, in a value its own sender measures (a decoded dict is never one), which the receiver measures again.
+    """
+    dicts = level if kinds == {dict} else [container for container in level if type(container) is dict]
+    return not all(map(operator.ge, map(len, map(gc.get_referents, dicts)), map(len, dicts)))
 
 
 def depthOf(value: Any, stop: int | None = None) -> int:
-    """The depth of ``value`` (see the module), counted along the path the pickler takes: first visits only.
+    """The depth of ``value`` (see the module), exactly: the longest path down its containers and objects, each
+    container's depth worked out once and reused wherever it is shared. A path never goes back up to a container it
+    passed (a cycle): items are visited in the pickler's order, so the pickler's own path is one of those counted.
 
     With ``stop``, returns as soon as the depth reaches it. An explicit stack: Python's speed, any depth.
     """
-    deepest = 0
-    seen: set[int] = set()
-    stack: list[tuple[Any, int]] = [(value, 0)]
+    if type(value) in SCALARS:
+        return 0
+    heights: dict[int, int] = {}  # id -> depth, of containers and objects fully measured
+    onPath: set[int] = {id(value)}
+    held: list[Any] = [value]  # what an object's fields gave, alive until the end, so that no id is reused
+    stack: list[list[Any]] = [[value, iter(children(value)), 0]]  # [container, items left, deepest item so far]
     while stack:
-        obj, depth = stack.pop()
-        kind = type(obj)
-        if kind in SCALARS:
-            deepest = max(deepest, depth)
-            continue
-        if id(obj) in seen:
-            continue
-        seen.add(id(obj))
-        depth += 1
-        deepest = max(deepest, depth)
-        if stop is not None and deepest >= stop:
-            return deepest
-        # Pushed last to first, so the first child is walked first, as the pickler does: a value shared by two
-        # places then counts at the place the pickler reaches first, which is where its recursion goes deep.
-        for child in reversed(list(children(obj))):
-            if type(child) not in SCALARS:
-                stack.append((child, depth))
-    return deepest
+        frame = stack[-1]
+        for child in frame[1]:
+            if type(child) in SCALARS:
+                continue
+            key = id(child)
+            height = heights.get(key)
+            if height is not None:
+                if height > frame[2]:
+                    frame[2] = height
+            elif key not in onPath:  # (a container on the path is a cycle: the pickler refers back to it)
+                onPath.add(key)
+                held.append(child)
+                stack.append([child, iter(children(child)), 0])
+                if stop is not None and len(stack) >= stop:
+                    return len(stack)
+                break
+        else:
+            stack.pop()
+            onPath.discard(id(frame[0]))
+            finished: int = frame[2] + 1
+            heights[id(frame[0])] = finished
+            if stop is not None and finished >= stop:
+                return finished
+            if stack and finished > stack[-1][2]:
+                stack[-1][2] = finished
+    return heights[id(value)]
 
 
 def deepestPath(value: Any, limit: int = NESTING_LIMIT) -> str:
@@ -144,7 +240,7 @@ def children(obj: Any) -> Iterable[Any]:
     """What ``obj`` holds, for depth: items, keys and values, fields, an exception's args and attributes."""
     kind = type(obj)
     if kind is dict:
-        return [*obj, *obj.values()]
+        return list(itertools.chain.from_iterable(obj.items()))  # key, value, key...: the pickler's order
     if kind in _CONTAINERS or isinstance(obj, tuple):
         return obj  # type: ignore[no-any-return]
     return [child for _, child in _steps(obj)]

@@ -57,25 +57,29 @@ def _counted(op: bytes, longest: int) -> bytes:
     return re.escape(op) + b"(?:" + branches + b")"
 
 
+# MARK, APPEND(S), SETITEM(S), ADDITEMS, MEMOIZE, None, True, False, (), EMPTY_LIST/DICT/SET: one byte each, matched
+# as runs of a character class (one step of sre each), between the opcodes with arguments.
+_SIMPLE = b"[(aesu\\x90\\x94N\\x88\\x89)\\]}\\x8f]*"
 _RUN = re.compile(
     b"(?:"
+    + _SIMPLE
+    + b"(?:"
     + b"|".join(
-        [  # roughly the most frequent first: sre tries them in order
-            b"J....",  # BININT
-            # MARK, APPEND(S), SETITEM(S), ADDITEMS, MEMOIZE, None, True, False, (), EMPTY_LIST/DICT/SET
-            b"[(aesu\\x90\\x94N\\x88\\x89)\\]}\\x8f]",
+        [  # roughly the most frequent first: sre tries them in order (each starts with its own byte)
             b"h.",  # BINGET (the unpickler checks the index)
+            _counted(b"\x8c", 255),  # SHORT_BINUNICODE
+            b"J....",  # BININT
             b"K.",  # BININT1
             b"M..",  # BININT2
             b"G.{8}",  # BINFLOAT
-            _counted(b"\x8c", 255),  # SHORT_BINUNICODE
             _counted(b"C", 255),  # SHORT_BINBYTES
             _counted(b"\x8a", 7),  # LONG1 below 2**55: below the hash modulus, so no two share a hash
             b"j....",  # LONG_BINGET
             b"\\x95.{8}",  # FRAME (read from a stream that ends where the payload does)
         ]
     )
-    + b")*+",
+    + b"))*+"
+    + _SIMPLE,
     re.DOTALL,
 )
 _TUPLES = frozenset(b"\x85\x86\x87t")
