@@ -323,7 +323,10 @@ class _RemoteStream:
     def close(self) -> None:
         if self.feed is not None:
             self.feed = None
-            self.connection.link.closeStream(self.ident, stop=True)
+            try:
+                self.connection.link.closeStream(self.ident, stop=True)
+            except Exception:  # called from __del__ too, maybe after the event loop closed: nothing left to stop
+                log.debug("could not stop stream %d on worker %r", self.ident, self.connection.name, exc_info=True)
 
 
 class Connection:
