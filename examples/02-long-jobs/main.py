@@ -3,7 +3,7 @@
 import time
 
 import js
-from worker import Primes
+from primes import Primes
 
 from workerlib import diagnostics, elapsedTime
 
@@ -45,7 +45,7 @@ show(f"and the worker answers the next call at once: {still} primes below 100, i
 
 # A pool: the same service in two more workers; map spreads the calls and keeps their order.
 ranges = [(start, start + 50_000) for start in range(0, 400_000, 50_000)]
-async with await Primes.pool(2, "./worker.py") as pool:  # noqa: F704
+async with await Primes.pool(2, "./primes.py") as pool:  # noqa: F704
     started = time.time()
     counts = await pool.map(Primes.countIn, ranges)  # noqa: F704
     show(f"primes per 50,000 on a pool of {pool.size}: {counts} in {elapsedTime(started)}")
