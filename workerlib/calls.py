@@ -80,6 +80,12 @@ class Call[T](Coroutine[Any, Any, T]):
     def __await__(self) -> Generator[Any, None, T]:
         return self._coroutine().__await__()
 
+    def __aiter__(self) -> Any:
+        raise TypeError(
+            f"{self.where} returns one value, not a stream: await it; a service method streams its items to "
+            f"'async for' when it is a generator function (a def or async def with yield)"
+        )
+
     def __repr__(self) -> str:
         state = "answered" if self.timing is not None else "sent" if self._running is not None else "not sent"
         return f"<Call {self.where}, {state}>"
@@ -174,6 +180,12 @@ class Stream[T](AsyncIterator[T]):
 
     async def __aenter__(self) -> Stream[T]:
         return self
+
+    def __await__(self) -> Generator[Any, None, Any]:
+        raise TypeError(f"{self.where} streams its items: iterate it with 'async for item in ...', do not await it")
+
+    def __iter__(self) -> Any:
+        raise TypeError(f"{self.where} streams its items from another thread: use 'async for', not 'for'")
 
     async def __aexit__(self, *exc: object) -> None:
         self.close()

@@ -31,7 +31,7 @@ import dataclasses
 import gc
 import itertools
 import operator
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 NESTING_LIMIT = 500
@@ -62,12 +62,7 @@ def exceeds(value: Any, limit: int = NESTING_LIMIT, budget: int = LEVEL_BUDGET) 
     ``budget`` is how many items the level walk may gather, counting an item once per path to it, before it counts
     shared containers once a level; a caller that knows how big the value can be (a payload's length) gives less.
     """
-    verdict = _quickWalk(value, limit)
-    if verdict is None:
-        verdict = _levels(value, limit, budget)
-    if verdict is None:
-        return depthOf(value, limit + 1) > limit
-    return verdict
+    return _verdict(value, limit, _levels, budget)
 
 
 def exceedsPlain(value: Any, budget: int, limit: int = NESTING_LIMIT) -> bool:
@@ -78,9 +73,14 @@ def exceedsPlain(value: Any, budget: int, limit: int = NESTING_LIMIT) -> bool:
     report nothing, and the walk ends at the first empty level. The value's depth is the number of levels before
     it, or one less when the last holds no container. A value the walk cannot settle goes to :func:`depthOf`.
     """
+    return _verdict(value, limit, _plainLevels, budget)
+
+
+def _verdict(value: Any, limit: int, levels: Callable[[Any, int, int], bool | None], budget: int) -> bool:
+    """The quick walk's answer, else the level walk's, else the exact measure's."""
     verdict = _quickWalk(value, limit)
     if verdict is None:
-        verdict = _plainLevels(value, limit, budget)
+        verdict = levels(value, limit, budget)
     if verdict is None:
         return depthOf(value, limit + 1) > limit
     return verdict

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
+
 from workerlib import server
 from workerlib.client import Link
 from workerlib.transport import loopbackPair
@@ -12,3 +15,12 @@ def loopbackLink(name: str = "loop", carries: tuple[type, ...] = ()) -> Link:
     mainEnd, workerEnd = loopbackPair(name, carries)
     server.Session(workerEnd)
     return Link(name, None, mainEnd)
+
+
+async def settle(condition: Callable[[], bool]) -> None:
+    """Turn the event loop until ``condition`` holds (a loopback delivers in later turns); fail after many turns."""
+    for _ in range(10_000):
+        if condition():
+            return
+        await asyncio.sleep(0)
+    raise AssertionError("the condition never held")

@@ -7,7 +7,7 @@ and replacing run fast.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
@@ -16,7 +16,7 @@ from workerlib import Pool, WorkerClosedError, WorkerService, server
 from workerlib.client import Connection, ServiceClient, clientClass
 from workerlib.pool import CALLS_PER_WORKER, poolClass
 
-from .loopbackkit import loopbackLink
+from .loopbackkit import loopbackLink, settle
 
 served: list[str] = []
 """The worker (link name) of each call, in the order the calls ran."""
@@ -183,7 +183,7 @@ def test_a_dead_worker_fails_its_calls_and_is_replaced(table: server.ServiceTabl
         victim._connection.link.fail("stopped (terminated or crashed)")
         with pytest.raises(WorkerClosedError, match="while this call was pending"):
             await pending
-        await waitFor(lambda: len(pool.clients) == 2)
+        await settle(lambda: len(pool.clients) == 2)
         assert victim not in pool.clients
         assert [client.workerName for client in pool.clients] == ["worker-2", "worker-3"]
         assert await pool.map(Squares.square, range(6)) == [0, 1, 4, 9, 16, 25]
@@ -234,11 +234,3 @@ def test_a_service_with_a_method_named_like_a_pool_attribute_cannot_be_pooled() 
 def test_pool_size_must_be_positive() -> None:
     with pytest.raises(ValueError, match="n must be a positive int"):
         asyncio.run(Squares.pool(0, "worker.py"))
-
-
-async def waitFor(condition: Callable[[], bool]) -> None:
-    for _ in range(10_000):
-        if condition():
-            return
-        await asyncio.sleep(0)
-    raise AssertionError("the condition never held")

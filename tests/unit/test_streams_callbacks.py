@@ -25,7 +25,7 @@ from workerlib import (
 )
 from workerlib.client import Connection, clientClass
 
-from .loopbackkit import loopbackLink
+from .loopbackkit import loopbackLink, settle
 
 events: list[str] = []
 """What the worker side did, in order: the tests read it to see generators start, run ahead and close."""
@@ -109,15 +109,6 @@ def feeds() -> Iterator[Any]:
     server.table = saved
 
 
-async def settle(condition: Callable[[], bool]) -> None:
-    """Turn the loop until ``condition`` holds (the loopback delivers in later turns), failing after many turns."""
-    for _ in range(10_000):
-        if condition():
-            return
-        await asyncio.sleep(0)
-    raise AssertionError("the condition never held")
-
-
 def test_a_generator_method_returns_a_stream_with_the_items_in_order(feeds: Any) -> None:
     async def main() -> list[int]:
         stream = feeds.count(5)
@@ -133,6 +124,22 @@ def test_an_async_generator_streams_too(feeds: Any) -> None:
         return [item async for item in feeds.ticks(3)]
 
     assert asyncio.run(main()) == [{"tick": 0}, {"tick": 1}, {"tick": 2}]
+
+
+def test_misusing_a_stream_or_a_call_says_what_to_do(feeds: Any) -> None:
+    async def main() -> None:
+        with pytest.raises(TypeError, match=r"Feeds.count\(\) on worker 'loop' streams its items: iterate it"):
+            await feeds.count(3)
+        with pytest.raises(TypeError, match="use 'async for', not 'for'"):
+            for _ in feeds.count(3):
+                pass
+        call = feeds.callKept()
+        with pytest.raises(TypeError, match=r"returns one value, not a stream: await it"):
+            async for _ in call:
+                pass
+        call.close()
+
+    asyncio.run(main())
 
 
 def test_client_signature_is_the_generators(feeds: Any) -> None:
