@@ -170,3 +170,38 @@ def test_a_closed_pool_stopped_its_workers(page: dict[str, Any]) -> None:
     pool = page["pool"]
     assert pool["afterClose"]["error"]["type"] == "WorkerClosedError"
     assert pool["scriptsLeft"] == []
+
+
+# ---- without cross-origin isolation -------------------------------------------------------------------------------
+
+PLAIN = PageSpec(
+    "beyond",
+    main="plain_main.py",
+    workers=[WorkerSpec("jobs", src="worker_beyond.py", syncMainOnly=True)],
+    shared=["worker_beyond.py"],
+)
+
+
+@pytest.fixture(scope="module")
+def plainPage(openPlainPage: RunPage) -> dict[str, Any]:
+    return openPlainPage(PLAIN).results
+
+
+def test_streams_and_callbacks_need_no_shared_memory(plainPage: dict[str, Any]) -> None:
+    assert plainPage["isolated"] is False
+    assert plainPage["sharedArrayBuffer"] is False
+    assert plainPage["stream"] == list(range(40))
+    assert plainPage["progress"] == {"result": "crunched", "reports": list(range(10))}
+    assert plainPage["awaited"] == "answer: qqq"
+
+
+def test_without_isolation_a_cancelled_sync_method_runs_to_its_end(plainPage: dict[str, Any]) -> None:
+    assert plainPage["syncCancellation"] == (
+        "sync cancellation: a running sync method runs to its end, its answer dropped (the page is not cross-origin "
+        "isolated)"
+    )
+    assert plainPage["timedOut"]["error"]["type"] == "TimeoutError"
+    assert plainPage["timedOutAfter"] < 1.0  # the caller is not held up...
+    assert plainPage["pingAfter"] >= 1.5  # ...but the worker is, until the method ends
+    assert plainPage["ping"] == "pong"
+    assert "spinFor interrupted" not in plainPage["history"]

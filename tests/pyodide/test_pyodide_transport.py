@@ -478,7 +478,9 @@ async def test_malformed_messages_leave_the_session_serving(selenium: Any, kit: 
     from workerlib.protocol import Frame, FrameKind
 
     # A well-formed batch of another protocol version, with a request of id 7.
-    otherVersion = to_js(memoryview(protocol.packBatch([Frame(FrameKind.REQUEST, 7, b"")], version=2).data)).buffer
+    otherVersion = to_js(
+        memoryview(protocol.packBatch([Frame(FrameKind.REQUEST, 7, b"")], version=protocol.VERSION + 1).data)
+    ).buffer
     with Seam(Probe) as seam:
         probe = seam.client(Probe)
         assert await probe.echo("before") == "before"
@@ -507,7 +509,7 @@ async def test_malformed_messages_leave_the_session_serving(selenium: Any, kit: 
         assert all(type(error) is ProtocolError for error, _ in refused)
         assert all(frames == [] for _, frames in refused[:-1]), "an unreadable message has no frames to answer"
         error, frames = refused[-1]
-        assert "protocol version 2" in str(error)
+        assert f"protocol version {protocol.VERSION + 1}" in str(error)
         assert [frame.id for frame in frames] == [7]
         # Each unreadable message was answered with a failure under id 0, which no call uses, and the request in the
         # batch of another version under its own id; the main side dropped them, as no call waits for them.
@@ -543,9 +545,9 @@ async def test_a_reply_batch_of_another_version_fails_the_call_it_names(selenium
         # The main side cannot read something the worker posted: it says so in the log and keeps going.
         seam.workerEnd.port.postMessage(run_js("'junk'"))
         # A reply for the waiting call, in a batch of another protocol version: the call fails rather than hangs.
-        reply = protocol.packBatch([Frame(FrameKind.REPLY, ident, b"")], version=2).data
+        reply = protocol.packBatch([Frame(FrameKind.REPLY, ident, b"")], version=protocol.VERSION + 1).data
         seam.workerEnd.port.postMessage(to_js(memoryview(reply)).buffer)
-        with pytest.raises(ProtocolError, match="protocol version 2"):
+        with pytest.raises(ProtocolError, match=f"protocol version {protocol.VERSION + 1}"):
             await asyncio.wait_for(task, 10)
         assert seam.link.pending == {}
         assert seam.thrownBy("main") == []
