@@ -152,7 +152,7 @@ def test_a_worker_still_loading_is_waited_for_within_the_timeout(page: dict[str,
     found = page["loadingTimeout"]
     assert found["type"] == "TimeoutError"
     assert found["message"] == "cannot connect to service Slow: no answer within 0.5 s"
-    assert 0.5 <= found["seconds"] < 1.5
+    assert 0.45 <= found["seconds"] < 1.5  # the deadline, give or take the clocks' coarse resolution in a page
     assert page["loading"]["answer"] == "ready"
     assert page["loading"]["seconds"] > 1.0  # it really waited for the worker to load
 
