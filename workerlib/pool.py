@@ -46,6 +46,7 @@ class Pool:
         self._replacing: set[asyncio.Task[None]] = set()
         self._arrived: asyncio.Event = asyncio.Event()
         self._closed = False
+        self._broken: str | None = None  # why no worker is left and none is coming, once that is so
 
     async def _start(self) -> None:
         """Start the workers, all at once; if one fails to start, stop the others and raise its error."""
@@ -131,6 +132,8 @@ class Pool:
             alive = [client for client in self._members if client._connection.link.gone is None]
             if alive:
                 return min(alive, key=lambda client: client._busy)
+            if self._broken is not None and not self._replacing:
+                raise WorkerClosedError(f"cannot call {where}: the pool has no worker left ({self._broken})")
             self._arrived.clear()
             await self._arrived.wait()  # every worker died: the first replacement takes the call
 
@@ -192,8 +195,11 @@ class Pool:
         await dead.close()  # removes the dead worker's script element
         try:
             client = await self._spawn()
-        except Exception:
+        except Exception as error:
             log.exception("could not start a worker to replace %r; the pool goes on with fewer", dead.workerName)
+            self._broken = f"starting a worker to replace {dead.workerName!r} failed: {type(error).__name__}: {error}"
+            self._replacing.discard(asyncio.current_task())  # over now: _member must not wait for it
+            self._arrived.set()  # calls waiting for this replacement learn that none comes
             return
         if self._closed:
             await client.close()

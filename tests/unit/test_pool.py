@@ -203,6 +203,28 @@ def test_a_pool_whose_workers_all_died_waits_for_a_replacement(table: server.Ser
     assert asyncio.run(main()) == 49
 
 
+def test_calls_fail_when_the_last_worker_died_and_no_replacement_starts(
+    table: server.ServiceTable, caplog: pytest.LogCaptureFixture
+) -> None:
+    spawner = Spawner()
+
+    async def broken() -> ServiceClient:
+        if spawner.started:
+            raise TimeoutError("no worker this time")
+        return await spawner()
+
+    async def main() -> None:
+        pool = poolClass(Squares, WorkerService)(1, broken, None)
+        await pool._start()
+        pool.clients[0]._connection.link.fail("stopped (terminated or crashed)")
+        with pytest.raises(WorkerClosedError, match=r"no worker left .*replace 'worker-1' failed: TimeoutError"):
+            await pool.square(7)  # type: ignore[attr-defined]  # made per service
+        await pool.close()
+
+    asyncio.run(main())
+    assert "could not start a worker to replace 'worker-1'" in caplog.text
+
+
 def test_a_worker_that_fails_to_start_stops_the_others(table: server.ServiceTable) -> None:
     spawner = Spawner()
     calls = 0
