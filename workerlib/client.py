@@ -110,9 +110,7 @@ class Link:
             attachments, buffers = None, []
             payload = await protocol.encodeReply(False, await protocol.RemoteFailure.capture(error))
         if self.gone is None:
-            values = attachments.values if attachments is not None else ()  # type: ignore[attr-defined]
-            moved = attachments.transfer if attachments is not None else ()  # type: ignore[attr-defined]
-            self.channel.send(Frame(FrameKind.CALLBACK_REPLY, frame.id, payload, values, moved, buffers))
+            self.channel.send(protocol.outgoing(FrameKind.CALLBACK_REPLY, frame.id, payload, attachments, buffers))
 
     async def _refuse(self, kind: int, ident: int, error: ProtocolError) -> None:
         payload = await protocol.encodeReply(False, await protocol.RemoteFailure.capture(error))
@@ -178,10 +176,8 @@ class Link:
         self.pending[ident] = reply
         if callbacks:
             self.callbacks[ident] = callbacks
-        values = attached.values if attached is not None else ()
-        moved = attached.transfer if attached is not None else ()
         try:
-            self.channel.send(Frame(kind, ident, payload, values, moved, buffers))
+            self.channel.send(protocol.outgoing(kind, ident, payload, attached, buffers))
             # No wait_for without a deadline: the common case stays one plain await.
             return await (reply if timeout is None else asyncio.wait_for(reply, timeout))
         except TimeoutError:
@@ -216,9 +212,7 @@ class Link:
         feed = self.streams[ident] = StreamFeed()
         if callbacks:
             self.callbacks[ident] = callbacks
-        values = attached.values if attached is not None else ()
-        moved = attached.transfer if attached is not None else ()
-        self.channel.send(Frame(FrameKind.REQUEST, ident, payload, values, moved, buffers))
+        self.channel.send(protocol.outgoing(FrameKind.REQUEST, ident, payload, attached, buffers))
         return ident, feed
 
     def closeStream(self, ident: int, stop: bool) -> None:

@@ -91,6 +91,14 @@ class Frame:
     buffers when the frame is sent); on arrival, ``bytes``."""
 
 
+def outgoing(kind: int, ident: int, payload: bytes, attachments: Any = None, buffers: Sequence[Any] = ()) -> Frame:
+    """A frame to send: ``payload`` with the values ``attachments`` collected while it was encoded (see
+    ``Channel.attachments``; ``None`` when nothing travels beside it) and the ``buffers`` put aside for it."""
+    values = getattr(attachments, "values", ())
+    moved = getattr(attachments, "transfer", ())
+    return Frame(kind, ident, payload, values, moved, buffers)
+
+
 @dataclass(frozen=True)
 class Batch:
     """A batch as it travels: the header and small payloads, the separate payloads, attached values, transferables."""

@@ -400,10 +400,8 @@ class Session:
         if ident in self.cancelled:  # the caller gave up: nobody waits for this reply
             self.cancelled.discard(ident)
             return
-        values = getattr(attachments, "values", ())
-        moved = getattr(attachments, "transfer", ())
         kind = FrameKind.STREAM_END if scope.streamed else FrameKind.REPLY
-        self._send(Frame(kind, ident, reply, values, moved, buffers))
+        self._send(protocol.outgoing(kind, ident, reply, attachments, buffers))
 
     async def _stream(self, ident: int, items: Iterator[Any] | AsyncIterator[Any], guard: Guard) -> None:
         """Send what a generator yields while the consumer keeps up; close the generator however this ends."""
@@ -438,9 +436,7 @@ class Session:
         attachments = self.channel.attachments()
         buffers: list[Any] = []
         payload = await protocol.encodeReply(True, item, None, attachments, buffers)
-        values = getattr(attachments, "values", ())
-        moved = getattr(attachments, "transfer", ())
-        self._send(Frame(FrameKind.STREAM_ITEM, ident, payload, values, moved, buffers))
+        self._send(protocol.outgoing(FrameKind.STREAM_ITEM, ident, payload, attachments, buffers))
 
     def callBack(self, ident: int, index: int, args: tuple[Any, ...], kwargs: dict[str, Any]) -> asyncio.Future[Any]:
         """Send a callback call to the main thread now; the future settles with the callable's outcome."""
@@ -454,9 +450,7 @@ class Session:
         future.add_done_callback(lambda done: done.cancelled() or done.exception())
         callId = next(self._callbackIds)
         self.awaiting[callId] = future
-        values = getattr(attachments, "values", ())
-        moved = getattr(attachments, "transfer", ())
-        self._send(Frame(FrameKind.CALLBACK_CALL, callId, payload, values, moved, buffers))
+        self._send(protocol.outgoing(FrameKind.CALLBACK_CALL, callId, payload, attachments, buffers))
         self.channel.flush()
         return future
 
