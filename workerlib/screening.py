@@ -199,7 +199,8 @@ class _Reader:
         widths = _SCALAR_WIDTHS
         texts: dict[bytes, _Node] = {}  # a short string's node, per text: names repeat in every object
         position = 2
-        # The opcodes every object's recipe is made of are handled in this loop; the others by their actions.
+        # The opcodes every object's recipe is made of (fixed-width scalars, MEMOIZE, BINGET, SHORT_BINUNICODE, MARK)
+        # are handled in this loop, and only here; the others by their actions.
         while position < end:
             op = data[position]
             position += 1
@@ -351,21 +352,6 @@ _SCALAR_WIDTHS = bytes(
     {ord("K"): 1, ord("M"): 2, ord("J"): 4, ord("G"): 8, ord("N"): 0, 0x88: 0, 0x89: 0, ord(")"): 0}.get(op, 255)
     for op in range(256)
 )
-_WIDTHS = {ord("K"): 1, ord("M"): 2, ord("J"): 4, ord("G"): 8}
-
-
-@_action(ord("K"), ord("M"), ord("J"), ord("G"))
-def _fixedScalar(reader: _Reader, at: int, position: int) -> int:
-    width = _WIDTHS[reader.data[at]]
-    reader.bytesAt(position, width)
-    reader.stack.append(_LEAF)
-    return position + width
-
-
-@_action(ord("N"), 0x88, 0x89, ord(")"))
-def _constant(reader: _Reader, at: int, position: int) -> int:
-    reader.stack.append(_LEAF)
-    return position
 
 
 @_action(0x8A, 0x8B)  # LONG1, LONG4
@@ -385,18 +371,11 @@ def _long(reader: _Reader, at: int, position: int) -> int:
     return position + width + length
 
 
-@_action(0x8C, ord("C"))  # SHORT_BINUNICODE, SHORT_BINBYTES
-def _shortText(reader: _Reader, at: int, position: int) -> int:
+@_action(ord("C"))  # SHORT_BINBYTES
+def _shortBytes(reader: _Reader, at: int, position: int) -> int:
     length = reader.bytesAt(position, 1)[0]
-    raw = reader.bytesAt(position + 1, length)
-    if reader.data[at] != 0x8C:
-        reader.stack.append(_LEAF)
-    elif length <= 16:  # a stand-in's name, perhaps: kept to tell _fill from the others
-        node = _Node(STRING, 0)
-        node.text = bytes(raw).decode("utf-8", "replace")
-        reader.stack.append(node)
-    else:
-        reader.stack.append(_TEXT)
+    reader.bytesAt(position + 1, length)
+    reader.stack.append(_LEAF)
     return position + 1 + length
 
 
@@ -412,12 +391,6 @@ def _sizedText(reader: _Reader, at: int, position: int) -> int:
 def _empty(reader: _Reader, at: int, position: int) -> int:
     kind = {ord("]"): LIST, ord("}"): DICT, 0x8F: SET}[reader.data[at]]
     reader.stack.append(_Node(kind, 1, fresh=True))
-    return position
-
-
-@_action(ord("("))
-def _mark(reader: _Reader, at: int, position: int) -> int:
-    reader.marks.append(len(reader.stack))
     return position
 
 
@@ -497,23 +470,13 @@ def _markedTuple(reader: _Reader, at: int, position: int) -> int:
     return position
 
 
-@_action(0x94)  # MEMOIZE
-def _memoize(reader: _Reader, at: int, position: int) -> int:
-    if not reader.stack:
-        raise reader.fail(at, "MEMOIZE with an empty stack")
-    reader.memo.append(reader.stack[-1])
-    return position
-
-
-@_action(ord("h"), ord("j"))  # BINGET, LONG_BINGET
-def _get(reader: _Reader, at: int, position: int) -> int:
-    width = 1 if reader.data[at] == ord("h") else 4
-    raw = reader.bytesAt(position, width)
-    index = raw[0] if width == 1 else struct.unpack("<I", raw)[0]
+@_action(ord("j"))  # LONG_BINGET
+def _longGet(reader: _Reader, at: int, position: int) -> int:
+    (index,) = struct.unpack("<I", reader.bytesAt(position, 4))
     if index >= len(reader.memo):
         raise reader.fail(at, f"it refers to memo entry {index}, and only {len(reader.memo)} exist")
     reader.stack.append(reader.memo[index].reference())
-    return position + width
+    return position + 4
 
 
 @_action(ord("0"))  # POP
