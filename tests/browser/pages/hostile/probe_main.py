@@ -56,12 +56,7 @@ async def workerOutcome(name, op, depth):
         except TimeoutError:
             return f"hung: no answer within {PROBE_TIMEOUT:g} s"
         except Exception as error:
-            failure = f"{type(error).__name__}: {str(error)[:200]}"
-        try:
-            answer = await asyncio.wait_for(worker.alive(), 10)
-        except Exception as error:
-            return f"crashed: {failure}; then {type(error).__name__}: {str(error)[:200]}"
-        return f"failed in JavaScript: {failure}; worker still {answer}"
+            return await afterFailure(error, worker, "failed in JavaScript")
     finally:
         terminate(name)
 
@@ -109,12 +104,17 @@ async def watched(name, awaitable):
     try:
         return str(call.result())
     except Exception as error:
-        failure = f"{type(error).__name__}: {str(error)[:200]}"
+        return await afterFailure(error, exports, "failed")
+
+
+async def afterFailure(error, exports, failed):
+    """A probe that raised: a crash if the worker no longer answers ``alive()`` either, else ``failed`` and why."""
+    failure = f"{type(error).__name__}: {str(error)[:200]}"
     try:
         answer = await asyncio.wait_for(exports.alive(), 10)
-    except Exception as error:
-        return f"crashed: {failure}; then {type(error).__name__}: {str(error)[:200]}"
-    return f"failed: {failure}; worker still {answer}"
+    except Exception as later:
+        return f"crashed: {failure}; then {type(later).__name__}: {str(later)[:200]}"
+    return f"{failed}: {failure}; worker still {answer}"
 
 
 _started = [0]
