@@ -41,6 +41,8 @@ class Link:
         self.channel = channel
         self.pending: dict[int, asyncio.Future[Frame]] = {}
         self.streams: dict[int, StreamFeed] = {}
+        self.parts: dict[int, protocol.Parts] = {}
+        """The parts of a reply that arrived ahead of it, by request id (see ``FrameKind.PART``)."""
         self.callbacks: dict[int, list[Any]] = {}
         """The callables passed to each call in progress, by request id: what the worker's callbacks call."""
         self.gone: str | None = None
@@ -62,12 +64,19 @@ class Link:
             if kind == FrameKind.CALLBACK_CALL:
                 asyncio.Task(self._callBack(frame), loop=asyncio.get_event_loop(), eager_start=True)
                 continue
+            if kind == FrameKind.PART:
+                if frame.id in self.pending:  # decoded now, while the worker encodes the next part
+                    self.parts.setdefault(frame.id, protocol.Parts()).add(frame.payload)
+                continue  # parts of a reply nobody waits for any more: dropped
             feed = self.streams.get(frame.id)
             if feed is not None and kind in (FrameKind.STREAM_ITEM, FrameKind.STREAM_END, FrameKind.REPLY):
                 feed.put(frame)  # a REPLY ends a stream too: the worker failed before the stream started
                 continue
             future = self.pending.get(frame.id)
             if kind == FrameKind.REPLY:
+                parts = self.parts.pop(frame.id, None)
+                if parts is not None:
+                    frame.joined = parts.joined()
                 if future is not None and not future.done():
                     future.set_result(frame)
                 elif frame.id == 0:  # the worker's answer to a message of ours it could not read
@@ -138,6 +147,7 @@ class Link:
         if self.gone is not None:
             return
         self.gone = reason
+        self.parts.clear()
         for future in list(self.pending.values()):
             if not future.done():
                 future.set_exception(WorkerClosedError(f"worker {self.name!r} {reason} while this call was pending"))
@@ -162,16 +172,19 @@ class Link:
         attached: Any = None,
         buffers: Sequence[Any] = (),
         callbacks: list[Any] | None = None,
+        ident: int | None = None,
     ) -> Frame:
         """Send one frame and wait for the reply frame with its id, at most ``timeout`` seconds.
 
         A call that stops waiting (a deadline, a cancelled task) tells the worker with a ``CANCEL`` frame, and
         interrupts it if it is a sync method running (see :meth:`Channel.interrupt`). ``callbacks`` are the callables
-        the request passes, which the worker may call until the reply arrives.
+        the request passes, which the worker may call until the reply arrives. ``ident``: the id the request's parts
+        were sent ahead with (see :meth:`sendPart`), else a new one.
         """
         if self.gone is not None:
             raise WorkerClosedError(f"cannot call {where}: worker {self.name!r} {self.gone}")
-        ident = self._nextId()
+        if ident is None:
+            ident = self._nextId()
         reply: asyncio.Future[Frame] = asyncio.get_running_loop().create_future()
         self.pending[ident] = reply
         if callbacks:
@@ -187,8 +200,15 @@ class Link:
         finally:
             del self.pending[ident]
             self.callbacks.pop(ident, None)
+            self.parts.pop(ident, None)
             if (reply.cancelled() or not reply.done()) and self.gone is None:
                 self.cancel(ident)
+
+    def sendPart(self, ident: int, payload: bytes) -> None:
+        """Send a part of request ``ident`` now, ahead of the request (see ``FrameKind.PART``)."""
+        if self.gone is None:
+            self.channel.send(Frame(FrameKind.PART, ident, payload))
+            self.channel.flush()
 
     def _nextId(self) -> int:
         ident = next(self._ids)
@@ -348,8 +368,22 @@ class Connection:
         attached = self.link.channel.attachments()
         buffers: list[Any] = []
         callbacks: list[Any] = []
-        payload = await protocol.encodeRequest(request, attached, buffers, callbacks)
-        frame = await self.link.request(
+        link = self.link
+        ident = link._nextId()
+        sent = False
+
+        def sendPart(part: bytes) -> None:
+            nonlocal sent
+            sent = True
+            link.sendPart(ident, part)
+
+        try:
+            payload = await protocol.encodeRequest(request, attached, buffers, callbacks, sendPart)
+        except BaseException:
+            if sent and link.gone is None:
+                link.channel.send(Frame(FrameKind.CANCEL, ident))  # the worker drops the parts it holds
+            raise
+        frame = await link.request(
             FrameKind.REQUEST,
             payload,
             call.where,
@@ -357,8 +391,9 @@ class Connection:
             attached=attached,
             buffers=buffers,
             callbacks=callbacks,
+            ident=ident,
         )
-        ok, value, stamps = await protocol.decodeReply(frame.payload, frame.attached, frame.buffers)
+        ok, value, stamps = await protocol.decodeReply(frame.payload, frame.attached, frame.buffers, frame.joined)
         if stamps is not None:
             call.timing = _timing(began, stamps, now())
             if log.isEnabledFor(logging.DEBUG):

@@ -47,6 +47,7 @@ from .rebuild import DECIMAL_EXPONENT, FRACTION_BITS
 __all__ = [
     "DECIMAL_EXPONENT",
     "FRACTION_BITS",
+    "JOINED",
     "MAGIC",
     "NESTING_LIMIT",
     "PROTOCOL",
@@ -56,8 +57,10 @@ __all__ = [
     "UnsendableError",
     "decode",
     "decodeAsync",
+    "decodePart",
     "encode",
     "encodeAsync",
+    "encodePart",
 ]
 
 PROTOCOL = 5
@@ -115,6 +118,23 @@ def _attached(index: int) -> Any:
 def _callback(index: int) -> Any:
     """Stands in, inside a request's pickle, for a callable passed as an argument; never actually called."""
     raise DecodeError(f"callback {index} used outside a workerlib decoder")
+
+
+class _Joined:
+    """The type of :data:`JOINED`."""
+
+    def __repr__(self) -> str:
+        return "workerlib.codec.JOINED"
+
+
+JOINED = _Joined()
+"""Stands, in a value being encoded, for a list sent ahead in parts (see :func:`encodePart`); the decoder puts the
+list those parts built in its place (``joined`` of :func:`decodeAsync`)."""
+
+
+def _joined() -> Any:
+    """Stands in, inside a pickle, for a list sent ahead in parts; never actually called."""
+    raise DecodeError("a list sent in parts used outside a workerlib decoder")
 
 
 def _inline(key: str, module: str, data: Any) -> Any:
@@ -176,7 +196,7 @@ def _fill(obj: Any, state: Any) -> None:
 _MAX_CALLBACK = 2**31
 
 _STAND_INS = frozenset(
-    {"_segment", "_construct", "_member", "_fill", "_inline", "_attached", "_outOfBand", "_callback"}
+    {"_segment", "_construct", "_member", "_fill", "_inline", "_attached", "_outOfBand", "_callback", "_joined"}
 )
 
 CALLABLE_TYPES: tuple[type, ...] = (
@@ -229,8 +249,11 @@ class _Pickler(pickle.Pickler):
             or obj is _attached
             or obj is _outOfBand
             or obj is _callback
+            or obj is _joined
         ):
             return NotImplemented
+        if obj is JOINED:
+            return _joined, ()
         if type(obj) is OutOfBand:
             return _outOfBand, (obj.index, obj.mutable, obj.typecode) if obj.typecode else (obj.index, obj.mutable)
         if isinstance(obj, type):
@@ -404,6 +427,36 @@ def encode(value: Any, *, where: str = "value", attachments: Attachments | None 
     return _runToCompletion(coroutine, f"{where}: an adapter's async encode")
 
 
+def encodePart(items: list[Any]) -> bytes | None:
+    """The payload of ``items``, a slice of a list sent ahead in parts, or None when it cannot travel as one.
+
+    A part is decoded on arrival, before the payload it belongs to, and on its own: so only a tree of built-in
+    values, nothing in it held by anything but its parent (not by another part, nor by a variable), within
+    :data:`NESTING_LIMIT`. Whether a part may go is known from one walk of its items (``nesting.treeDepth``); the
+    caller sends the whole list in its payload instead when one may not.
+    """
+    if nesting.treeDepth(items, NESTING_LIMIT, held=1) is None:
+        return None
+    buffer = io.BytesIO()
+    try:
+        _Pickler(buffer, _Encoding(), None).dump(items)  # built-in values: the pickler's fast path throughout
+    except (UnsendableError, pickle.PicklingError, TypeError, ValueError, MemoryError, OverflowError):
+        return None
+    return buffer.getvalue()
+
+
+def decodePart(payload: bytes | memoryview) -> list[Any]:
+    """The items of one part of a list sent ahead in parts (see :func:`encodePart`), checked like any payload;
+    :class:`DecodeError` unless it holds a list and nothing that needs more than itself (adapted segments,
+    attached values, buffers, callbacks)."""
+    if bytes(payload[: len(MAGIC)]) == MAGIC:
+        raise DecodeError("refusing a part of a list sent in parts: it has segments, which parts never have")
+    value = _load(payload, {})
+    if type(value) is not list:
+        raise DecodeError(f"refusing a part of a list sent in parts: it holds {type(value).__qualname__}, not a list")
+    return value
+
+
 # ---- decoding ------------------------------------------------------------------------------------------------------
 
 
@@ -417,6 +470,7 @@ class _Unpickler(pickle.Unpickler):
         attached: Sequence[Any],
         buffers: Sequence[Any],
         callback: Callable[[int], Any] | None = None,
+        joined: list[Any] | Exception | None = None,
     ) -> None:
         # A stream, not the bytes themselves: the unpickler then never reads past what the payload holds.
         super().__init__(io.BytesIO(data))
@@ -424,6 +478,7 @@ class _Unpickler(pickle.Unpickler):
         self.attached = attached
         self.buffers = buffers
         self.callback = callback
+        self.joined = joined
         self.classes: dict[tuple[str, str], type] | None = None  # made on first use: most payloads name no class
         self.unfilled: dict[int, Any] = {}  # objects construct() made that may still get their state, once
 
@@ -439,6 +494,7 @@ class _Unpickler(pickle.Unpickler):
                 "_attached": self.attachedValue,
                 "_outOfBand": self.outOfBandValue,
                 "_callback": self.callbackValue,
+                "_joined": self.joinedValue,
             }[name]
         # Pickle globals are never resolved to classes: a class on the stack could be called or changed.
         raise _notImported(module, name) if module not in sys.modules else _refused(module, name)
@@ -462,6 +518,14 @@ class _Unpickler(pickle.Unpickler):
         if type(index) is not int or not 0 <= index <= _MAX_CALLBACK:
             raise DecodeError(f"malformed payload: reference to callback {index!r}")
         return self.callback(index)
+
+    def joinedValue(self) -> Any:
+        joined, self.joined = self.joined, None  # once: a list sent in parts has one place
+        if joined is None:
+            raise DecodeError("malformed payload: it refers to a list sent in parts, and no parts came before it")
+        if isinstance(joined, Exception):
+            raise DecodeError(f"a part of a list sent in parts was refused: {joined}") from joined
+        return joined
 
     def outOfBandValue(self, index: Any, mutable: Any, typecode: Any = "") -> Any:
         if type(index) is not int or not 0 <= index < len(self.buffers) or type(mutable) is not bool:
@@ -556,9 +620,10 @@ def _load(
     buffers: Sequence[Any] = (),
     limit: int = NESTING_LIMIT,
     callback: Callable[[int], Any] | None = None,
+    joined: list[Any] | Exception | None = None,
 ) -> Any:
     plain = screening.screen(data, limit)
-    unpickler = _Unpickler(data, resolved, attached, buffers, callback)
+    unpickler = _Unpickler(data, resolved, attached, buffers, callback, joined)
     try:
         value = unpickler.load()
     except (DecodeError, AdapterError):
@@ -616,6 +681,7 @@ async def decodeAsync(
     buffers: Sequence[Any] = (),
     envelope: int = 0,
     callback: Callable[[int], Any] | None = None,
+    joined: list[Any] | Exception | None = None,
 ) -> Any:
     """Rebuild the value a payload holds, awaiting ``async`` adapter decoders.
 
@@ -624,15 +690,16 @@ async def decodeAsync(
     :class:`DecodeError` saying why a payload cannot be decoded, and :class:`~workerlib.AdapterError` naming the
     adapter when an adapter's ``decode`` fails. ``envelope`` as for :func:`encodeAsync`. ``callback`` makes the
     stand-in for the callable a payload refers to by index (see ``callbacks`` of :func:`encodeAsync`); without it a
-    payload referring to one is refused.
+    payload referring to one is refused. ``joined`` is the list built from the parts sent ahead of the payload
+    (:func:`decodePart`), which takes the place of :data:`JOINED`, or the error that refused one of them.
     """
     limit = NESTING_LIMIT + envelope
     if isinstance(payload, bytes) and not payload.startswith(MAGIC):
         # io.BytesIO shares a bytes object: no copy of a large payload
-        return _load(payload, {}, attached, buffers, limit, callback)
+        return _load(payload, {}, attached, buffers, limit, callback, joined)
     view = memoryview(payload).cast("B")
     if view[: len(MAGIC)] != MAGIC:
-        return _load(view, {}, attached, buffers, limit, callback)
+        return _load(view, {}, attached, buffers, limit, callback, joined)
     parts = _split(view)
     keys, modules, refers = _readIndex(parts[0], len(parts) - 2)
     resolved: dict[int, Any] = {}
@@ -641,7 +708,7 @@ async def decodeAsync(
         found = _adapterFor(key, modules[number - 1])
         data = _load(parts[number + 1], resolved, attached, buffers, limit, callback)
         resolved[number] = await _runAdapter(found, "decode", data, functools.partial("a received {}".format, key))
-    return _load(parts[1], resolved, attached, buffers, limit, callback)
+    return _load(parts[1], resolved, attached, buffers, limit, callback, joined)
 
 
 def _adapterFor(key: Any, module: Any) -> Adapter:

@@ -31,6 +31,7 @@ import dataclasses
 import gc
 import itertools
 import operator
+import sys
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
@@ -84,6 +85,57 @@ def _verdict(value: Any, limit: int, levels: Callable[[Any, int, int], bool | No
     if verdict is None:
         return depthOf(value, limit + 1) > limit
     return verdict
+
+
+def treeDepth(value: Any, limit: int = NESTING_LIMIT, held: int = 0) -> int | None:
+    """The depth of ``value`` when it is a tree of built-in values, found a level at a time in C; else None.
+
+    A tree: built-in containers and scalars only, and no container inside ``value`` held by anything but its parent
+    (each level's containers are checked to have no more references than a container in a plain tree has: a shared
+    one, a cycle, or one a variable also holds, makes this None, for the other measures). A tree's levels add up to
+    its size, so unlike :func:`exceeds` this needs no budget against shared parts. ``held``: how many other
+    containers also hold each item of ``value`` itself (1 for a slice of a list). None too past ``limit`` levels.
+    """
+    if type(value) not in _BUILTIN_CONTAINERS:
+        return None
+    level: list[Any] = [value]
+    kinds: set[type] = {type(value)}
+    depth = 0
+    baseline = _TREE_REFERENCES + held
+    while True:
+        depth += 1
+        if depth > limit:
+            return None
+        size = sum(map(operator.length_hint, level)) if dict in kinds else 0
+        level = gc.get_referents(*level)
+        if dict in kinds and len(level) != size:
+            return None  # a dict with keys other than strings, or one whose object holds its values: not here
+        types = list(map(type, level))
+        present = set(types)
+        if not _WALKED.issuperset(present):
+            return None
+        kinds = present - SCALARS
+        if not kinds:
+            return depth
+        if len(kinds) != len(present):
+            items, level = level, []
+            for kind in kinds:  # a C pass per container type present, rather than a Python step per item
+                level.extend(itertools.compress(items, map(operator.is_, types, itertools.repeat(kind))))
+            del items  # its references would count as sharing
+        if max(map(sys.getrefcount, level)) > baseline:
+            return None
+        baseline = _TREE_REFERENCES
+
+
+def _treeReferences() -> int:
+    """What ``sys.getrefcount`` reports for a container held only by its parent, as :func:`treeDepth` counts it
+    (it includes the level list and the call's own references, which differ between Python versions)."""
+    parent: list[Any] = [[]]
+    level = gc.get_referents(parent)
+    return max(map(sys.getrefcount, level))
+
+
+_TREE_REFERENCES = _treeReferences()
 
 
 def _plainLevels(value: Any, limit: int, budget: int) -> bool | None:

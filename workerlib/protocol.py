@@ -38,8 +38,9 @@ from typing import Any
 from . import codec, nesting
 from .errors import AdapterError, ProtocolError, RemoteError
 
-VERSION = 2
-"""The protocol version this workerlib speaks; both sides of a channel must speak the same (2: streams, callbacks)."""
+VERSION = 3
+"""The protocol version this workerlib speaks; both sides of a channel must speak the same (2: streams, callbacks;
+3: lists sent ahead in parts)."""
 
 
 class FrameKind(IntEnum):
@@ -63,6 +64,10 @@ class FrameKind(IntEnum):
     STREAM_PULL = 8
     """Main to worker: the consumer of stream ``id`` took more items (payload: their count, u32): the worker may run
     that many further ahead."""
+    PART = 9
+    """Either way, ahead of the ``REQUEST`` or ``REPLY`` with the same id: a slice of a long list that payload holds
+    (payload: see :func:`workerlib.codec.encodePart`). The receiver decodes each part as it arrives, while the sender
+    encodes the next, and the payload then takes the list they built (see :data:`SPLIT_ABOVE`)."""
 
 
 FLAG_SEPARATE = 1
@@ -89,6 +94,8 @@ class Frame:
     buffers: Sequence[Any] = ()
     """Large ``bytes``/``bytearray`` values travelling beside the payload (a channel may turn them into its own
     buffers when the frame is sent); on arrival, ``bytes``."""
+    joined: list[Any] | Exception | None = None
+    """On arrival: what the ``PART`` frames sent ahead of this one built, the list or the error that refused a part."""
 
 
 def outgoing(kind: int, ident: int, payload: bytes, attachments: Any = None, buffers: Sequence[Any] = ()) -> Frame:
@@ -392,11 +399,13 @@ async def encodeRequest(
     attachments: codec.Attachments | None = None,
     buffers: list[Any] | None = None,
     callbacks: list[Any] | None = None,
+    sendPart: PartSender | None = None,
 ) -> bytes:
     """Encode a request; an argument that cannot cross raises ``TypeError`` naming it, before anything is sent.
 
     With ``buffers``, large ``bytes``/``bytearray`` arguments are put there rather than in the payload; with
-    ``callbacks``, callables among the arguments are put there and travel as references.
+    ``callbacks``, callables among the arguments are put there and travel as references; with ``sendPart``, the
+    first long list among the arguments may be sent ahead in parts (see :data:`SPLIT_ABOVE`).
     """
     target = request.target
     if isinstance(target, ServiceTarget):  # plain strings on the wire: the pickler's fastest path, every call
@@ -408,6 +417,8 @@ async def encodeRequest(
             args = tuple(_outOfBand(arg, buffers, seen) for arg in args)
         if kwargs and _anyLargeBuffer(kwargs.values()):
             kwargs = {name: _outOfBand(arg, buffers, seen) for name, arg in kwargs.items()}
+    if sendPart is not None:
+        args, kwargs = _withOneSentAhead(args, kwargs, sendPart)
     message = (request.operation, target, args, kwargs)
     try:
         return await codec.encodeAsync(
@@ -417,18 +428,37 @@ async def encodeRequest(
         raise _renamed(error, {"request[2]": "args", "request[3]": "kwargs"}) from error.__cause__
 
 
+def _withOneSentAhead(
+    args: tuple[Any, ...], kwargs: dict[str, Any], sendPart: PartSender
+) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    """The arguments, the first long list among them replaced by :data:`~workerlib.codec.JOINED` if it went ahead."""
+    for index, arg in enumerate(args):
+        if type(arg) is list and len(arg) >= SPLIT_ABOVE:
+            if _sentAhead(arg, sendPart):
+                return (*args[:index], codec.JOINED, *args[index + 1 :]), kwargs
+            return args, kwargs
+    for name, arg in kwargs.items():
+        if type(arg) is list and len(arg) >= SPLIT_ABOVE:
+            if _sentAhead(arg, sendPart):
+                return args, {**kwargs, name: codec.JOINED}
+            return args, kwargs
+    return args, kwargs
+
+
 async def decodeRequest(
     payload: bytes | memoryview,
     attached: Sequence[Any] = (),
     buffers: Sequence[Any] = (),
     callback: Callable[[int], Any] | None = None,
+    joined: list[Any] | Exception | None = None,
 ) -> Request:
     """Decode a request, checking its shape, or raise :class:`ProtocolError` saying what is wrong with it.
 
     ``callback(index)`` makes the stand-in for a callable passed as an argument; without it none is accepted.
+    ``joined``: what the parts sent ahead of the request built (see :attr:`Frame.joined`).
     """
     message = await codec.decodeAsync(
-        payload, attached=attached, buffers=buffers, envelope=REQUEST_ENVELOPE, callback=callback
+        payload, attached=attached, buffers=buffers, envelope=REQUEST_ENVELOPE, callback=callback, joined=joined
     )
     if not (isinstance(message, tuple) and len(message) == 4):
         raise ProtocolError(f"a request must be a 4-tuple (operation, target, args, kwargs), got {_describe(message)}")
@@ -470,14 +500,18 @@ async def encodeReply(
     stamps: Stamps | None = None,
     attachments: codec.Attachments | None = None,
     buffers: list[Any] | None = None,
+    sendPart: PartSender | None = None,
 ) -> bytes:
     """Encode a reply: a result when ``ok``, else a :class:`RemoteFailure`; ``stamps`` time the call.
 
-    With ``buffers``, a result that is a large ``bytes``/``bytearray`` is put there rather than in the payload.
+    With ``buffers``, a result that is a large ``bytes``/``bytearray`` is put there rather than in the payload; with
+    ``sendPart``, a result that is a long list may be sent ahead in parts (see :data:`SPLIT_ABOVE`).
     """
     times = None if stamps is None else (stamps.received, stamps.started, stamps.finished)
     if buffers is not None and _isLargeBuffer(value):
         value = _outOfBand(value, buffers, {})
+    if ok and _sentAhead(value, sendPart):
+        value = codec.JOINED
     try:
         return await codec.encodeAsync((ok, value, times), where="reply", attachments=attachments, envelope=1)
     except (codec.UnsendableError, AdapterError) as error:
@@ -485,11 +519,14 @@ async def encodeReply(
 
 
 async def decodeReply(
-    payload: bytes | memoryview, attached: Sequence[Any] = (), buffers: Sequence[Any] = ()
+    payload: bytes | memoryview,
+    attached: Sequence[Any] = (),
+    buffers: Sequence[Any] = (),
+    joined: list[Any] | Exception | None = None,
 ) -> tuple[bool, Any, Stamps | None]:
-    """Decode a reply, checking its shape."""
+    """Decode a reply, checking its shape; ``joined`` as for :func:`decodeRequest`."""
     # A failure's exception travels as a payload of its own, so a reply's value sits one level down.
-    message = await codec.decodeAsync(payload, attached=attached, buffers=buffers, envelope=1)
+    message = await codec.decodeAsync(payload, attached=attached, buffers=buffers, envelope=1, joined=joined)
     if not (isinstance(message, tuple) and len(message) == 3 and isinstance(message[0], bool)):
         raise ProtocolError(f"a reply must be a 3-tuple (ok, value, stamps), got {_describe(message)}")
     ok, value, stamps = message
@@ -504,6 +541,56 @@ async def decodeReply(
         and type(stamps[2]) is float
     )
     return ok, value, Stamps(*stamps) if valid else None
+
+
+SPLIT_ABOVE = 4096
+"""A list of at least this many items, passed as an argument or returned, is sent ahead of its payload in parts of
+:data:`PART_ITEMS` items or more (at most :data:`MAX_PARTS`): the receiver decodes each part while the sender encodes
+the next, so the two threads share the work instead of taking turns. Only a list of built-in values in which nothing
+is shared travels so (see :func:`workerlib.codec.encodePart`); any other goes whole, in its payload."""
+PART_ITEMS = 1024
+MAX_PARTS = 16
+
+type PartSender = Callable[[bytes], None]
+"""Sends one ``PART`` frame now, ahead of the payload being encoded."""
+
+
+class Parts:
+    """The parts sent ahead of one frame, each decoded as it arrives; a part that fails spoils the list."""
+
+    __slots__ = ("error", "items")
+
+    def __init__(self) -> None:
+        self.items: list[Any] = []
+        self.error: Exception | None = None
+
+    def add(self, payload: bytes | memoryview) -> None:
+        if self.error is not None:
+            return
+        try:
+            self.items += codec.decodePart(payload)
+        except Exception as error:  # a malformed part: the payload that refers to the list gets the error
+            self.error, self.items = error, []
+
+    def joined(self) -> list[Any] | Exception:
+        """The list the parts built, or the error that refused one of them."""
+        return self.items if self.error is None else self.error
+
+
+def _sentAhead(value: Any, sendPart: PartSender | None) -> bool:
+    """Send ``value`` ahead in parts if it is a list that may go so (see :data:`SPLIT_ABOVE`); whether it went.
+
+    Parts sent before one that may not go are left to the receiver, which drops them with the payload's arrival.
+    """
+    if sendPart is None or type(value) is not list or len(value) < SPLIT_ABOVE:
+        return False
+    size = max(PART_ITEMS, -(-len(value) // MAX_PARTS))
+    for start in range(0, len(value), size):
+        part = codec.encodePart(value[start : start + size])
+        if part is None:
+            return False
+        sendPart(part)
+    return True
 
 
 def _anyLargeBuffer(values: Iterable[Any]) -> bool:

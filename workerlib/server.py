@@ -198,18 +198,21 @@ async def dispatch(
     callback: Callable[[int], Any] | None = None,
     guard: Guard = contextlib.nullcontext,
     streamer: Streamer | None = None,
+    joined: list[Any] | Exception | None = None,
+    sendPart: protocol.PartSender | None = None,
 ) -> tuple[bytes, codec.Attachments | None, list[Any]]:
     """Decode a request, run it, and encode the reply: a result, or the exception that stopped it.
 
     ``attached`` and ``buffers`` came with the request; values of the result that ``attachments`` accepts travel
     beside the reply, as does a large ``bytes`` result: both are returned with the reply's payload (a failure carries
     neither). Never raises: whatever goes wrong becomes a failure reply, so the worker keeps serving. ``callback``,
-    ``guard`` and ``streamer``: see :func:`protocol.decodeRequest` and :func:`run`.
+    ``guard`` and ``streamer``: see :func:`protocol.decodeRequest` and :func:`run`. ``joined``: what the parts sent
+    ahead of the request built; ``sendPart`` sends parts of a long list result ahead of the reply.
     """
     now = clock()
     received = started = now()
     try:
-        request = await protocol.decodeRequest(payload, attached, buffers, callback)
+        request = await protocol.decodeRequest(payload, attached, buffers, callback, joined)
         started = now()
         result = await run(request, lifeLock, guard=guard, streamer=streamer)
     except BaseException as error:  # SystemExit from a method included: the worker must stay up
@@ -217,7 +220,8 @@ async def dispatch(
     stamps = protocol.Stamps(received, started, now())
     replyBuffers: list[Any] = []
     try:
-        return await protocol.encodeReply(True, result, stamps, attachments, replyBuffers), attachments, replyBuffers
+        reply = await protocol.encodeReply(True, result, stamps, attachments, replyBuffers, sendPart)
+        return reply, attachments, replyBuffers
     except Exception as error:  # an unsendable result, or an adapter that failed to encode it
         return await _failureReply(error, stamps), None, []
 
@@ -304,6 +308,8 @@ class Session:
         self.running: dict[int, asyncio.Task[None]] = {}
         self.cancelled: set[int] = set()
         self.credits: dict[int, _Credit] = {}
+        self.parts: dict[int, protocol.Parts] = {}
+        """The parts of requests that arrived ahead of them, by request id (see ``FrameKind.PART``)."""
         self.awaiting: dict[int, asyncio.Future[Any]] = {}
         """Callback calls sent to the main thread, by their id, until their reply arrives."""
         self._callbackIds = itertools.count(1)
@@ -317,8 +323,15 @@ class Session:
         for frame in frames:
             kind = frame.kind
             if kind == FrameKind.REQUEST:
+                parts = self.parts.pop(frame.id, None)
+                if parts is not None:
+                    frame.joined = parts.joined()
                 self._start(frame, loop)
+            elif kind == FrameKind.PART:
+                # Decoded now: the main thread is encoding the next part meanwhile.
+                self.parts.setdefault(frame.id, protocol.Parts()).add(frame.payload)
             elif kind == FrameKind.CANCEL:
+                self.parts.pop(frame.id, None)  # a request whose encoding failed after some parts went
                 running = self.running.get(frame.id)
                 if running is not None:
                     self.cancelled.add(frame.id)
@@ -384,6 +397,11 @@ class Session:
             scope.streamed = True
             await self._stream(ident, items, guard)
 
+        def sendPart(part: bytes) -> None:
+            if ident not in self.cancelled:
+                self._send(Frame(FrameKind.PART, ident, part))
+                self.channel.flush()
+
         try:
             reply, attachments, buffers = await dispatch(
                 frame.payload,
@@ -394,6 +412,8 @@ class Session:
                 callback=scope.callback,
                 guard=guard,
                 streamer=streamer,
+                joined=frame.joined,
+                sendPart=sendPart,
             )
         finally:
             scope.active = False
