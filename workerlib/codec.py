@@ -27,6 +27,7 @@ from __future__ import annotations
 import array
 import dataclasses
 import functools
+import gc
 import inspect
 import io
 import pickle
@@ -624,12 +625,19 @@ def _load(
 ) -> Any:
     plain = screening.screen(data, limit)
     unpickler = _Unpickler(data, resolved, attached, buffers, callback, joined)
+    # Every container a payload builds is new and alive: the collector's passes during the load would find nothing
+    # to free (about a tenth of the load's time on records), so it waits until the value is built.
+    collecting = gc.isenabled()
+    gc.disable()
     try:
         value = unpickler.load()
     except (DecodeError, AdapterError):
         raise
     except Exception as error:
         raise DecodeError(f"malformed payload ({len(data)} bytes): {type(error).__name__}: {error}") from error
+    finally:
+        if collecting:
+            gc.enable()
     # A plain payload's value holds nothing but built-in scalars and containers, built from at most one opcode per
     # item: its levels add up to less than its length, unless parts are shared.
     if plain and len(data) >= limit and nesting.exceedsPlain(value, 2 * len(data) + 4096, limit):
@@ -826,7 +834,7 @@ def _isSendableLeaf(obj: Any) -> bool:
     kind = type(obj)
     if kind in BUILTIN_VALUES or registry.match(obj) is not None:
         return True
-    return isRebuildableClass(kind) or kind is memoryview
+    return isRebuildableClass(kind) or kind is memoryview or obj is JOINED
 
 
 def _children(obj: Any) -> Iterator[tuple[str, Any]]:

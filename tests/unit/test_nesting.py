@@ -174,3 +174,33 @@ def test_the_plain_walk_is_exact_at_the_limit(depth: int, leaf: Any) -> None:
     budget = 1 << 20
     assert nesting.exceedsPlain(value, budget) is (depth > NESTING_LIMIT)
     assert nesting.exceedsPlain([value] * 3, budget, NESTING_LIMIT + 1) is (depth + 1 > NESTING_LIMIT + 1)
+
+
+def test_tree_depth_measures_a_tree_of_built_in_values() -> None:
+    assert nesting.treeDepth([]) == 1
+    assert nesting.treeDepth([[1, 2], [3]]) == 2
+    assert nesting.treeDepth([{"a": [1, {"b": tuple([2])}]}]) == 5  # (2,) would be a constant the code holds too
+    assert nesting.treeDepth([{"a": {1, 2}}, frozenset({3})]) == 3
+    assert nesting.treeDepth(nesting_list(40)) == 40
+    assert nesting.treeDepth(nesting_list(40), limit=39) is None
+
+
+def test_tree_depth_gives_up_on_anything_but_a_tree_of_built_in_values() -> None:
+    inner = [1]
+    assert nesting.treeDepth([inner, inner]) is None  # shared
+    assert nesting.treeDepth([[inner], {"x": inner}]) is None  # shared deeper down
+    ring: list[Any] = [[]]
+    ring[0].append(ring[0])
+    assert nesting.treeDepth(ring) is None  # a cycle
+    assert nesting.treeDepth([[inner]]) is None  # a variable holds a container too
+    assert nesting.treeDepth([Owner()]) is None  # an object
+    assert nesting.treeDepth([vars(Owner(nesting_list(600)))]) is None  # a dict whose object holds its values
+    assert nesting.treeDepth([{1: [2]}]) is None  # keys other than strings are reported too
+    assert nesting.treeDepth(Owner()) is None
+
+
+def test_tree_depth_counts_the_other_holder_of_a_slices_items() -> None:
+    whole = [[n] for n in range(10)]
+    assert nesting.treeDepth(whole) == 2
+    assert nesting.treeDepth(whole[:5]) is None  # items held by two lists, unannounced
+    assert nesting.treeDepth(whole[:5], held=1) == 2
