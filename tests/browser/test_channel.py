@@ -283,3 +283,27 @@ def test_two_workers_get_two_channels(page: dict[str, Any]) -> None:
     other = section(page, "slow")["otherWorker"]
     assert other["linkDiffers"] is True
     assert other["portDiffers"] is True
+
+
+# ---- 7. long lists go ahead in parts -------------------------------------------------------------------------------
+# 5,000 records: parts of protocol.PART_ITEMS (1,024) items, so five parts, each a message of its own, then the payload.
+
+
+def test_a_long_list_argument_goes_ahead_in_parts_and_comes_back_in_parts(page: dict[str, Any]) -> None:
+    echoed = section(page, "parts")["echo"]
+    assert echoed["equal"] is True
+    assert echoed["frames"] == {"sentMessages": 6, "sentFrames": 6, "receivedMessages": 6, "receivedFrames": 6}
+
+
+def test_a_long_list_result_goes_ahead_in_parts(page: dict[str, Any]) -> None:
+    made = section(page, "parts")["result"]
+    assert made["equal"] is True
+    assert made["frames"] == {"sentMessages": 1, "sentFrames": 1, "receivedMessages": 6, "receivedFrames": 6}
+
+
+def test_a_long_list_with_a_shared_item_goes_whole_and_keeps_it_shared(page: dict[str, Any]) -> None:
+    shared = section(page, "parts")["shared"]
+    assert shared["sameThere"] is True
+    assert shared["sameBack"] is True
+    assert shared["equal"] is True
+    assert shared["frames"] == {"sentMessages": 1, "sentFrames": 1, "receivedMessages": 1, "receivedFrames": 1}

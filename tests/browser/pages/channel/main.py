@@ -307,6 +307,34 @@ async def slowWorker():
     }
 
 
+# ---- 7. long lists go ahead in parts -------------------------------------------------------------------------------
+def records(count):
+    return [{"id": n, "name": f"name {n}", "score": n * 0.5, "tags": [f"t{n % 7}", n]} for n in range(count)]
+
+
+async def framed(channel, call):
+    """What ``call`` returned, and the frames and messages it took each way on workerlib's own counters."""
+    before = counts(channel)["channel"]
+    result = await call
+    return result, delta(counts(channel)["channel"], before)
+
+
+async def inParts():
+    lab = await labClient()
+    channel = lab._connection.link.channel
+    value = records(5000)
+    echoed, frames = await framed(channel, lab.echo(value))
+    found = {"echo": {"equal": echoed == value, "frames": frames}}
+    made, frames = await framed(channel, lab.records(5000))
+    found["result"] = {"equal": made == value, "frames": frames}
+    shared = {"kept": "once"}
+    twice = [shared, shared, *value]
+    sameThere, frames = await framed(channel, lab.sameTwice(twice))
+    back = await lab.echo(twice)
+    found["shared"] = {"sameThere": sameThere, "sameBack": back[0] is back[1], "equal": back == twice, "frames": frames}
+    return found
+
+
 async def connecting():
     lab = await labClient()
     return {"worker": lab.workerName}
@@ -320,5 +348,6 @@ await section("unsendable", unsendable)  # noqa: F704
 await section("malformed", malformed)  # noqa: F704
 await section("sharing", sharing)  # noqa: F704
 await section("slow", slowWorker)  # noqa: F704
+await section("parts", inParts)  # noqa: F704
 results["pageSeconds"] = float(js.performance.now()) / 1000
 pagekit.finish(results)

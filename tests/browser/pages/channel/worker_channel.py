@@ -64,6 +64,15 @@ class Lab(WorkerService):
     def returnNested(self):
         return {"fine": 1, "inside": [channelkit.jsValue("{ f: () => 1 }")]}
 
+    def echo(self, value):
+        return value
+
+    def records(self, count):
+        return [{"id": n, "name": f"name {n}", "score": n * 0.5, "tags": [f"t{n % 7}", n]} for n in range(count)]
+
+    def sameTwice(self, value):
+        return value[0] is value[1]
+
 
 class Second(WorkerService):
     """A second service in the same worker, connected to separately."""
