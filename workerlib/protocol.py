@@ -548,7 +548,7 @@ SPLIT_ABOVE = 4096
 :data:`PART_ITEMS` items or more (at most :data:`MAX_PARTS`): the receiver decodes each part while the sender encodes
 the next, so the two threads share the work instead of taking turns. Only a list of built-in values in which nothing
 is shared travels so (see :func:`workerlib.codec.encodePart`); any other goes whole, in its payload."""
-PART_ITEMS = 1024
+PART_ITEMS = 512
 MAX_PARTS = 16
 
 type PartSender = Callable[[bytes], None]
