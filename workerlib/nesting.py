@@ -110,18 +110,12 @@ def treeDepth(value: Any, limit: int = NESTING_LIMIT, held: int = 0) -> int | No
         level = gc.get_referents(*level)
         if dict in kinds and len(level) != size:
             return None  # a dict with keys other than strings, or one whose object holds its values: not here
-        types = list(map(type, level))
-        present = set(types)
-        if not _WALKED.issuperset(present):
+        found = _sortedOut(level)
+        if found is None:
             return None
-        kinds = present - SCALARS
+        kinds, level = found  # (rebinding drops the list of all items: its references would count as sharing)
         if not kinds:
             return depth
-        if len(kinds) != len(present):
-            items, level = level, []
-            for kind in kinds:  # a C pass per container type present, rather than a Python step per item
-                level.extend(itertools.compress(items, map(operator.is_, types, itertools.repeat(kind))))
-            del items  # its references would count as sharing
         if max(map(sys.getrefcount, level)) > baseline:
             return None
         baseline = _TREE_REFERENCES
@@ -195,21 +189,30 @@ def _levels(value: Any, limit: int, budget: int) -> bool | None:
         items = gc.get_referents(*level)
         if dict in kinds and len(items) != size and _unreported(level, kinds):
             return None
-        types = list(map(type, items))
-        present = set(types)
-        if not _WALKED.issuperset(present):
+        found = _sortedOut(items)
+        if found is None:
             return None
-        kinds = present - SCALARS
+        kinds, level = found
         if not kinds:
             return False
-        if len(kinds) == len(present):
-            level = items  # containers only: no sorting out
-        else:
-            level = []
-            for kind in kinds:  # a C pass per container type present, rather than a Python step per item
-                level.extend(itertools.compress(items, map(operator.is_, types, itertools.repeat(kind))))
         if distinct:
             level = _distinct(level)
+
+
+def _sortedOut(items: list[Any]) -> tuple[set[type], list[Any]] | None:
+    """The container types among ``items`` and the containers themselves, sorted out in C passes; None when an item
+    is neither a built-in container nor a scalar."""
+    types = list(map(type, items))
+    present = set(types)
+    if not _WALKED.issuperset(present):
+        return None
+    kinds = present - SCALARS
+    if len(kinds) == len(present):
+        return kinds, items  # containers only
+    containers: list[Any] = []
+    for kind in kinds:  # a C pass per container type present, rather than a Python step per item
+        containers.extend(itertools.compress(items, map(operator.is_, types, itertools.repeat(kind))))
+    return kinds, containers
 
 
 def _distinct(level: list[Any]) -> list[Any]:
