@@ -321,3 +321,21 @@ def test_a_long_list_with_a_shared_item_goes_whole_and_keeps_it_shared(page: dic
     assert shared["sameBack"] is True
     assert shared["equal"] is True
     assert shared["frames"] == {"sentMessages": 1, "sentFrames": 1, "receivedMessages": 1, "receivedFrames": 1}
+
+
+def test_a_refused_part_fails_its_call_naming_it_and_the_worker_serves_the_next(page: dict[str, Any]) -> None:
+    refused = section(page, "parts")["refusedPart"]
+    assert refused["ok"] is False
+    assert refused["error"]["type"] == "DecodeError", refused
+    assert "a part of a list sent in parts was refused" in refused["error"]["message"]
+    assert "not a list" in refused["error"]["message"]
+    assert refused["workerParts"] == 0  # the request took the parts with it
+    assert refused["after"] == 3
+
+
+def test_a_reply_referring_to_parts_that_never_came_is_refused_on_main(page: dict[str, Any]) -> None:
+    joined = section(page, "parts")["joinedWithoutParts"]
+    assert "error" in joined, joined
+    assert joined["error"]["type"] == "DecodeError"
+    assert "no parts came before it" in joined["error"]["message"]
+    assert joined["after"] == 7

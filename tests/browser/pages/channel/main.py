@@ -15,7 +15,7 @@ import pagekit
 from slow_services import SlowFirst, SlowSecond
 from worker_channel import Lab, Second
 
-from workerlib import ProtocolError, UnsendableError, protocol, transfer, transport
+from workerlib import ProtocolError, UnsendableError, codec, protocol, transfer, transport
 
 channelkit.installCounters()  # before the first connect: workerlib sets its port's onmessage then
 results = {"mainStarted": float(js.performance.now()) / 1000}
@@ -332,6 +332,26 @@ async def inParts():
     sameThere, frames = await framed(channel, lab.sameTwice(twice))
     back = await lab.echo(twice)
     found["shared"] = {"sameThere": sameThere, "sameBack": back[0] is back[1], "equal": back == twice, "frames": frames}
+
+    # A crafted part (a dict, not a list) ahead of a request that refers to the list it would build: the request
+    # fails naming the refused part, and the worker serves the next call.
+    link = lab._connection.link
+    ident = link._nextId()
+    link.channel.send(protocol.Frame(protocol.FrameKind.PART, ident, codec.encode({"not": "a list"})))
+    message = (protocol.OP_CALL, ("Lab", "worker_channel", "echo"), (codec.JOINED,), {})
+    frame = await link.request(protocol.FrameKind.REQUEST, codec.encode(message), "a crafted call", ident=ident)
+    ok, value, _ = await protocol.decodeReply(frame.payload)
+    refused = {"ok": ok, "workerParts": await lab.pendingParts()}
+    if not ok:
+        refused["error"] = pagekit.describeError(await value.rebuild("a crafted call"))
+    refused["after"] = await lab.add(1, 2)
+    found["refusedPart"] = refused
+
+    # A reply that refers to parts that never came: refused on the main thread, and the next call works.
+    try:
+        found["joinedWithoutParts"] = {"value": repr(await lab.returnJoined())}
+    except Exception as error:
+        found["joinedWithoutParts"] = {"error": pagekit.describeError(error), "after": await lab.add(3, 4)}
     return found
 
 

@@ -3,12 +3,13 @@
 The main thread imports this file too, for the service classes; that serves nothing there.
 """
 
+import gc
 import uuid
 
 import channelkit
 import js
 
-from workerlib import WorkerService, transfer
+from workerlib import WorkerService, codec, server, transfer
 
 # Before any service is defined: the port workerlib is handed later must be counted from its first message.
 channelkit.installCounters()
@@ -72,6 +73,15 @@ class Lab(WorkerService):
 
     def sameTwice(self, value):
         return value[0] is value[1]
+
+    def pendingParts(self):
+        """Parts this worker's sessions hold for requests that have not arrived (none, once each request came)."""
+        sessions = [obj for obj in gc.get_objects() if isinstance(obj, server.Session)]
+        return sum(len(session.parts) for session in sessions)
+
+    def returnJoined(self):
+        """The stand-in for a list sent in parts, with no parts sent: the main thread must refuse the reply."""
+        return codec.JOINED
 
 
 class Second(WorkerService):
