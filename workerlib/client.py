@@ -41,7 +41,7 @@ class Link:
         self.channel = channel
         self.pending: dict[int, asyncio.Future[Frame]] = {}
         self.streams: dict[int, StreamFeed] = {}
-        self.parts: dict[int, protocol.Parts] = {}
+        self.parts = protocol.PartsAhead()
         """The parts of a reply that arrived ahead of it, by request id (see ``FrameKind.PART``)."""
         self.callbacks: dict[int, list[Any]] = {}
         """The callables passed to each call in progress, by request id: what the worker's callbacks call."""
@@ -65,8 +65,8 @@ class Link:
                 asyncio.Task(self._callBack(frame), loop=asyncio.get_event_loop(), eager_start=True)
                 continue
             if kind == FrameKind.PART:
-                if frame.id in self.pending:  # decoded now, while the worker encodes the next part
-                    self.parts.setdefault(frame.id, protocol.Parts()).add(frame.payload)
+                if frame.id in self.pending:
+                    self.parts.add(frame)
                 continue  # parts of a reply nobody waits for any more: dropped
             feed = self.streams.get(frame.id)
             if feed is not None and kind in (FrameKind.STREAM_ITEM, FrameKind.STREAM_END, FrameKind.REPLY):
@@ -74,9 +74,7 @@ class Link:
                 continue
             future = self.pending.get(frame.id)
             if kind == FrameKind.REPLY:
-                parts = self.parts.pop(frame.id, None)
-                if parts is not None:
-                    frame.joined = parts.joined()
+                self.parts.claim(frame)
                 if future is not None and not future.done():
                     future.set_result(frame)
                 elif frame.id == 0:  # the worker's answer to a message of ours it could not read
@@ -184,7 +182,7 @@ class Link:
         if self.gone is not None:
             raise WorkerClosedError(f"cannot call {where}: worker {self.name!r} {self.gone}")
         if ident is None:
-            ident = self._nextId()
+            ident = self.nextId()
         reply: asyncio.Future[Frame] = asyncio.get_running_loop().create_future()
         self.pending[ident] = reply
         if callbacks:
@@ -210,7 +208,8 @@ class Link:
             self.channel.send(Frame(FrameKind.PART, ident, payload))
             self.channel.flush()
 
-    def _nextId(self) -> int:
+    def nextId(self) -> int:
+        """A fresh request id (the parts of a request go ahead of it under its id, so a call takes one first)."""
         ident = next(self._ids)
         if ident > protocol.MAX_ID:
             self._ids = itertools.count(2)
@@ -228,7 +227,7 @@ class Link:
         """Send a stream's request; its frames then gather in the returned feed until :meth:`closeStream`."""
         if self.gone is not None:
             raise WorkerClosedError(f"cannot call {where}: worker {self.name!r} {self.gone}")
-        ident = self._nextId()
+        ident = self.nextId()
         feed = self.streams[ident] = StreamFeed()
         if callbacks:
             self.callbacks[ident] = callbacks
@@ -369,7 +368,7 @@ class Connection:
         buffers: list[Any] = []
         callbacks: list[Any] = []
         link = self.link
-        ident = link._nextId()
+        ident = link.nextId()
         sent = False
 
         def sendPart(part: bytes) -> None:
@@ -381,7 +380,7 @@ class Connection:
             payload = await protocol.encodeRequest(request, attached, buffers, callbacks, sendPart)
         except BaseException:
             if sent and link.gone is None:
-                link.channel.send(Frame(FrameKind.CANCEL, ident))  # the worker drops the parts it holds
+                link.cancel(ident)  # the worker drops the parts it holds
             raise
         frame = await link.request(
             FrameKind.REQUEST,

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import array
 import functools
+import itertools
 import struct
 import traceback
 from collections.abc import Callable, Iterable, Sequence
@@ -432,16 +433,14 @@ def _withOneSentAhead(
     args: tuple[Any, ...], kwargs: dict[str, Any], sendPart: PartSender
 ) -> tuple[tuple[Any, ...], dict[str, Any]]:
     """The arguments, the first long list among them replaced by :data:`~workerlib.codec.JOINED` if it went ahead."""
-    for index, arg in enumerate(args):
-        if type(arg) is list and len(arg) >= SPLIT_ABOVE:
-            if _sentAhead(arg, sendPart):
-                return (*args[:index], codec.JOINED, *args[index + 1 :]), kwargs
-            return args, kwargs
-    for name, arg in kwargs.items():
-        if type(arg) is list and len(arg) >= SPLIT_ABOVE:
-            if _sentAhead(arg, sendPart):
-                return args, {**kwargs, name: codec.JOINED}
-            return args, kwargs
+    places: Iterable[tuple[int | str, Any]] = itertools.chain(enumerate(args), kwargs.items())
+    for place, arg in places:
+        if _isLongList(arg):
+            if not _sentAhead(arg, sendPart):
+                return args, kwargs
+            if isinstance(place, int):
+                return (*args[:place], codec.JOINED, *args[place + 1 :]), kwargs
+            return args, {**kwargs, place: codec.JOINED}
     return args, kwargs
 
 
@@ -577,12 +576,30 @@ class Parts:
         return self.items if self.error is None else self.error
 
 
+class PartsAhead(dict[int, Parts]):
+    """The parts that arrived ahead of their payloads, by id: what a link or a session holds."""
+
+    def add(self, frame: Frame) -> None:
+        """Decode a ``PART`` frame now, while the sender encodes the next."""
+        self.setdefault(frame.id, Parts()).add(frame.payload)
+
+    def claim(self, frame: Frame) -> None:
+        """Give the payload frame with the parts' id what they built (:attr:`Frame.joined`), and forget them."""
+        parts = self.pop(frame.id, None)
+        if parts is not None:
+            frame.joined = parts.joined()
+
+
+def _isLongList(value: Any) -> bool:
+    return type(value) is list and len(value) >= SPLIT_ABOVE
+
+
 def _sentAhead(value: Any, sendPart: PartSender | None) -> bool:
     """Send ``value`` ahead in parts if it is a list that may go so (see :data:`SPLIT_ABOVE`); whether it went.
 
     Parts sent before one that may not go are left to the receiver, which drops them with the payload's arrival.
     """
-    if sendPart is None or type(value) is not list or len(value) < SPLIT_ABOVE:
+    if sendPart is None or not _isLongList(value):
         return False
     size = max(PART_ITEMS, -(-len(value) // MAX_PARTS))
     for start in range(0, len(value), size):

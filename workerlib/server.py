@@ -308,7 +308,7 @@ class Session:
         self.running: dict[int, asyncio.Task[None]] = {}
         self.cancelled: set[int] = set()
         self.credits: dict[int, _Credit] = {}
-        self.parts: dict[int, protocol.Parts] = {}
+        self.parts = protocol.PartsAhead()
         """The parts of requests that arrived ahead of them, by request id (see ``FrameKind.PART``)."""
         self.awaiting: dict[int, asyncio.Future[Any]] = {}
         """Callback calls sent to the main thread, by their id, until their reply arrives."""
@@ -323,13 +323,10 @@ class Session:
         for frame in frames:
             kind = frame.kind
             if kind == FrameKind.REQUEST:
-                parts = self.parts.pop(frame.id, None)
-                if parts is not None:
-                    frame.joined = parts.joined()
+                self.parts.claim(frame)
                 self._start(frame, loop)
             elif kind == FrameKind.PART:
-                # Decoded now: the main thread is encoding the next part meanwhile.
-                self.parts.setdefault(frame.id, protocol.Parts()).add(frame.payload)
+                self.parts.add(frame)
             elif kind == FrameKind.CANCEL:
                 self.parts.pop(frame.id, None)  # a request whose encoding failed after some parts went
                 running = self.running.get(frame.id)

@@ -336,7 +336,7 @@ async def inParts():
     # A crafted part (a dict, not a list) ahead of a request that refers to the list it would build: the request
     # fails naming the refused part, and the worker serves the next call.
     link = lab._connection.link
-    ident = link._nextId()
+    ident = link.nextId()
     link.channel.send(protocol.Frame(protocol.FrameKind.PART, ident, codec.encode({"not": "a list"})))
     message = (protocol.OP_CALL, ("Lab", "worker_channel", "echo"), (codec.JOINED,), {})
     frame = await link.request(protocol.FrameKind.REQUEST, codec.encode(message), "a crafted call", ident=ident)
