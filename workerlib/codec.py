@@ -51,7 +51,9 @@ __all__ = [
     "JOINED",
     "MAGIC",
     "NESTING_LIMIT",
+    "PART_BYTES_PER_ENTRY",
     "PROTOCOL",
+    "TREE_PART",
     "Attachments",
     "DecodeError",
     "OutOfBand",
@@ -428,34 +430,133 @@ def encode(value: Any, *, where: str = "value", attachments: Attachments | None 
     return _runToCompletion(coroutine, f"{where}: an adapter's async encode")
 
 
+TREE_PART = b"WLt1"
+"""First bytes of a part sent as a tree (see :func:`encodePart`); any other part is a plain pickle."""
+
+PART_BYTES_PER_ENTRY = 256
+"""What a part sent as a tree may take per place in it (see :func:`encodePart`) before it is sent as a plain pickle
+instead: its strings are spelled out wherever they stand, so one shared long string must not be written thousands
+of times."""
+
+
 def encodePart(items: list[Any]) -> bytes | None:
     """The payload of ``items``, a slice of a list sent ahead in parts, or None when it cannot travel as one.
 
     A part is decoded on arrival, before the payload it belongs to, and on its own: so only a tree of built-in
     values, nothing in it held by anything but its parent (not by another part, nor by a variable), within
-    :data:`NESTING_LIMIT`. Whether a part may go is known from one walk of its items (``nesting.treeDepth``); the
+    :data:`NESTING_LIMIT`. Whether a part may go is known from one walk of its items (``nesting.treeShape``); the
     caller sends the whole list in its payload instead when one may not.
+
+    A part goes as a tree: ``TREE_PART | u32 length | keys | pickle``, the keys (one dict's of each level,
+    NUL-separated UTF-8) preset in the pickler's memo and the pickle made without memoizing anything else, so dicts
+    refer to their keys and everything else is spelled out where it stands. A receiver that finds nothing memoized
+    after loading it knows that no container is held twice, and measures its depth without a budget. A part whose
+    tree would take more than :data:`PART_BYTES_PER_ENTRY` per place (long strings, shared) goes as a plain pickle.
     """
-    if nesting.treeDepth(items, NESTING_LIMIT, held=1) is None:
+    shape = nesting.treeShape(items, NESTING_LIMIT, held=1)
+    if shape is None:
         return None
+    if shape.depth > 1:  # (a flat part costs its receiver least as a plain pickle: one load, one look at its types)
+        payload = _treePart(items, shape)
+        if payload is not None:
+            return payload
     buffer = io.BytesIO()
     try:
-        _Pickler(buffer, _Encoding(), None).dump(items)  # built-in values: the pickler's fast path throughout
-    except (UnsendableError, pickle.PicklingError, TypeError, ValueError, MemoryError, OverflowError):
+        _Pickler(buffer, _Encoding(), None).dump(items)
+    except _PART_FAILURES:
         return None
     return buffer.getvalue()
+
+
+_PART_FAILURES = (
+    UnsendableError,
+    pickle.PicklingError,
+    TypeError,
+    ValueError,
+    MemoryError,
+    OverflowError,
+    RecursionError,
+)
+
+
+def _treePart(items: list[Any], shape: nesting.TreeShape) -> bytes | None:
+    """A part sent as a tree (see :func:`encodePart`), or None when it would outgrow its bound."""
+    keys = [key for key in shape.keys if "\0" not in key]
+    head = "\0".join(keys).encode("utf-8", "surrogatepass")
+    buffer = _Bounded(len(TREE_PART) + 4 + len(head) + PART_BYTES_PER_ENTRY * shape.entries + 4096)
+    buffer.write(TREE_PART + struct.pack("<I", len(head)) + head)
+    pickler = _Pickler(buffer, _Encoding(), None)
+    pickler.fast = True  # nothing memoized: a receiver can tell that nothing is held twice
+    pickler.memo = {id(key): (index, key) for index, key in enumerate(keys)}
+    try:
+        pickler.dump(items)  # built-in values: the pickler's fast path throughout
+    except (_TooLong, *_PART_FAILURES):
+        return None
+    return buffer.getvalue()
+
+
+class _TooLong(Exception):
+    """A part sent as a tree outgrew its bound."""
+
+
+class _Bounded(io.BytesIO):
+    """A buffer that refuses to grow past ``bound`` bytes (the pickler writes a frame, or a long string, at once)."""
+
+    def __init__(self, bound: int) -> None:
+        super().__init__()
+        self.bound = bound
+
+    def write(self, data: Any) -> int:
+        if self.tell() + len(data) > self.bound:
+            raise _TooLong
+        return super().write(data)
 
 
 def decodePart(payload: bytes | memoryview) -> list[Any]:
     """The items of one part of a list sent ahead in parts (see :func:`encodePart`), checked like any payload;
     :class:`DecodeError` unless it holds a list and nothing that needs more than itself (adapted segments,
-    attached values, buffers, callbacks)."""
-    if bytes(payload[: len(MAGIC)]) == MAGIC:
+    attached values, buffers, callbacks), and, for a part sent as a tree, unless its pickle memoizes nothing."""
+    start = bytes(payload[: len(MAGIC)])
+    if start == MAGIC:
         raise DecodeError("refusing a part of a list sent in parts: it has segments, which parts never have")
-    value = _load(payload, {})
+    if start == TREE_PART:
+        keys, body = _treeKeys(payload)
+        value = _load(body, {}, preset=keys)
+    else:
+        value = _load(payload, {})
     if type(value) is not list:
         raise DecodeError(f"refusing a part of a list sent in parts: it holds {type(value).__qualname__}, not a list")
     return value
+
+
+def _treeKeys(payload: bytes | memoryview) -> tuple[list[str], bytes]:
+    """The keys and the pickle of a part sent as a tree."""
+    view = memoryview(payload)
+    at = len(TREE_PART) + 4
+    if len(view) < at:
+        raise DecodeError("malformed part of a list sent in parts: it ends inside its head")
+    (length,) = struct.unpack_from("<I", view, len(TREE_PART))
+    if length > len(view) - at:
+        raise DecodeError(f"malformed part of a list sent in parts: its keys take {length} bytes, past its end")
+    try:
+        text = str(view[at : at + length], "utf-8", "surrogatepass")
+    except UnicodeDecodeError as error:
+        raise DecodeError(f"malformed part of a list sent in parts: its keys are not UTF-8 ({error})") from None
+    keys = text.split("\0") if length else []
+    if len(keys) > nesting.PART_KEYS:
+        raise DecodeError(f"refusing a part of a list sent in parts: {len(keys)} keys, past {nesting.PART_KEYS}")
+    return keys, bytes(view[at + length :])  # one copy, which the preamble is joined to anyway
+
+
+def _preamble(keys: list[str]) -> bytes:
+    """A pickle that memoizes ``keys`` (as entries 0, 1, ...) and returns None: read before a tree part's own."""
+    opcodes = [b"\x80\x05("]
+    for key in keys:
+        data = key.encode("utf-8", "surrogatepass")
+        size = b"\x8c" + bytes([len(data)]) if len(data) < 256 else b"X" + struct.pack("<I", len(data))
+        opcodes.append(size + data + b"\x94")
+    opcodes.append(b"1N.")  # POP_MARK: the keys stay in the memo alone
+    return b"".join(opcodes)
 
 
 # ---- decoding ------------------------------------------------------------------------------------------------------
@@ -622,14 +723,18 @@ def _load(
     limit: int = NESTING_LIMIT,
     callback: Callable[[int], Any] | None = None,
     joined: list[Any] | Exception | None = None,
+    preset: list[str] | None = None,
 ) -> Any:
-    plain = screening.screen(data, limit)
-    unpickler = _Unpickler(data, resolved, attached, buffers, callback, joined)
+    plain = screening.screen(data, limit, len(preset) if preset is not None else 0)
+    stream = data if preset is None else _preamble(preset) + data
+    unpickler = _Unpickler(stream, resolved, attached, buffers, callback, joined)
     # Every container a payload builds is new and alive: the collector's passes during the load would find nothing
     # to free (about a tenth of the load's time on records), so it waits until the value is built.
     collecting = gc.isenabled()
     gc.disable()
     try:
+        if preset is not None:
+            unpickler.load()  # the preamble: the keys go into the memo
         value = unpickler.load()
     except (DecodeError, AdapterError):
         raise
@@ -638,9 +743,17 @@ def _load(
     finally:
         if collecting:
             gc.enable()
-    # A plain payload's value holds nothing but built-in scalars and containers, built from at most one opcode per
-    # item: its levels add up to less than its length, unless parts are shared.
-    if plain and len(data) >= limit and nesting.exceedsPlain(value, 2 * len(data) + 4096, limit):
+    if preset is not None:
+        # Nothing memoized but the keys: then nothing was fetched twice but a key, and the value is a tree.
+        if len(unpickler.memo.copy()) != len(preset):
+            nesting.dismantle(value)
+            raise DecodeError("refusing a part of a list sent in parts: sent as a tree, yet it memoizes values")
+        deeper = plain and len(data) >= limit and nesting.exceedsTree(value, limit)
+    else:
+        # A plain payload's value holds nothing but built-in scalars and containers, built from at most one opcode
+        # per item: its levels add up to less than its length, unless parts are shared.
+        deeper = plain and len(data) >= limit and nesting.exceedsPlain(value, 2 * len(data) + 4096, limit)
+    if deeper:
         nesting.dismantle(value)  # ours alone: emptied, so that freeing it cannot overflow the stack
         raise DecodeError(f"refusing a payload whose value nests deeper than NESTING_LIMIT ({NESTING_LIMIT}) levels")
     return value

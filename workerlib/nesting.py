@@ -87,42 +87,84 @@ def _verdict(value: Any, limit: int, levels: Callable[[Any, int, int], bool | No
     return verdict
 
 
-def treeDepth(value: Any, limit: int = NESTING_LIMIT, held: int = 0) -> int | None:
-    """The depth of ``value`` when it is a tree of built-in values, found a level at a time in C; else None.
+PART_KEYS = 256
+"""How many dict keys :func:`treeShape` offers a part's pickler to refer to, rather than spell out at every dict."""
 
-    A tree: built-in containers and scalars only, and no container inside ``value`` held by anything but its parent
-    (each level's containers are checked to have no more references than a container in a plain tree has: a shared
-    one, a cycle, or one a variable also holds, makes this None, for the other measures). A tree's levels add up to
-    its size, so unlike :func:`exceeds` this needs no budget against shared parts. ``held``: how many other
-    containers also hold each item of ``value`` itself (1 for a slice of a list). None too past ``limit`` levels.
+
+@dataclasses.dataclass(frozen=True)
+class TreeShape:
+    """What :func:`treeShape` found in a tree of built-in values."""
+
+    depth: int
+    entries: int
+    """Places in the tree: items of its lists, tuples and sets, keys and values of its dicts."""
+    keys: tuple[str, ...]
+    """The keys of one dict of each level (records repeat them), at most :data:`PART_KEYS`."""
+
+
+def treeShape(value: Any, limit: int = NESTING_LIMIT, held: int = 0) -> TreeShape | None:
+    """The shape of ``value`` when it is a tree of built-in values, found a level at a time in C; else None.
+
+    A tree: built-in containers and scalars only, dicts keyed by strings, and no container (nor bytearray, the one
+    mutable scalar) inside ``value`` held by anything but its parent: each level's containers are checked to have no
+    more references than a container in a plain tree has. A shared one, a cycle, or one a variable also holds makes
+    this None. So a tree's parts can be sent apart with nothing lost, and a tree's levels add up to its size: unlike
+    :func:`exceeds` this needs no budget against shared parts. ``held``: how many other containers also hold each
+    item of ``value`` itself (1 for a slice of a list). None too past ``limit`` levels.
     """
     if type(value) not in _BUILTIN_CONTAINERS:
         return None
     level: list[Any] = [value]
     kinds: set[type] = {type(value)}
-    depth = 0
+    depth = entries = 0
+    keys: dict[str, None] = {}
     baseline = _TREE_REFERENCES + held
     while True:
         depth += 1
         if depth > limit:
             return None
-        size = sum(map(operator.length_hint, level)) if dict in kinds else 0
+        size = 0
+        if dict in kinds:
+            size = sum(map(operator.length_hint, level))
+            first = level[operator.indexOf(map(type, level), dict)]
+            keys.update(dict.fromkeys(itertools.islice(first, PART_KEYS - len(keys))))
         level = gc.get_referents(*level)
         if dict in kinds and len(level) != size:
             return None  # a dict with keys other than strings, or one whose object holds its values: not here
-        found = _sortedOut(level)
+        entries += len(level) + size
+        found = _sortedOut(level, _TREE_SCALARS)
         if found is None:
             return None
         kinds, level = found  # (rebinding drops the list of all items: its references would count as sharing)
-        if not kinds:
-            return depth
-        if max(map(sys.getrefcount, level)) > baseline:
+        if level and max(map(sys.getrefcount, level)) > baseline:
             return None
+        if not kinds - _TREE_LEAVES:
+            return TreeShape(depth, entries, tuple(keys))
         baseline = _TREE_REFERENCES
 
 
+_TREE_LEAVES = frozenset({bytearray})  # checked like containers (a shared one must stay shared), yet holds nothing
+_TREE_SCALARS = SCALARS - _TREE_LEAVES
+
+
+def exceedsTree(value: Any, limit: int = NESTING_LIMIT) -> bool:
+    """:func:`exceeds` for a value known to be a tree of built-in values (each container held by its parent alone,
+    as a part sent as a tree is: see :func:`workerlib.codec.decodePart`): its levels add up to its size, so they are
+    gathered in C with no budget, and there is no cycle to tell from a deep value."""
+    level: list[Any] = [value]
+    count = 0
+    while True:
+        count += 1
+        if count > limit + 1:
+            return True
+        below = gc.get_referents(*level)
+        if not below:
+            return count > limit and not SCALARS.issuperset(map(type, level))
+        level = below
+
+
 def _treeReferences() -> int:
-    """What ``sys.getrefcount`` reports for a container held only by its parent, as :func:`treeDepth` counts it
+    """What ``sys.getrefcount`` reports for a container held only by its parent, as :func:`treeShape` counts it
     (it includes the level list and the call's own references, which differ between Python versions)."""
     parent: list[Any] = [[]]
     level = gc.get_referents(parent)
@@ -199,14 +241,14 @@ def _levels(value: Any, limit: int, budget: int) -> bool | None:
             level = _distinct(level)
 
 
-def _sortedOut(items: list[Any]) -> tuple[set[type], list[Any]] | None:
-    """The container types among ``items`` and the containers themselves, sorted out in C passes; None when an item
-    is neither a built-in container nor a scalar."""
+def _sortedOut(items: list[Any], scalars: frozenset[type] = SCALARS) -> tuple[set[type], list[Any]] | None:
+    """The container types among ``items`` (types not in ``scalars``) and the containers themselves, sorted out in C
+    passes; None when an item is neither a built-in container nor a scalar."""
     types = list(map(type, items))
     present = set(types)
     if not _WALKED.issuperset(present):
         return None
-    kinds = present - SCALARS
+    kinds = present - scalars
     if len(kinds) == len(present):
         return kinds, items  # containers only
     containers: list[Any] = []

@@ -39,7 +39,7 @@ from typing import Any
 from . import codec, nesting
 from .errors import AdapterError, ProtocolError, RemoteError
 
-VERSION = 3
+VERSION = 4
 """The protocol version this workerlib speaks; both sides of a channel must speak the same (2: streams, callbacks;
 3: lists sent ahead in parts)."""
 

@@ -93,12 +93,13 @@ _SIZED = {  # opcode -> width of its length: allocated before they are read, so 
 _LENGTH = {4: struct.Struct("<I"), 8: struct.Struct("<Q")}
 
 
-def screen(data: bytes | memoryview, limit: int = NESTING_LIMIT) -> bool:
+def screen(data: bytes | memoryview, limit: int = NESTING_LIMIT, preset: int = 0) -> bool:
     """Refuse ``data`` unless it is a payload workerlib's encoder could have made (see the module).
 
     Returns True for a payload of built-in values only, whose depth the caller measures after unpickling it (when it
     is at least :data:`NESTING_LIMIT` bytes long: a shorter one cannot nest deeper); False when the full reading
-    checked it, depth included.
+    checked it, depth included. ``preset``: how many strings the unpickler's memo holds before the payload is read
+    (the keys of a part sent as a tree, see :func:`workerlib.codec.decodePart`).
     """
     if isinstance(data, memoryview):
         data = data.tobytes() if len(data) < 4096 else data
@@ -122,7 +123,7 @@ def screen(data: bytes | memoryview, limit: int = NESTING_LIMIT) -> bool:
             position += 1 + width + length
         else:
             break
-    _Reader(data, limit).read()
+    _Reader(data, limit, preset).read()
     return False
 
 
@@ -182,13 +183,14 @@ def _depth(node: _Node) -> int:
 class _Reader:
     """Reads a pickle opcode by opcode as the unpickler would, tracking kinds and depths only."""
 
-    def __init__(self, data: bytes | memoryview, limit: int) -> None:
+    def __init__(self, data: bytes | memoryview, limit: int, preset: int = 0) -> None:
         self.data = data
         self.limit = limit
         self.end = len(data) - 1
         self.stack: list[_Node] = []
         self.marks: list[int] = []
-        self.memo: list[_Node] = []
+        # Preset strings whose text the reader does not know: never a name it would let a stand-in be looked up by.
+        self.memo: list[_Node] = [_TEXT] * preset
 
     def fail(self, at: int, why: str) -> DecodeError:
         return DecodeError(f"refusing the payload at byte {at}: {why}")

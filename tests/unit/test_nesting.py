@@ -176,31 +176,65 @@ def test_the_plain_walk_is_exact_at_the_limit(depth: int, leaf: Any) -> None:
     assert nesting.exceedsPlain([value] * 3, budget, NESTING_LIMIT + 1) is (depth + 1 > NESTING_LIMIT + 1)
 
 
-def test_tree_depth_measures_a_tree_of_built_in_values() -> None:
-    assert nesting.treeDepth([]) == 1
-    assert nesting.treeDepth([[1, 2], [3]]) == 2
-    assert nesting.treeDepth([{"a": [1, {"b": tuple([2])}]}]) == 5  # (2,) would be a constant the code holds too
-    assert nesting.treeDepth([{"a": {1, 2}}, frozenset({3})]) == 3
-    assert nesting.treeDepth(nesting_list(40)) == 40
-    assert nesting.treeDepth(nesting_list(40), limit=39) is None
+def depthOfTree(value: Any, limit: int = NESTING_LIMIT, held: int = 0) -> int | None:
+    shape = nesting.treeShape(value, limit, held)
+    return None if shape is None else shape.depth
 
 
-def test_tree_depth_gives_up_on_anything_but_a_tree_of_built_in_values() -> None:
+def test_tree_shape_measures_a_tree_of_built_in_values() -> None:
+    assert depthOfTree([]) == 1
+    assert depthOfTree([[1, 2], [3]]) == 2
+    assert depthOfTree([{"a": [1, {"b": tuple([2])}]}]) == 5  # (2,) would be a constant the code holds too
+    assert depthOfTree([{"a": {1, 2}}, frozenset({3})]) == 3
+    assert depthOfTree([[bytearray(b"x")], bytearray(b"y")]) == 2  # a bytearray holds nothing
+    assert depthOfTree(nesting_list(40)) == 40
+    assert depthOfTree(nesting_list(40), limit=39) is None
+
+
+def test_tree_shape_counts_places_and_offers_dict_keys() -> None:
+    records = [{"id": n, "tags": [str(n)]} for n in range(3)]
+    shape = nesting.treeShape(records)
+    assert shape is not None
+    assert shape.entries == 3 + 3 * (2 + 2) + 3  # three dicts, their two keys and two values, a string in each list
+    assert shape.keys == ("id", "tags")
+    nested = nesting.treeShape([{"a": {"b": 1}}, {"c": 2}])
+    assert nested is not None
+    assert len(nested.keys) == 2  # one dict's keys of each level
+    assert "b" in nested.keys
+    many = nesting.treeShape([{f"k{n}": n for n in range(nesting.PART_KEYS + 10)}])
+    assert many is not None
+    assert len(many.keys) == nesting.PART_KEYS
+
+
+def test_tree_shape_gives_up_on_anything_but_a_tree_of_built_in_values() -> None:
     inner = [1]
-    assert nesting.treeDepth([inner, inner]) is None  # shared
-    assert nesting.treeDepth([[inner], {"x": inner}]) is None  # shared deeper down
+    assert depthOfTree([inner, inner]) is None  # shared
+    assert depthOfTree([[inner], {"x": inner}]) is None  # shared deeper down
     ring: list[Any] = [[]]
     ring[0].append(ring[0])
-    assert nesting.treeDepth(ring) is None  # a cycle
-    assert nesting.treeDepth([[inner]]) is None  # a variable holds a container too
-    assert nesting.treeDepth([Owner()]) is None  # an object
-    assert nesting.treeDepth([vars(Owner(nesting_list(600)))]) is None  # a dict whose object holds its values
-    assert nesting.treeDepth([{1: [2]}]) is None  # keys other than strings are reported too
-    assert nesting.treeDepth(Owner()) is None
+    assert depthOfTree(ring) is None  # a cycle
+    assert depthOfTree([[inner]]) is None  # a variable holds a container too
+    assert depthOfTree([Owner()]) is None  # an object
+    assert depthOfTree([vars(Owner(nesting_list(600)))]) is None  # a dict whose object holds its values
+    assert depthOfTree([{1: [2]}]) is None  # keys other than strings are reported too
+    assert depthOfTree(Owner()) is None
+    mutable = bytearray(b"shared")
+    assert depthOfTree([[mutable], [mutable]]) is None  # a bytearray held twice keeps its identity only whole
 
 
-def test_tree_depth_counts_the_other_holder_of_a_slices_items() -> None:
+def test_tree_shape_counts_the_other_holder_of_a_slices_items() -> None:
     whole = [[n] for n in range(10)]
-    assert nesting.treeDepth(whole) == 2
-    assert nesting.treeDepth(whole[:5]) is None  # items held by two lists, unannounced
-    assert nesting.treeDepth(whole[:5], held=1) == 2
+    assert depthOfTree(whole) == 2
+    assert depthOfTree(whole[:5]) is None  # items held by two lists, unannounced
+    assert depthOfTree(whole[:5], held=1) == 2
+
+
+@pytest.mark.parametrize("depth", [1, 2, NESTING_LIMIT - 1, NESTING_LIMIT, NESTING_LIMIT + 1, 3 * NESTING_LIMIT])
+@pytest.mark.parametrize("leaf", [0, [], {}])
+def test_exceeds_tree_is_exact_at_the_limit(depth: int, leaf: Any) -> None:
+    value: Any = leaf
+    for level in range(depth - (0 if leaf == 0 else 1)):
+        value = [value, 1, "x"] if level % 2 else {"k": value, "n": 1}
+    assert nesting.exceedsTree(value) is (depth > NESTING_LIMIT)
+    assert nesting.exceedsTree(value, depth) is False
+    assert nesting.exceedsTree(value, depth - 1) is True

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import io
+import pickle
 from collections.abc import Iterator
 from typing import Any
 
@@ -261,3 +263,107 @@ def test_only_a_tree_of_built_in_values_may_go_as_a_part() -> None:
     inner = [1]
     assert codec.encodePart([[inner], [inner]]) is None
     assert codec.encodePart(records(4)[:3]) is not None  # a fresh slice: its items are held by two lists
+
+
+# ---- parts sent as trees -------------------------------------------------------------------------------------------
+
+
+def treePart(keys: list[str], body: bytes) -> bytes:
+    head = "\0".join(keys).encode()
+    return codec.TREE_PART + len(head).to_bytes(4, "little") + head + body
+
+
+def fastPickle(value: Any, keys: list[str]) -> bytes:
+    """What encodePart's pickler writes: nothing memoized, the keys preset."""
+    buffer = io.BytesIO()
+    pickler = pickle.Pickler(buffer, codec.PROTOCOL)
+    pickler.fast = True
+    pickler.memo = {id(key): (index, key) for index, key in enumerate(keys)}
+    pickler.dump(value)
+    return buffer.getvalue()
+
+
+def test_a_part_of_records_goes_as_a_tree_whose_dicts_refer_to_their_keys() -> None:
+    part = records(600)
+    payload = codec.encodePart(part)
+    assert payload is not None
+    assert payload.startswith(codec.TREE_PART)
+    assert b"id\0name\0score\0tags" in payload[:64]
+    assert payload.count(b"score") == 1  # spelled once, in the keys; every dict refers to it
+    assert codec.decodePart(payload) == part
+
+
+def test_a_flat_part_goes_as_a_plain_pickle() -> None:
+    payload = codec.encodePart(list(range(600)))
+    assert payload is not None
+    assert payload.startswith(b"\x80\x05")
+    assert codec.decodePart(payload) == list(range(600))
+
+
+def test_a_tree_that_would_repeat_a_long_shared_string_goes_as_a_plain_pickle() -> None:
+    text = "x" * 100_000
+    part = [[text, n] for n in range(600)]  # one string, held by 600 lists: a tree writes it out 600 times
+    payload = codec.encodePart(part)
+    assert payload is not None
+    assert not payload.startswith(codec.TREE_PART)
+    assert len(payload) < 2 * len(text)  # written once, referred to after
+    assert codec.decodePart(payload) == part
+
+
+def test_a_shared_bytearray_keeps_its_identity_by_going_whole(rig: Rig) -> None:
+    mutable = bytearray(b"one buffer")
+    value: list[Any] = [mutable, *records(LONG), mutable]
+    result = asyncio.run(rig.client.echo(value))
+    assert result == value
+    assert result[0] is result[-1]
+
+
+def test_records_with_many_tuples_go_as_a_tree_the_full_reading_checks() -> None:
+    part = [{"at": (n, n + 1), "name": f"p{n}"} for n in range(600)]  # more tuples than the quick grammar allows
+    payload = codec.encodePart(part)
+    assert payload is not None
+    assert payload.startswith(codec.TREE_PART)
+    assert codec.decodePart(payload) == part
+
+
+def test_a_tree_part_that_memoizes_is_refused() -> None:
+    shared = [1, 2, 3]
+    body = pickle.dumps([[shared, shared]], codec.PROTOCOL)  # memoized, and fetched twice: a shared container
+    with pytest.raises(DecodeError, match="sent as a tree, yet it memoizes values"):
+        codec.decodePart(treePart([], body))
+
+
+def test_a_tree_part_may_only_refer_to_its_keys() -> None:
+    body = fastPickle([{"a": 1}], ["a"])
+    assert codec.decodePart(treePart(["a"], body)) == [{"a": 1}]
+    with pytest.raises(DecodeError, match="malformed payload"):
+        codec.decodePart(treePart([], body))  # refers to memo entry 0, which it never made
+    wrongKey = codec.decodePart(treePart(["b"], body))
+    assert wrongKey == [{"b": 1}]  # the keys say what the entries are: only strings, whatever the sender meant
+
+
+def test_a_tree_part_too_deep_is_refused() -> None:
+    deep: Any = 0
+    for _ in range(nesting.NESTING_LIMIT + 1):
+        deep = [deep]
+    with pytest.raises(DecodeError, match="NESTING_LIMIT"):
+        codec.decodePart(treePart([], fastPickle([deep], [])))
+    shallow: Any = 0
+    for _ in range(nesting.NESTING_LIMIT - 1):
+        shallow = [shallow]
+    assert codec.decodePart(treePart([], fastPickle([shallow], []))) == [shallow]
+
+
+@pytest.mark.parametrize(
+    ("payload", "message"),
+    [
+        (codec.TREE_PART + b"\x01\x00", "ends inside its head"),
+        (codec.TREE_PART + (1000).to_bytes(4, "little") + b"abc", "past its end"),
+        (treePart([], b""), "not a protocol 5 pickle"),
+        (codec.TREE_PART + (2).to_bytes(4, "little") + b"\xff\xfe" + pickle.dumps([], 5), "not UTF-8"),
+        (treePart(["k"] * (nesting.PART_KEYS + 1), pickle.dumps([], 5)), "keys, past"),
+    ],
+)
+def test_a_malformed_tree_part_is_refused(payload: bytes, message: str) -> None:
+    with pytest.raises(DecodeError, match=message):
+        codec.decodePart(payload)
