@@ -333,6 +333,22 @@ def test_a_refused_part_fails_its_call_naming_it_and_the_worker_serves_the_next(
     assert refused["after"] == 3
 
 
+def test_records_go_in_parts_as_trees(page: dict[str, Any]) -> None:
+    assert section(page, "parts")["treeLayout"] is True
+
+
+def test_a_part_in_the_tree_layout_that_memoizes_is_refused_and_the_worker_serves_the_next(
+    page: dict[str, Any],
+) -> None:
+    refused = section(page, "parts")["memoizingTree"]
+    assert refused["ok"] is False
+    assert refused["error"]["type"] == "DecodeError", refused
+    assert "a part of a list sent in parts was refused" in refused["error"]["message"]
+    assert "sent as a tree, yet it memoizes values" in refused["error"]["message"]
+    assert refused["workerParts"] == 0
+    assert refused["after"] == 3
+
+
 def test_a_reply_referring_to_parts_that_never_came_is_refused_on_main(page: dict[str, Any]) -> None:
     joined = section(page, "parts")["joinedWithoutParts"]
     assert "error" in joined, joined

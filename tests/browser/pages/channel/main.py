@@ -6,6 +6,7 @@ page, so one broken behaviour fails its own tests only.
 """
 
 import asyncio
+import pickle
 import struct
 import traceback
 
@@ -319,6 +320,21 @@ async def framed(channel, call):
     return result, delta(counts(channel)["channel"], before)
 
 
+async def craftedPart(lab, part):
+    """Send ``part`` ahead of a request that refers to the list it would build; what the worker answered."""
+    link = lab._connection.link
+    ident = link.nextId()
+    link.channel.send(protocol.Frame(protocol.FrameKind.PART, ident, part))
+    message = (protocol.OP_CALL, ("Lab", "worker_channel", "echo"), (codec.JOINED,), {})
+    frame = await link.request(protocol.FrameKind.REQUEST, codec.encode(message), "a crafted call", ident=ident)
+    ok, value, _ = await protocol.decodeReply(frame.payload)
+    refused = {"ok": ok, "workerParts": await lab.pendingParts()}
+    if not ok:
+        refused["error"] = pagekit.describeError(await value.rebuild("a crafted call"))
+    refused["after"] = await lab.add(1, 2)
+    return refused
+
+
 async def inParts():
     lab = await labClient()
     channel = lab._connection.link.channel
@@ -333,19 +349,16 @@ async def inParts():
     back = await lab.echo(twice)
     found["shared"] = {"sameThere": sameThere, "sameBack": back[0] is back[1], "equal": back == twice, "frames": frames}
 
+    # Records go as trees (keys preset, nothing memoized), which the receiver measures without a budget.
+    found["treeLayout"] = (codec.encodePart(records(600)) or b"").startswith(codec.TREE_PART)
+
     # A crafted part (a dict, not a list) ahead of a request that refers to the list it would build: the request
     # fails naming the refused part, and the worker serves the next call.
-    link = lab._connection.link
-    ident = link.nextId()
-    link.channel.send(protocol.Frame(protocol.FrameKind.PART, ident, codec.encode({"not": "a list"})))
-    message = (protocol.OP_CALL, ("Lab", "worker_channel", "echo"), (codec.JOINED,), {})
-    frame = await link.request(protocol.FrameKind.REQUEST, codec.encode(message), "a crafted call", ident=ident)
-    ok, value, _ = await protocol.decodeReply(frame.payload)
-    refused = {"ok": ok, "workerParts": await lab.pendingParts()}
-    if not ok:
-        refused["error"] = pagekit.describeError(await value.rebuild("a crafted call"))
-    refused["after"] = await lab.add(1, 2)
-    found["refusedPart"] = refused
+    found["refusedPart"] = await craftedPart(lab, codec.encode({"not": "a list"}))
+    # A crafted part in the tree layout that memoizes, to hand one list to two places: refused as well.
+    twiceHeld = [1, 2]
+    body = pickle.dumps([[twiceHeld, twiceHeld]], codec.PROTOCOL)
+    found["memoizingTree"] = await craftedPart(lab, codec.TREE_PART + bytes(4) + body)
 
     # A reply that refers to parts that never came: refused on the main thread, and the next call works.
     try:
