@@ -41,7 +41,7 @@ from .errors import AdapterError, ProtocolError, RemoteError
 
 VERSION = 4
 """The protocol version this workerlib speaks; both sides of a channel must speak the same (2: streams, callbacks;
-3: lists sent ahead in parts)."""
+3: lists sent ahead in parts; 4: parts sent as trees)."""
 
 
 class FrameKind(IntEnum):
