@@ -26,9 +26,9 @@ timing the call in the worker. Only built-in types travel on the hot path, the p
 
 from __future__ import annotations
 
-import array
 import functools
 import itertools
+import operator
 import struct
 import traceback
 from collections.abc import Callable, Iterable, Sequence
@@ -629,16 +629,19 @@ def _isLargeBuffer(value: Any) -> bool:
     return (kind is bytes or kind is bytearray) and len(value) >= SEPARATE_ABOVE
 
 
-def _packed(value: list[Any]) -> Any:
-    """The list as an ``array`` when its items are all exact ints of 64 bits or all floats, else None."""
-    kinds = set(map(type, value))
-    for typecode, kind in codec.NUMERIC_TYPECODES.items():
-        if kinds == {kind}:
-            try:
-                return array.array(typecode, value)
-            except OverflowError:  # an int beyond 64 bits: the list is pickled as it is
-                return None
-    return None
+def _packed(value: list[Any]) -> tuple[str, bytes] | None:
+    """The list as the bytes of an ``array`` and its type code, when its items are all exact ints of 64 bits or all
+    floats; else None. (``struct`` packs a list twice as fast as ``array`` does in Pyodide; the bytes are the same.)"""
+    typecode = _TYPECODES.get(type(value[0]))
+    if typecode is None or operator.countOf(map(type, value), type(value[0])) != len(value):
+        return None  # (bool and int subclasses too: they would arrive as plain ints)
+    try:
+        return typecode, struct.pack(f"={len(value)}{typecode}", *value)
+    except struct.error:  # an int beyond 64 bits: the list is pickled as it is
+        return None
+
+
+_TYPECODES = {kind: typecode for typecode, kind in codec.NUMERIC_TYPECODES.items()}
 
 
 def _outOfBand(value: Any, buffers: list[Any], seen: dict[int, codec.OutOfBand]) -> Any:
@@ -649,10 +652,11 @@ def _outOfBand(value: Any, buffers: list[Any], seen: dict[int, codec.OutOfBand])
     if marker is None:
         buffer: Any = value
         if type(value) is list:
-            buffer = _packed(value)
-            if buffer is None:
+            packed = _packed(value)
+            if packed is None:
                 return value
-            marker = codec.OutOfBand(len(buffers), True, buffer.typecode)
+            typecode, buffer = packed
+            marker = codec.OutOfBand(len(buffers), True, typecode)
         else:
             marker = codec.OutOfBand(len(buffers), type(value) is bytearray)
         seen[id(value)] = marker
