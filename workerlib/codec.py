@@ -456,7 +456,7 @@ def encodePart(items: list[Any]) -> bytes | None:
     shape = nesting.treeShape(items, NESTING_LIMIT, held=1)
     if shape is None:
         return None
-    if shape.depth > 1:  # (a flat part costs its receiver least as a plain pickle: one load, one look at its types)
+    if shape.depth > 1 and _TREES:  # (a flat part costs its receiver least as a plain pickle: one look at its types)
         payload = _treePart(items, shape)
         if payload is not None:
             return payload
@@ -481,7 +481,7 @@ _PART_FAILURES = (
 
 def _treePart(items: list[Any], shape: nesting.TreeShape) -> bytes | None:
     """A part sent as a tree (see :func:`encodePart`), or None when it would outgrow its bound."""
-    keys = [key for key in shape.keys if "\0" not in key]
+    keys = [key for key in shape.keys if key and "\0" not in key]  # (NUL-separated: an empty key would vanish)
     head = "\0".join(keys).encode("utf-8", "surrogatepass")
     buffer = _Bounded(len(TREE_PART) + 4 + len(head) + PART_BYTES_PER_ENTRY * shape.entries + 4096)
     buffer.write(TREE_PART + struct.pack("<I", len(head)) + head)
@@ -493,6 +493,19 @@ def _treePart(items: list[Any], shape: nesting.TreeShape) -> bytes | None:
     except (_TooLong, *_PART_FAILURES):
         return None
     return buffer.getvalue()
+
+
+def _treesWork() -> bool:
+    """Whether this Python's pickler still has a fast mode that memoizes nothing (documented, though marked as
+    deprecated): without it a tree's receiver would find its memo full and refuse the part."""
+    buffer = io.BytesIO()
+    pickler = pickle.Pickler(buffer, PROTOCOL)
+    pickler.fast = True
+    pickler.dump([["x"], {"k": []}])
+    return b"\x94" not in buffer.getvalue()
+
+
+_TREES = _treesWork()
 
 
 class _TooLong(Exception):

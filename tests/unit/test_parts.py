@@ -367,3 +367,13 @@ def test_a_tree_part_too_deep_is_refused() -> None:
 def test_a_malformed_tree_part_is_refused(payload: bytes, message: str) -> None:
     with pytest.raises(DecodeError, match=message):
         codec.decodePart(payload)
+
+
+def test_keys_that_cannot_be_preset_are_spelled_out_and_still_arrive() -> None:
+    emptyOnly = [{"": [n]} for n in range(600)]  # the one key is empty: the keys would read as none at all
+    separator = [{"a\0b": -n, "plain": [n]} for n in range(600)]  # a key holding the separator
+    for part in (emptyOnly, separator):
+        payload = codec.encodePart(part)
+        assert payload is not None
+        assert payload.startswith(codec.TREE_PART)
+        assert codec.decodePart(payload) == part
