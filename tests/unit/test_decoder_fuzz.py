@@ -645,14 +645,14 @@ class Promise:
             MODULE: (globals(), dict(globals())),
         }
 
-    def check(self, data: bytes) -> list[str]:
+    def check(self, data: bytes, decode: Callable[[bytes], Any] = codec.decode) -> list[str]:
         broken = []
         base = tracemalloc.get_traced_memory()[0]
         tracemalloc.reset_peak()
         start = time.perf_counter()
         value: Any = None
         try:
-            value = codec.decode(data)
+            value = decode(data)
         except workerlib.WorkerlibError:
             pass
         except BaseException as error:  # anything else is what this test looks for
@@ -752,3 +752,94 @@ def test_mutated_payloads_keep_the_promise(kind: str, seeds: list[Seed]) -> None
     assert not failures, f"{len(failures)} of {MUTANTS_PER_KIND} mutants broke the promise:\n" + "\n".join(
         failures[:20]
     )
+
+
+# ---- parts sent as trees -------------------------------------------------------------------------------------------
+# A part of a long list may come as a tree (``codec.TREE_PART``): keys the receiver presets in its unpickler's memo,
+# then a pickle that memoizes nothing. The same mutations, on the pickle and on the keys, must keep the same promise.
+
+
+def treeSeedValues() -> dict[str, list[Any]]:
+    return {
+        "records": [{"id": n, "name": f"name {n}", "score": n / 3, "tags": [f"t{n}", n]} for n in range(12)],
+        "nested lists": [[n, [n, [str(n), None]]] for n in range(8)],
+        "mixed": [{"pair": (n, -n), "set": {n, n + 1}, "big": 2**70 + n, "raw": b"\x00" * n} for n in range(4)],
+        "two levels of keys": [{"outer": {"inner": n, "more": [n]}} for n in range(6)],
+    }
+
+
+@dataclasses.dataclass(frozen=True)
+class TreeSeed:
+    keys: list[str]
+    seed: Seed
+
+
+def makeTreeSeeds() -> list[TreeSeed]:
+    found = []
+    for name, value in treeSeedValues().items():
+        payload = codec.encodePart(value)
+        assert payload is not None, name
+        assert payload.startswith(codec.TREE_PART), name
+        keys, body = codec._treeKeys(payload)
+        framed = pieces(body)
+        found.append(TreeSeed(keys, Seed(name, framed, [piece for piece in framed if piece.name != "FRAME"])))
+    return found
+
+
+def treePart(keys: list[str], body: bytes) -> bytes:
+    head = "\0".join(keys).encode("utf-8", "surrogatepass")
+    return codec.TREE_PART + struct.pack("<I", len(head)) + head + body
+
+
+def mutatedKeys(rng: random.Random, keys: list[str]) -> tuple[str, list[str]]:
+    """Keys as a hostile sender might give them: fewer, more, other, or as they were (most often)."""
+    roll = rng.random()
+    if roll < 0.6 or not keys:
+        return "", keys
+    if roll < 0.75:
+        return "; one key fewer", keys[1:]
+    if roll < 0.9:
+        return "; keys added", [*keys, *[rng.choice(NAMES)] * rng.randrange(1, 300)]  # past PART_KEYS at times
+    return "; keys renamed", [rng.choice(NAMES) for _ in keys]
+
+
+def treeMutants(kind: str, seeds: list[TreeSeed]) -> Iterator[tuple[str, bytes]]:
+    rng = random.Random(f"tree part fuzz {kind}")
+    for number in range(MUTANTS_PER_KIND // 2):
+        tree = seeds[number % len(seeds)]
+        parts = list(tree.seed.framed if rng.random() < 0.2 else tree.seed.unframed)
+        other = rng.choice(seeds).seed.unframed
+        description = KINDS[kind](rng, parts, other)
+        change, keys = mutatedKeys(rng, tree.keys)
+        yield f"{kind} #{number} on the tree {tree.seed.name}: {description}{change}", treePart(keys, joined(parts))
+
+
+def test_every_tree_seed_is_a_valid_part() -> None:
+    for tree in makeTreeSeeds():
+        expected = treeSeedValues()[tree.seed.name]
+        assert codec.decodePart(treePart(tree.keys, joined(tree.seed.framed))) == expected
+        assert codec.decodePart(treePart(tree.keys, joined(tree.seed.unframed))) == expected
+
+
+@pytest.mark.parametrize("kind", list(KINDS))
+def test_mutated_tree_parts_keep_the_promise(kind: str) -> None:
+    trees = makeTreeSeeds()
+    for tree in trees:  # warm up, as above
+        codec.decodePart(treePart(tree.keys, joined(tree.seed.unframed)))
+    cases = list(treeMutants(kind, trees))
+    promise = Promise()
+    failures: list[str] = []
+    tracemalloc.start()
+    try:
+        for description, data in cases:
+            broken = promise.check(data, codec.decodePart)
+            if broken:
+                failures.append(f"{description} ({len(data)} bytes): {'; '.join(broken)}\n    {data[:160].hex()}")
+    finally:
+        tracemalloc.stop()
+    for tree in trees:
+        try:
+            codec.decodePart(treePart(tree.keys, joined(tree.seed.unframed)))
+        except workerlib.WorkerlibError as error:
+            failures.append(f"after the mutants, the tree {tree.seed.name} no longer decodes: {error}")
+    assert not failures, f"{len(failures)} of {len(cases)} mutants broke the promise:\n" + "\n".join(failures[:20])
