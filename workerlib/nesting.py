@@ -150,17 +150,8 @@ _TREE_SCALARS = SCALARS - _TREE_LEAVES
 def exceedsTree(value: Any, limit: int = NESTING_LIMIT) -> bool:
     """:func:`exceeds` for a value known to be a tree of built-in values (each container held by its parent alone,
     as a part sent as a tree is: see :func:`workerlib.codec.decodePart`): its levels add up to its size, so they are
-    gathered in C with no budget, and there is no cycle to tell from a deep value."""
-    level: list[Any] = [value]
-    count = 0
-    while True:
-        count += 1
-        if count > limit + 1:
-            return True
-        below = gc.get_referents(*level)
-        if not below:
-            return count > limit and not SCALARS.issuperset(map(type, level))
-        level = below
+    gathered in C with no budget, and a walk past ``limit`` levels is a deep value, never a cycle."""
+    return _plainLevels(value, limit, None) is not False
 
 
 def _treeReferences() -> int:
@@ -174,19 +165,20 @@ def _treeReferences() -> int:
 _TREE_REFERENCES = _treeReferences()
 
 
-def _plainLevels(value: Any, limit: int, budget: int) -> bool | None:
+def _plainLevels(value: Any, limit: int, budget: int | None) -> bool | None:
     level: list[Any] = [value]
     count = visited = 0
     while True:
         count += 1
         if count > limit + 1:
             return None  # too deep, or a cycle
-        # An upper bound of what the next call gathers (strings count their length too), checked before gathering:
-        # one list shared a thousand times must not be gathered a thousand times over. A tree's levels add up to
-        # less than its payload's length; a budget past that means shared parts, measured exactly instead.
-        visited += sum(map(operator.length_hint, level))
-        if visited > budget:
-            return None
+        if budget is not None:
+            # An upper bound of what the next call gathers (strings count their length too), checked before
+            # gathering: one list shared a thousand times must not be gathered a thousand times over. A tree's levels
+            # add up to less than its payload's length; a budget past that means shared parts, measured exactly.
+            visited += sum(map(operator.length_hint, level))
+            if visited > budget:
+                return None
         below = gc.get_referents(*level)
         if not below:
             # ``level`` is the last: the containers above it reach ``count - 1`` levels down, one more if it holds a

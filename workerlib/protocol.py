@@ -632,8 +632,9 @@ def _isLargeBuffer(value: Any) -> bool:
 def _packed(value: list[Any]) -> tuple[str, bytes] | None:
     """The list as the bytes of an ``array`` and its type code, when its items are all exact ints of 64 bits or all
     floats; else None. (``struct`` packs a list twice as fast as ``array`` does in Pyodide; the bytes are the same.)"""
-    typecode = _TYPECODES.get(type(value[0]))
-    if typecode is None or operator.countOf(map(type, value), type(value[0])) != len(value):
+    kind = type(value[0])
+    typecode = _TYPECODES.get(kind)
+    if typecode is None or operator.countOf(map(type, value), kind) != len(value):
         return None  # (bool and int subclasses too: they would arrive as plain ints)
     try:
         return typecode, struct.pack(f"={len(value)}{typecode}", *value)
