@@ -32,7 +32,6 @@ import inspect
 import io
 import pickle
 import struct
-import sys
 import types
 from collections.abc import Callable, Coroutine, Iterator, Sequence
 from enum import Enum
@@ -198,9 +197,9 @@ def _fill(obj: Any, state: Any) -> None:
 
 _MAX_CALLBACK = 2**31
 
-_STAND_INS = frozenset(
-    {"_segment", "_construct", "_member", "_fill", "_inline", "_attached", "_outOfBand", "_callback", "_joined"}
-)
+_STAND_IN_FUNCTIONS = (_segment, _construct, _member, _fill, _inline, _attached, _outOfBand, _callback, _joined)
+assert tuple(function.__name__ for function in _STAND_IN_FUNCTIONS) == screening.STAND_INS  # one list of names
+
 
 CALLABLE_TYPES: tuple[type, ...] = (
     types.FunctionType,
@@ -243,17 +242,7 @@ class _Pickler(pickle.Pickler):
     def reducer_override(self, obj: Any) -> Any:
         # Called for every object outside pickle's fast path (exact built-in scalars and containers), classes
         # and functions included, so this is the one place that decides what may cross.
-        if (
-            obj is _segment
-            or obj is _construct
-            or obj is _member
-            or obj is _fill
-            or obj is _inline
-            or obj is _attached
-            or obj is _outOfBand
-            or obj is _callback
-            or obj is _joined
-        ):
+        if any(obj is function for function in _STAND_IN_FUNCTIONS):
             return NotImplemented
         if obj is JOINED:
             return _joined, ()
@@ -576,7 +565,8 @@ def _preamble(keys: list[str]) -> bytes:
 
 
 class _Unpickler(pickle.Unpickler):
-    """Rebuilds one segment, screened first. The only globals it resolves are its own stand-ins."""
+    """Rebuilds one segment, screened first. The only globals it resolves are its own stand-ins, each a method named
+    after the stand-in (``_construct`` -> :meth:`constructValue`)."""
 
     def __init__(
         self,
@@ -584,6 +574,7 @@ class _Unpickler(pickle.Unpickler):
         resolved: dict[int, Any],
         attached: Sequence[Any],
         buffers: Sequence[Any],
+        budget: screening.Budget,
         callback: Callable[[int], Any] | None = None,
         joined: list[Any] | Exception | None = None,
     ) -> None:
@@ -592,47 +583,43 @@ class _Unpickler(pickle.Unpickler):
         self.resolved = resolved
         self.attached = attached
         self.buffers = buffers
+        self.budget = budget
         self.callback = callback
         self.joined = joined
+        self.used: set[tuple[str, int]] = set()  # buffers, attached values and callbacks already placed: once each
         self.classes: dict[tuple[str, str], type] | None = None  # made on first use: most payloads name no class
         self.unfilled: dict[int, Any] = {}  # objects construct() made that may still get their state, once
 
     def find_class(self, module: str, name: str) -> Any:
-        if module == __name__ and name in _STAND_INS:
-            # Bound methods of this unpickler: they hold its state, and the screen refuses BUILD on anything.
-            return {
-                "_segment": self.segment,
-                "_construct": self.construct,
-                "_member": self.member,
-                "_fill": self.fill,
-                "_inline": self.inline,
-                "_attached": self.attachedValue,
-                "_outOfBand": self.outOfBandValue,
-                "_callback": self.callbackValue,
-                "_joined": self.joinedValue,
-            }[name]
+        if module == __name__ and name in screening.EVERY_STAND_IN:
+            # Bound methods of this unpickler, which hold its state; the screen let through only these names.
+            return getattr(self, name.lstrip("_") + "Value")
         # Pickle globals are never resolved to classes: a class on the stack could be called or changed.
-        raise _notImported(module, name) if module not in sys.modules else _refused(module, name)
+        raise DecodeError(f"refusing the global {module}.{name}: payloads name only workerlib's stand-ins")
 
-    def segment(self, number: Any) -> Any:
+    def once(self, what: str, index: Any, count: int) -> int:
+        """``index`` as the place of a value that came beside the payload: in range, and used once (the encoder
+        memoizes what it makes, so a second use is a second copy, or the same JavaScript object twice)."""
+        if type(index) is not int or not 0 <= index < count:
+            raise DecodeError(f"malformed payload: reference to {what} {index!r}, but {count} came with it")
+        if (what, index) in self.used:
+            raise DecodeError(f"malformed payload: {what} {index} is used twice")
+        self.used.add((what, index))
+        return index
+
+    def segmentValue(self, number: Any) -> Any:
         try:
             return self.resolved[number]
         except (KeyError, TypeError):
             raise DecodeError(f"malformed payload: reference to segment {number!r}, which is not decoded") from None
 
     def attachedValue(self, index: Any) -> Any:
-        if type(index) is not int or not 0 <= index < len(self.attached):
-            raise DecodeError(
-                f"malformed payload: reference to attached value {index!r}, but {len(self.attached)} came with it"
-            )
-        return self.attached[index]
+        return self.attached[self.once("attached value", index, len(self.attached))]
 
     def callbackValue(self, index: Any) -> Any:
         if self.callback is None:
             raise DecodeError("refusing a callback in a payload that cannot carry one (only a call's arguments can)")
-        if type(index) is not int or not 0 <= index <= _MAX_CALLBACK:
-            raise DecodeError(f"malformed payload: reference to callback {index!r}")
-        return self.callback(index)
+        return self.callback(self.once("callback", index, _MAX_CALLBACK))
 
     def joinedValue(self) -> Any:
         joined, self.joined = self.joined, None  # once: a list sent in parts has one place
@@ -643,11 +630,9 @@ class _Unpickler(pickle.Unpickler):
         return joined
 
     def outOfBandValue(self, index: Any, mutable: Any, typecode: Any = "") -> Any:
-        if type(index) is not int or not 0 <= index < len(self.buffers) or type(mutable) is not bool:
-            raise DecodeError(
-                f"malformed payload: reference to buffer {index!r} ({mutable!r}), but {len(self.buffers)} came with it"
-            )
-        buffer = self.buffers[index]
+        if type(mutable) is not bool:
+            raise DecodeError(f"malformed payload: reference to buffer {index!r} ({mutable!r})")
+        buffer = self.buffers[self.once("buffer", index, len(self.buffers))]
         if typecode == "":
             return bytearray(buffer) if mutable else bytes(buffer)  # bytes(b) is b itself for a bytes object
         if typecode not in NUMERIC_TYPECODES:
@@ -658,7 +643,7 @@ class _Unpickler(pickle.Unpickler):
         items.frombytes(buffer)
         return items.tolist()
 
-    def inline(self, key: Any, module: Any, data: Any) -> Any:
+    def inlineValue(self, key: Any, module: Any, data: Any) -> Any:
         found = _adapterFor(key, module)
         if not found.synchronous:
             raise DecodeError(
@@ -670,19 +655,29 @@ class _Unpickler(pickle.Unpickler):
         except _Failed as failed:
             raise _adapterError(found, "decode", f"a received {key}", failed.cause) from failed.cause
 
-    def construct(self, module: Any, qualname: Any, args: Any, state: Any) -> Any:
-        obj = rebuild.construct(self.lookup(module, qualname), args, state)
+    def constructValue(self, module: Any, qualname: Any, args: Any, state: Any) -> Any:
+        cls = self.lookup(module, qualname)
+        if type(args) is tuple:
+            # What building costs beyond the screen's count: parsing digits, a gcd. A string or an int the payload
+            # memoized once can be referred to many times, so each use is charged here, by its size.
+            for arg in args:
+                if type(arg) is str or type(arg) is bytes:
+                    self.budget.charge(len(arg), f"building a {qualname}")
+                elif type(arg) is int:
+                    words = arg.bit_length() // 64
+                    self.budget.charge(words * 8 + words * words // 64, f"building a {qualname}")  # copies, a gcd
+        obj = rebuild.construct(cls, args, state)
         if rebuild.takesState(type(obj)):
             self.unfilled[id(obj)] = obj
         return obj
 
-    def fill(self, obj: Any, state: Any) -> None:
+    def fillValue(self, obj: Any, state: Any) -> None:
         # Only an object this payload made, and only once: never a shared one (an Enum member, a class...).
         if self.unfilled.pop(id(obj), None) is not obj:
             raise DecodeError("refusing a payload that gives state to an object it did not just make")
         rebuild.giveState(obj, state)
 
-    def member(self, module: Any, qualname: Any, value: Any) -> Any:
+    def memberValue(self, module: Any, qualname: Any, value: Any) -> Any:
         cls = self.lookup(module, qualname)
         if not issubclass(cls, Enum):
             raise DecodeError(f"malformed payload: {module}.{qualname} is not an Enum")
@@ -694,38 +689,8 @@ class _Unpickler(pickle.Unpickler):
             self.classes = {}
         found = self.classes.get(key)
         if found is None:
-            found = self.classes[key] = _findClass(module, qualname)
+            found = self.classes[key] = rebuild.findClass(module, qualname)
         return found
-
-
-def _findClass(module: Any, qualname: Any) -> type:
-    if not (isinstance(module, str) and isinstance(qualname, str)):
-        raise DecodeError(f"malformed payload: a class named by {module!r} and {qualname!r}")
-    loaded = sys.modules.get(module)
-    if loaded is None:
-        raise _notImported(module, qualname)
-    found: Any = loaded
-    for part in qualname.split("."):
-        # vars(), not getattr(): a module's __getattr__ or a descriptor could run code or import.
-        found = vars(found).get(part) if hasattr(found, "__dict__") else None
-        if found is None:
-            raise DecodeError(f"cannot rebuild {module}.{qualname}: module {module!r} has no {qualname!r} on this side")
-    if isinstance(found, type) and isRebuildableClass(found):
-        return found
-    raise _refused(module, qualname)
-
-
-def _notImported(module: str, name: str) -> DecodeError:
-    return DecodeError(
-        f"cannot rebuild {module}.{name}: module {module!r} is not imported on this side; import it here too"
-    )
-
-
-def _refused(module: str, name: str) -> DecodeError:
-    return DecodeError(
-        f"refusing to rebuild {module}.{name}: payloads may only name standard value types, Enum, dataclass, "
-        f"NamedTuple and exception classes, or adapted types"
-    )
 
 
 def _load(
@@ -738,9 +703,13 @@ def _load(
     joined: list[Any] | Exception | None = None,
     preset: list[str] | None = None,
 ) -> Any:
-    plain = screening.screen(data, limit, len(preset) if preset is not None else 0)
+    # One budget for all the work this payload causes: the screen, the stand-ins' building, the measure after.
+    budget = screening.Budget(len(data) + sum(map(len, buffers)))
+    standIns = _STAND_INS_ALWAYS | _standInsFor(resolved, attached, buffers, callback, joined)
+    keys = len(preset) if preset is not None else -1
+    verdict = screening.screen(data, limit, keys=keys, standIns=standIns, budget=budget)
     stream = data if preset is None else _preamble(preset) + data
-    unpickler = _Unpickler(stream, resolved, attached, buffers, callback, joined)
+    unpickler = _Unpickler(stream, resolved, attached, buffers, budget, callback, joined)
     # Every container a payload builds is new and alive: the collector's passes during the load would find nothing
     # to free (about a tenth of the load's time on records), so it waits until the value is built.
     collecting = gc.isenabled()
@@ -750,26 +719,66 @@ def _load(
             unpickler.load()  # the preamble: the keys go into the memo
         value = unpickler.load()
     except (DecodeError, AdapterError):
+        _dismantleMemo(unpickler)
         raise
     except Exception as error:
+        _dismantleMemo(unpickler)
         raise DecodeError(f"malformed payload ({len(data)} bytes): {type(error).__name__}: {error}") from error
     finally:
         if collecting:
             gc.enable()
+    if verdict == screening.EXACT:
+        return value
     if preset is not None:
-        # Nothing memoized but the keys: then nothing was fetched twice but a key, and the value is a tree.
-        if len(unpickler.memo.copy()) != len(preset):
-            nesting.dismantle(value)
-            raise DecodeError("refusing a part of a list sent in parts: sent as a tree, yet it memoizes values")
-        deeper = plain and len(data) >= limit and nesting.exceedsTree(value, limit)
+        # A tree part memoizes nothing: nothing in it is held twice, and its levels add up to its length.
+        deeper = len(data) >= limit and nesting.exceedsTree(value, limit)
+    elif verdict == screening.QUICK:
+        # Built-in values, each from at most one opcode: their levels add up to less than the payload's length,
+        # unless parts are shared.
+        deeper = len(data) >= limit and nesting.exceedsPlain(value, 2 * len(data) + 4096, limit)
     else:
-        # A plain payload's value holds nothing but built-in scalars and containers, built from at most one opcode
-        # per item: its levels add up to less than its length, unless parts are shared.
-        deeper = plain and len(data) >= limit and nesting.exceedsPlain(value, 2 * len(data) + 4096, limit)
+        # A cycle, or values built elsewhere: measured as the encoder measures, on the value itself.
+        budget.charge(len(data), "measuring the value's depth")
+        deeper = nesting.exceeds(value, limit, max(budget.left, 0) // 4 + 4096)
     if deeper:
         nesting.dismantle(value)  # ours alone: emptied, so that freeing it cannot overflow the stack
         raise DecodeError(f"refusing a payload whose value nests deeper than NESTING_LIMIT ({NESTING_LIMIT}) levels")
     return value
+
+
+_STAND_INS_ALWAYS = frozenset({"_construct", "_member", "_fill", "_inline"})
+
+
+def _standInsFor(
+    resolved: dict[int, Any],
+    attached: Sequence[Any],
+    buffers: Sequence[Any],
+    callback: Callable[[int], Any] | None,
+    joined: list[Any] | Exception | None,
+) -> frozenset[str]:
+    """The stand-ins that refer to what came beside a payload, for those of its companions that came."""
+    names = []
+    if resolved:
+        names.append("_segment")
+    if attached:
+        names.append("_attached")
+    if buffers:
+        names.append("_outOfBand")
+    if callback is not None:
+        names.append("_callback")
+    if joined is not None:
+        names.append("_joined")
+    return frozenset(names)
+
+
+def _dismantleMemo(unpickler: _Unpickler) -> None:
+    """Empty the containers a refused load made, so that freeing a half-built value cannot overflow the stack."""
+    try:
+        memo = unpickler.memo.copy()
+    except Exception:  # pragma: no cover - the memo proxy of the C unpickler always copies
+        return
+    for value in memo.values():
+        nesting.dismantle(value)
 
 
 def _split(view: memoryview) -> list[memoryview]:

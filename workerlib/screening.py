@@ -1,49 +1,125 @@
-"""The screen every payload passes before CPython's unpickler reads it.
+"""The screen every payload passes before CPython's unpickler reads it: a recognizer of what the encoder writes.
 
-The C unpickler is fast but trusts its input: a declared length is allocated before it is read, a memo index sizes
-the memo, ``BUILD`` sets state on whatever is on its stack, ``APPENDS`` calls ``extend`` on whatever is below the
-mark, nested tuples are hashed recursively. :func:`screen` reads a payload as the unpickler would, without building
-anything, and refuses it (:class:`~workerlib.DecodeError`) unless it only does what workerlib's encoder does:
+The C unpickler is fast but trusts its input. So a payload is read first, in one linear pass that builds nothing,
+and refused (:class:`~workerlib.DecodeError`) unless it is in the form workerlib's own encoder (CPython's C pickler,
+protocol 5, with :mod:`workerlib.codec`'s reducer) produces. That form, as a grammar::
 
-* only the opcodes protocol 5 uses for workerlib's values: no ``BUILD``, ``GLOBAL``, ``INST``, ``OBJ``, ``NEWOBJ``,
-  extension codes, persistent ids, or ``PUT`` (the memo grows one ``MEMOIZE`` at a time);
-* every declared length fits in what is left of the payload;
-* ``STACK_GLOBAL`` only names a class the decoder resolves (its own stand-ins, checked there), and ``REDUCE`` only
-  calls what it named, with a tuple;
-* ``APPEND(S)``, ``SETITEM(S)`` and ``ADDITEMS`` only fill the list, dict or set just made for them;
-* nothing nests deeper than :data:`~workerlib.nesting.NESTING_LIMIT`, and no dict or set receives many big-int keys
-  sharing one hash (an ``int``'s hash is its value modulo a prime, so such keys are trivial to craft and make
-  building the dict quadratic).
+    payload   := PROTO 5 value STOP                       FRAMEs may start at opcode boundaries, one at a time
+    value     := scalar | text MEMOIZE | GET | tuple | list | dict | set | frozenset | call
+    scalar    := NONE | NEWTRUE | NEWFALSE | BININT1 | BININT2 | BININT | LONG1 | LONG4 | BINFLOAT | EMPTY_TUPLE
+    text      := SHORT_BINUNICODE | BINUNICODE | BINUNICODE8 | SHORT_BINBYTES | BINBYTES | BINBYTES8 | BYTEARRAY8
+    GET       := BINGET | LONG_BINGET                     an entry memoized before
+    tuple     := value{1,3} TUPLE1..3 MEMOIZE | MARK value+ TUPLE MEMOIZE
+               | value{n} POP{n} GET | MARK value+ POP_MARK GET      a tuple its own items reached (a cycle)
+    list      := EMPTY_LIST MEMOIZE [value APPEND | (MARK value+ APPENDS)+]
+    dict      := EMPTY_DICT MEMOIZE [value value SETITEM | (MARK (value value)+ SETITEMS)+]
+    set       := EMPTY_SET MEMOIZE (MARK value+ ADDITEMS)*
+    frozenset := MARK value* FROZENSET MEMOIZE | MARK value+ POP_MARK GET
+    call      := function tuple REDUCE MEMOIZE [fill] | function tuple REDUCE MEMOIZE
+    function  := text text STACK_GLOBAL MEMOIZE | GET   "workerlib.codec" and the name of one of STAND_INS
+    fill      := function GET value TUPLE2 REDUCE POP    _fill(the object just made, its state dict)
+
+Nothing else is accepted: no other opcode (``BUILD``, ``GLOBAL``, ``INST``, ``OBJ``, ``NEWOBJ``, ``PUT``, extension
+codes, persistent ids, out-of-band buffers), no ``MEMOIZE`` but right after what the encoder memoizes, no ``POP``
+outside the two places above, no global but a stand-in named by the literal strings above (never by a preset key),
+each stand-in called with arguments of the kinds its position takes (:data:`_SHAPES`), and no container filled but
+the one just made, while it is being made: a list, dict or set is filled only straight after its ``EMPTY_*``
+opcode, in batches, and is complete from the moment it is taken as an item. A part sent as a tree (fast mode)
+memoizes nothing and calls no stand-in.
+
+What that shape gives, and what the recognizer checks as it goes:
+
+* depth: a value is complete when it is used, so the depth of every value is known when it is made; a reference to
+  a container still being filled (a cycle) counts as the encoder counts it, and such a value is measured again
+  after loading (as are values built elsewhere: segments, adapted data, lists sent in parts);
+* hashing: a key (of a dict, set or frozenset, or an Enum value looked up) never holds a value still being made;
+  keys made of numbers, strings, bytes and tuples of them are hashed here too, and no more than
+  :data:`HASH_FLOOD_LIMIT` of one dict or set may share a hash; keys of unknown value (objects) are charged to the
+  budget for every comparison they could cost;
+* one budget (:class:`Budget`) per payload, proportional to its length: every opcode, every hashed walk and the
+  work the decoder's stand-ins do after the screen (a ``Decimal``'s digits, a ``Fraction``'s gcd, a buffer's copy)
+  is charged to it; past it, the payload is refused.
 
 Reading a payload opcode by opcode in Python costs about as much as unpickling it ten times over, so the values
 sent most (built-in scalars, strings, bytes, lists, dicts, sets and tuples of scalars) are screened by one regular
 expression: a payload made only of those opcodes cannot run code or build anything but built-in values, its tuples
-cannot nest (each tuple of the grammar holds scalars, and only a handful of other tuple opcodes are allowed), and
-its lists and dicts are measured after unpickling when there are more than :data:`NESTING_LIMIT` of them. Anything
-else gets the full reading.
+cannot nest (a handful of tuple opcodes at most), and its value is measured after unpickling. Anything else gets
+the full reading.
 """
 
 from __future__ import annotations
 
+import bisect
+import pickletools
 import re
 import struct
 from collections import Counter
 from collections.abc import Callable
+from typing import Any
 
 from .errors import DecodeError
 from .nesting import NESTING_LIMIT
 
 HASH_FLOOD_LIMIT = 64
-"""How many big-int keys of one dict or set may share a hash; a payload with more is refused as hash flooding."""
+"""How many keys of one dict or set may share a hash; a payload with more is refused as hash flooding."""
 
 HASHED_SIZE_LIMIT = 1_000_000
 """How many values a key (or an Enum value looked up) may hold, counting a value shared by several places once per
 place: hashing and comparing walk it that way, so a few bytes of tuples made of memoized tuples would take 2**40
 steps."""
 
-NUMERIC_KEY_LIMIT = 1024
-"""How many keys of one dict or set may be tuples or objects holding numbers whose hash a sender can choose (ints
-beyond 2**61, ``Decimal``, ``Fraction``, ``UUID``); their hashes are not checked one by one, so they are counted."""
+BUDGET_PER_BYTE = 64
+"""Units of work (an opcode read, a value hashed, a digit parsed) decoding may spend per byte of payload."""
+
+BUDGET_BASE = 1 << 16
+"""Units of work every payload may spend, however short."""
+
+STAND_INS = (
+    "_segment",
+    "_construct",
+    "_member",
+    "_fill",
+    "_inline",
+    "_attached",
+    "_outOfBand",
+    "_callback",
+    "_joined",
+)
+"""The names of :mod:`workerlib.codec`'s stand-ins: the only globals a payload may name (module ``workerlib.codec``)."""
+
+EVERY_STAND_IN = frozenset(STAND_INS)
+
+
+class Budget:
+    """What decoding one payload may still spend: :data:`BUDGET_BASE` plus :data:`BUDGET_PER_BYTE` per byte of the
+    payload and of the buffers that came with it. The screen and the decoder's stand-ins charge it."""
+
+    __slots__ = ("left", "size")
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.left = BUDGET_BASE + BUDGET_PER_BYTE * size
+
+    def charge(self, units: int, what: str) -> None:
+        """Spend ``units`` on ``what``; :class:`~workerlib.DecodeError` when the budget is gone."""
+        self.left -= units
+        if self.left < 0:
+            raise DecodeError(
+                f"refusing a payload of {self.size} bytes: {what} costs more work than its size allows "
+                f"(BUDGET_PER_BYTE {BUDGET_PER_BYTE})"
+            )
+
+    def exhausted(self, at: int) -> DecodeError:
+        return DecodeError(
+            f"refusing the payload at byte {at}: decoding it costs more work than its {self.size} bytes allow "
+            f"(BUDGET_PER_BYTE {BUDGET_PER_BYTE})"
+        )
+
+
+QUICK, EXACT, MEASURE = range(3)
+"""What :func:`screen` found: a payload of the quick grammar (built-in values only: measure its value after loading),
+one whose depth the full reading found exact and within the limit, or one whose value must be measured after
+loading (it has a cycle, or values built elsewhere)."""
 
 _TUPLE_BUDGET = 8  # tuple opcodes the quick grammar allows besides tuples of scalars: an envelope or two
 
@@ -57,31 +133,35 @@ def _counted(op: bytes, longest: int) -> bytes:
     return re.escape(op) + b"(?:" + branches + b")"
 
 
-# MARK, APPEND(S), SETITEM(S), ADDITEMS, MEMOIZE, None, True, False, (), EMPTY_LIST/DICT/SET: one byte each, matched
-# as runs of a character class (one step of sre each), between the opcodes with arguments.
-_SIMPLE = b"[(aesu\\x90\\x94N\\x88\\x89)\\]}\\x8f]*"
-_RUN = re.compile(
-    b"(?:"
-    + _SIMPLE
-    + b"(?:"
-    + b"|".join(
-        [  # roughly the most frequent first: sre tries them in order (each starts with its own byte)
-            b"h.",  # BINGET (the unpickler checks the index)
-            _counted(b"\x8c", 255),  # SHORT_BINUNICODE
-            b"J....",  # BININT
-            b"K.",  # BININT1
-            b"M..",  # BININT2
-            b"G.{8}",  # BINFLOAT
-            _counted(b"C", 255),  # SHORT_BINBYTES
-            _counted(b"\x8a", 7),  # LONG1 below 2**55: below the hash modulus, so no two share a hash
-            b"j....",  # LONG_BINGET
-            b"\\x95.{8}",  # FRAME (read from a stream that ends where the payload does)
-        ]
+def _quickGrammar(simple: bytes) -> re.Pattern[bytes]:
+    # MARK, APPEND(S), SETITEM(S), ADDITEMS, MEMOIZE, None, True, False, (), EMPTY_LIST/DICT/SET: one byte each,
+    # matched as runs of a character class (one step of sre each), between the opcodes with arguments.
+    return re.compile(
+        b"(?:"
+        + simple
+        + b"(?:"
+        + b"|".join(
+            [  # roughly the most frequent first: sre tries them in order (each starts with its own byte)
+                b"h.",  # BINGET (the unpickler checks the index)
+                _counted(b"\x8c", 255),  # SHORT_BINUNICODE
+                b"J....",  # BININT
+                b"K.",  # BININT1
+                b"M..",  # BININT2
+                b"G.{8}",  # BINFLOAT
+                _counted(b"C", 255),  # SHORT_BINBYTES
+                _counted(b"\x8a", 7),  # LONG1 below 2**55: below the hash modulus, so no two share a hash
+                b"j....",  # LONG_BINGET
+                b"\\x95.{8}",  # FRAME (read from a stream that ends where the payload does)
+            ]
+        )
+        + b"))*+"
+        + simple,
+        re.DOTALL,
     )
-    + b"))*+"
-    + _SIMPLE,
-    re.DOTALL,
-)
+
+
+_RUN = _quickGrammar(b"[(aesu\\x90\\x94N\\x88\\x89)\\]}\\x8f]*")
+_TREE_RUN = _quickGrammar(b"[(aesu\\x90N\\x88\\x89)\\]}\\x8f]*")  # a tree part memoizes nothing
 _TUPLES = frozenset(b"\x85\x86\x87t")
 _SIZED = {  # opcode -> width of its length: allocated before they are read, so checked here
     ord("X"): 4,  # BINUNICODE
@@ -93,13 +173,21 @@ _SIZED = {  # opcode -> width of its length: allocated before they are read, so 
 _LENGTH = {4: struct.Struct("<I"), 8: struct.Struct("<Q")}
 
 
-def screen(data: bytes | memoryview, limit: int = NESTING_LIMIT, preset: int = 0) -> bool:
-    """Refuse ``data`` unless it is a payload workerlib's encoder could have made (see the module).
+def screen(
+    data: bytes | memoryview,
+    limit: int = NESTING_LIMIT,
+    *,
+    keys: int = -1,
+    standIns: frozenset[str] = EVERY_STAND_IN,
+    budget: Budget | None = None,
+) -> int:
+    """Refuse ``data`` unless it is a payload workerlib's encoder could have made (see the module); else say how
+    its depth is known (:data:`QUICK`, :data:`EXACT` or :data:`MEASURE`).
 
-    Returns True for a payload of built-in values only, whose depth the caller measures after unpickling it (when it
-    is at least :data:`NESTING_LIMIT` bytes long: a shorter one cannot nest deeper); False when the full reading
-    checked it, depth included. ``preset``: how many strings the unpickler's memo holds before the payload is read
-    (the keys of a part sent as a tree, see :func:`workerlib.codec.decodePart`).
+    ``keys``: for a part sent as a tree, how many strings the unpickler's memo holds before the payload is read (see
+    :func:`workerlib.codec.decodePart`); such a payload memoizes nothing and calls no stand-in. ``standIns``: the
+    stand-ins this payload may call (those whose values came with it). ``budget``: what decoding may spend, shared
+    with the decoder (a new one for ``data``'s length by default).
     """
     if isinstance(data, memoryview):
         data = data.tobytes() if len(data) < 4096 else data
@@ -108,11 +196,11 @@ def screen(data: bytes | memoryview, limit: int = NESTING_LIMIT, preset: int = 0
         raise DecodeError(f"malformed payload ({size} bytes): not a protocol 5 pickle ending in STOP")
     end = size - 1
     position, tuples = 2, 0
-    run = _RUN.match
+    run = (_TREE_RUN if keys >= 0 else _RUN).match
     while True:
         position = run(data, position, end).end()  # type: ignore[union-attr]
         if position == end:
-            return True
+            return QUICK
         op = data[position]
         if op in _TUPLES and tuples < _TUPLE_BUDGET:
             tuples += 1
@@ -123,8 +211,8 @@ def screen(data: bytes | memoryview, limit: int = NESTING_LIMIT, preset: int = 0
             position += 1 + width + length
         else:
             break
-    _Reader(data, limit, preset).read()
-    return False
+    reader = _Recognizer(data, limit, keys, frozenset() if keys >= 0 else standIns, budget or Budget(size))
+    return EXACT if reader.read() else MEASURE
 
 
 def _declared(data: bytes | memoryview, at: int, width: int, end: int) -> int:
@@ -140,119 +228,284 @@ def _declared(data: bytes | memoryview, at: int, width: int, end: int) -> int:
     return int(length)
 
 
-# ---- the full reading --------------------------------------------------------------------------------------------
+# ---- the full reading: a recognizer of the encoder's grammar --------------------------------------------------------
+#
+# Every value on the simulated stack is a _Node. Nodes are what the recognizer knows of a value: its kind, its depth
+# (exact unless it holds a reference to a container that was still being filled), how many values hashing it walks,
+# and for a container or object whether it is still being filled (its phase). Fetching a memo entry pushes the
+# entry's own node, or, when that node is still being filled, a _Node that refers to it ("loose"): a cycle, or a
+# reference the grammar cannot place yet. A value holding a loose node is never hashed and is measured after loading.
+
+SCALAR, STRING, BYTES, BYTEARRAY, LIST, DICT, SET, TUPLE, FROZENSET, FUNCTION, OBJECT, FILLED = range(12)
+_KIND_NAMES = (
+    "scalar",
+    "string",
+    "bytes",
+    "bytearray",
+    "list",
+    "dict",
+    "set",
+    "tuple",
+    "frozenset",
+    "stand-in",
+    "object",
+    "fill result",
+)
+_MEMOIZED_KINDS = frozenset({STRING, BYTES, BYTEARRAY, LIST, DICT, SET, TUPLE, FROZENSET, FUNCTION, OBJECT})
+FRESH, BATCHING, SEALED = 1, 2, 3  # a list, dict, set or object: just made, being filled in batches, complete
+_UNKNOWN: Any = object()  # a node's value when the recognizer does not know it
 
 
 class _Node:
-    """What the reader knows of one value on the unpickler's stack: its kind and depth, and for a list, dict or set
-    whether it is still the one its EMPTY_* opcode made (only those may be filled)."""
+    __slots__ = (
+        "depth",
+        "hashes",
+        "items",
+        "kind",
+        "loose",
+        "memoized",
+        "phase",
+        "size",
+        "slot",
+        "span",
+        "stand",
+        "steered",
+        "target",
+        "value",
+    )
 
-    __slots__ = ("depth", "flood", "fresh", "hash", "items", "kind", "numeric", "origin", "size", "suspect", "text")
-
-    def __init__(self, kind: int, depth: int, fresh: bool = False) -> None:
-        self.kind, self.depth, self.fresh = kind, depth, fresh
-        self.flood: Counter[int] | None = None  # a dict or set's big-int keys, by hash
-        self.origin: _Node | None = None
-        self.hash = 0  # a big int's
-        self.text = ""  # a short string's, or the name a stand-in was looked up by
-        self.items: list[_Node] = []  # a small tuple's
-        self.suspect = False  # holds a number whose hash the sender can choose
-        self.numeric = 0  # how many suspect keys a dict or set holds
-        self.size = 1  # values a hash of it walks (a list, dict or set counts one: hashing it fails there)
-
-    def reference(self) -> _Node:
-        """The node as ``BINGET`` pushes it again: the same value, never fillable, its depth read from the original
-        (a list may still grow after it was memoized)."""
-        if not self.fresh:
-            return self
-        other = _Node(self.kind, 0)
-        other.origin = self
-        return other
-
-
-SCALAR, STRING, BIGINT, LIST, DICT, SET, TUPLE, FROZENSET, CALLABLE, OBJECT, MARK = range(11)
-_KIND_NAMES = ["scalar", "string", "big-int", "list", "dict", "set", "tuple", "frozenset", "stand-in", "object", "mark"]
-_LEAF = _Node(SCALAR, 0)
-_TEXT = _Node(STRING, 0)
-
-
-def _depth(node: _Node) -> int:
-    return node.origin.depth if node.origin is not None else node.depth
+    def __init__(self, kind: int, depth: int = 0, value: Any = _UNKNOWN) -> None:
+        self.kind = kind
+        self.depth = depth
+        self.value = value  # a scalar's, or a key's once worked out
+        self.size = 1  # values a hash of it walks, counting a shared one once per place
+        self.loose = False  # holds a loose reference: depth not exact, never hashed
+        self.memoized = False
+        self.phase = 0
+        self.items: list[_Node] | None = None  # a tuple's or frozenset's
+        self.span: tuple[int, int] | None = None  # where a string's or bytes' data lies in the payload
+        self.slot = 0  # a container's or object's place on the stack, while it is being made
+        self.stand = -1  # which stand-in a function is, or made an object
+        self.target: _Node | None = None  # what a loose reference refers to
+        self.hashes: Counter[int] | None = None  # a dict's or set's keys of known value, by hash
+        self.steered = 0  # a dict's or set's keys of unknown value whose hash a sender may choose
 
 
-class _Reader:
-    """Reads a pickle opcode by opcode as the unpickler would, tracking kinds and depths only."""
+def _fixed(kind: int, value: Any) -> _Node:
+    node = _Node(kind, 0, value)
+    return node
 
-    def __init__(self, data: bytes | memoryview, limit: int, preset: int = 0) -> None:
+
+_NONE, _TRUE, _FALSE = _fixed(SCALAR, None), _fixed(SCALAR, True), _fixed(SCALAR, False)
+_SMALL_INTS = [_fixed(SCALAR, n) for n in range(256)]
+_EMPTY_TUPLE = _Node(TUPLE, 1, ())
+_EMPTY_TUPLE.items = []
+_INT2 = struct.Struct("<H")
+_INT4 = struct.Struct("<i")
+_FLOAT = struct.Struct(">d")
+_LONG_INDEX = struct.Struct("<I")
+_MODULE = b"workerlib.codec"
+_STAND_IN_INDEX = {name.encode(): index for index, name in enumerate(STAND_INS)}
+_SEGMENT, _CONSTRUCT, _MEMBER, _FILL, _INLINE, _ATTACHED, _OUT_OF_BAND, _CALLBACK, _JOINED = range(len(STAND_INS))
+_EXTERNAL = frozenset({_SEGMENT, _INLINE, _JOINED})  # their results are built elsewhere: measured after loading
+_KNOWN_TEXT = 32  # strings up to this long keep their bytes: a stand-in's module and name are among them
+_NO_MARK = -1
+
+
+class _Recognizer:
+    """Reads a pickle opcode by opcode, accepting only what workerlib's encoder writes (see the module)."""
+
+    def __init__(
+        self, data: bytes | memoryview, limit: int, keys: int, standIns: frozenset[str], budget: Budget
+    ) -> None:
         self.data = data
         self.limit = limit
         self.end = len(data) - 1
         self.stack: list[_Node] = []
         self.marks: list[int] = []
-        # Preset strings whose text the reader does not know: never a name it would let a stand-in be looked up by.
-        self.memo: list[_Node] = [_TEXT] * preset
+        self.tree = keys >= 0  # a part sent as a tree: nothing memoized, no stand-ins
+        # A tree part's preset keys: strings, and nothing a stand-in could be named by.
+        self.memo: list[_Node] = [_Node(STRING) for _ in range(max(keys, 0))]
+        self.allowed = frozenset(_STAND_IN_INDEX[name.encode()] for name in standIns)
+        self.budget = budget
+        self.external = False
+        self.unwound: list[_Node] = []  # what POPs took off the stack, waiting for the tuple they unwind to
 
     def fail(self, at: int, why: str) -> DecodeError:
         return DecodeError(f"refusing the payload at byte {at}: {why}")
 
-    def read(self) -> None:
+    def read(self) -> bool:
+        """Recognize the payload; True when its value's depth is exact and within the limit, False when the caller
+        must measure it after loading (it holds a cycle, or values built elsewhere)."""
         data, end, stack, memo, marks = self.data, self.end, self.stack, self.memo, self.marks
         push = stack.append
-        widths = _SCALAR_WIDTHS
-        texts: dict[bytes, _Node] = {}  # a short string's node, per text: names repeat in every object
+        # The reading itself: at most one opcode per byte, each a bounded step (charged once, up front).
+        self.budget.charge(end, "reading it")
         position = 2
-        # The opcodes every object's recipe is made of (fixed-width scalars, MEMOIZE, BINGET, SHORT_BINUNICODE, MARK)
-        # are handled in this loop, and only here; the others by their actions.
+        frameEnd = 0
+        pending: _Node | None = None  # a node the encoder memoizes at once: the next opcode must be MEMOIZE
+        memoizing = not self.tree
+        unwinding = False  # POPs took a tuple's items: only more POPs, or the GET of that tuple, may follow
         while position < end:
             op = data[position]
+            at = position
             position += 1
-            width = widths[op]
-            if width != 255:  # a scalar of fixed width
-                if position + width > end:
-                    raise self.fail(position - 1, "an opcode's argument runs past the end")
-                push(_LEAF)
-                position += width
-            elif op == 0x94:  # MEMOIZE
-                if not stack:
-                    raise self.fail(position - 1, "MEMOIZE with an empty stack")
-                memo.append(stack[-1])
-            elif op == 0x68:  # BINGET
-                if position >= end or data[position] >= len(memo):
-                    raise self.fail(position - 1, "it refers to a memo entry that does not exist")
-                node = memo[data[position]]
-                push(node.reference() if node.fresh else node)
+            if pending is not None:
+                if op == 0x94:
+                    pending.memoized = True
+                    memo.append(pending)
+                    pending = None
+                    continue
+                if not (op == 0x52 and pending.kind == TUPLE and len(stack) > 1 and stack[-2].stand == _FILL):
+                    raise self.fail(at, f"a {_KIND_NAMES[pending.kind]} is not memoized as the encoder does")
+                pending = None  # a fill's (object, state): written as it is, not saved as a tuple
+            if unwinding and op != 0x30 and op != 0x68 and op != 0x6A and op != 0x95:
+                raise self.fail(at, "POP outside the two places the encoder writes one")
+            if op == 0x4B:  # BININT1
+                if position >= end:
+                    raise self.fail(at, "an opcode's argument runs past the end")
+                push(_SMALL_INTS[data[position]])
                 position += 1
-            elif op == 0x8C:  # SHORT_BINUNICODE
-                length = data[position] if position < end else 0
-                stop = position + 1 + length
-                if stop > end:
-                    raise self.fail(position - 1, "an opcode's argument runs past the end")
-                if length > 16:
-                    push(_TEXT)
+            elif op == 0x8C or op == 0x58 or op == 0x8D or op == 0x43 or op == 0x42 or op == 0x8E or op == 0x96:
+                # SHORT_BINUNICODE, BINUNICODE, BINUNICODE8, SHORT_BINBYTES, BINBYTES, BINBYTES8, BYTEARRAY8
+                width = _LENGTH_WIDTH[op]
+                if width == 1:
+                    if position >= end:
+                        raise self.fail(at, "an opcode's argument runs past the end")
+                    length = data[position]
+                    if position + 1 + length > end:
+                        raise self.fail(at, "an opcode's argument runs past the end")
                 else:
-                    raw = bytes(data[position + 1 : stop])
-                    named = texts.get(raw)
-                    if named is None:
-                        named = texts[raw] = _Node(STRING, 0)
-                        named.text = raw.decode("utf-8", "replace")  # a stand-in's name, perhaps
-                    push(named)
-                position = stop
+                    length = _declared(data, position, width, end)
+                start = position + width
+                position = start + length
+                node = _Node(STRING if op in _TEXTS else BYTEARRAY if op == 0x96 else BYTES)
+                node.span = (start, position)
+                push(node)
+                if memoizing:
+                    pending = node
+            elif op == 0x94:  # MEMOIZE, of what the encoder does not memoize, or twice
+                if self.tree:
+                    raise self.fail(at, "a part of a list sent in parts was sent as a tree, yet it memoizes values")
+                raise self.fail(at, "MEMOIZE where the encoder writes none")
+            elif op == 0x68 or op == 0x6A:  # BINGET, LONG_BINGET
+                if op == 0x68:
+                    if position >= end:
+                        raise self.fail(at, "an opcode's argument runs past the end")
+                    index = data[position]
+                    position += 1
+                else:
+                    if position + 4 > end:
+                        raise self.fail(at, "an opcode's argument runs past the end")
+                    (index,) = _LONG_INDEX.unpack_from(data, position)
+                    position += 4
+                if index >= len(memo):
+                    raise self.fail(at, f"it fetches memo entry {index}, and only {len(memo)} exist")
+                node = memo[index]
+                if unwinding:
+                    node = self.unwind(node, at)
+                    unwinding = False
+                elif node.phase == FRESH or node.phase == BATCHING:
+                    node = self.reference(node)
+                elif node.stand == _FILL:
+                    self.startFill()
+                push(node)
             elif op == 0x28:  # MARK
                 marks.append(len(stack))
+            elif op == 0x4E:  # NONE
+                push(_NONE)
+            elif op == 0x88 or op == 0x89:  # NEWTRUE, NEWFALSE
+                push(_TRUE if op == 0x88 else _FALSE)
+            elif op == 0x4D or op == 0x4A or op == 0x47:  # BININT2, BININT, BINFLOAT
+                width = 2 if op == 0x4D else 4 if op == 0x4A else 8
+                if position + width > end:
+                    raise self.fail(at, "an opcode's argument runs past the end")
+                packing = _INT2 if op == 0x4D else _INT4 if op == 0x4A else _FLOAT
+                push(_Node(SCALAR, 0, packing.unpack_from(data, position)[0]))
+                position += width
+            elif op == 0x8A or op == 0x8B:  # LONG1, LONG4
+                width = 1 if op == 0x8A else 4
+                if width == 1:
+                    length = data[position] if position < end else end
+                else:
+                    length = _declared(data, position, 4, end)
+                if position + width + length > end:
+                    raise self.fail(at, "an opcode's argument runs past the end")
+                self.budget.left -= length  # int.from_bytes here, and the unpickler's
+                value = int.from_bytes(data[position + width : position + width + length], "little", signed=True)
+                push(_Node(SCALAR, 0, value))
+                position += width + length
+            elif op == 0x29:  # EMPTY_TUPLE
+                push(_EMPTY_TUPLE)
+            elif op == 0x5D or op == 0x7D or op == 0x8F:  # EMPTY_LIST, EMPTY_DICT, EMPTY_SET
+                node = _Node(LIST if op == 0x5D else DICT if op == 0x7D else SET, 1)
+                node.phase = FRESH
+                node.slot = len(stack)
+                push(node)
+                if memoizing:
+                    pending = node
+            elif op == 0x95:  # FRAME: where a frame starts, holding whole opcodes up to its end
+                if position < frameEnd:
+                    raise self.fail(at, "a frame inside a frame")
+                length = _declared(data, position, 8, end + 1)  # a frame holds the final STOP too
+                position += 8
+                frameEnd = position + length
             else:
                 action = _ACTIONS.get(op)
                 if action is None:
-                    raise self.fail(
-                        position - 1, f"opcode {op:#04x} ({_OPNAMES.get(op, 'unknown')}) is not one workerlib sends"
-                    )
-                position = action(self, position - 1, position)
-        if len(stack) != 1 or self.marks:
+                    raise self.fail(at, f"opcode {op:#04x} ({_OPNAMES.get(op, 'unknown')}) is not one workerlib sends")
+                made = action(self, at)
+                unwinding = bool(self.unwound)
+                if made is not None:
+                    if made.stand == _FILL and made.kind == FUNCTION:
+                        self.startFill()
+                    made.slot = len(stack)
+                    push(made)
+                    if memoizing and made.kind in _MEMOIZED_KINDS and not made.memoized:
+                        pending = made
+        if pending is not None:
+            raise self.fail(end, f"a {_KIND_NAMES[pending.kind]} is not memoized as the encoder does")
+        if len(stack) != 1 or marks or self.unwound:
             raise self.fail(end, "the payload does not leave exactly one value")
-        if _depth(stack[0]) > self.limit:
+        root = stack[0]
+        if root.kind == FUNCTION or root.kind == FILLED:
+            raise self.fail(end, "a stand-in is used as a value instead of being called")
+        if root.loose or self.external:
+            return False
+        if root.depth > self.limit:
             raise self.fail(end, f"values nest deeper than NESTING_LIMIT ({NESTING_LIMIT}) levels")
-        self.plainItems(stack, end)
+        return True
 
-    # Helpers the actions share.
+    # ---- helpers the actions share ----
+
+    def reference(self, node: _Node) -> _Node:
+        """What fetching ``node``, still on the stack where it was made, pushes: the node itself when the grammar
+        shows it complete, else a loose reference to it (depth 0: a path ends at a cycle, as the encoder counts)."""
+        stack, slot = self.stack, node.slot
+        if node.kind == OBJECT:
+            # An object's state is given right after it is made: fetched with no fill begun, it is complete.
+            complete = node.phase == FRESH
+        else:
+            # Only a batch of its own (a MARK just above it) or, into one just made, its one item can still add to
+            # a container: a container that took a batch and has no MARK just above it is complete.
+            marks = self.marks
+            above = bisect.bisect_left(marks, slot + 1)
+            batch = above < len(marks) and marks[above] == slot + 1
+            complete = node.phase == BATCHING and not batch and slot < len(stack)
+        if complete:
+            node.phase = SEALED
+            return node
+        reference = _Node(node.kind)
+        reference.loose = True
+        reference.target = node
+        return reference
+
+    def startFill(self) -> None:
+        """The fill stand-in was pushed: the object just below it is getting its state."""
+        stack = self.stack
+        if stack and stack[-1].kind == OBJECT and stack[-1].phase == FRESH:
+            stack[-1].phase = BATCHING
+
     def pop(self, at: int) -> _Node:
         if not self.stack or (self.marks and self.marks[-1] == len(self.stack)):
             raise self.fail(at, "an opcode takes a value the stack does not hold")
@@ -266,82 +519,124 @@ class _Reader:
         del self.stack[start:]
         return items
 
-    def bytesAt(self, position: int, count: int) -> bytes | memoryview:
-        if position + count > self.end:
-            raise self.fail(position - 1, "an opcode's argument runs past the end")
-        return self.data[position : position + count]
-
-    def sized(self, position: int, width: int) -> int:
-        return _declared(self.data, position, width, self.end)
-
-    def container(self, kind: int, items: list[_Node], at: int) -> _Node:
-        depth, size, suspect = 0, 1, False
-        for item in items:  # one plain loop: this runs for every tuple and every object
-            if item.kind == CALLABLE:
-                raise self.fail(at, "a stand-in is used as a value instead of being called")
-            itemDepth = item.origin.depth if item.origin is not None else item.depth
-            if itemDepth > depth:
-                depth = itemDepth
-            size += item.size
-            suspect = suspect or item.suspect
-        depth += 1
-        # One level of slack: a stand-in's own tuple of arguments holds a value as deep as the limit. Anything that
-        # holds such a tuple is deeper still and refused, and so is one left as the payload's value.
-        if depth > self.limit + 1:
-            raise self.fail(at, f"values nest deeper than NESTING_LIMIT ({NESTING_LIMIT}) levels")
-        node = _Node(kind, depth)
-        node.suspect = suspect
-        node.size = min(size, HASHED_SIZE_LIMIT + 1)
+    def target(self, kind: int, at: int, single: bool) -> _Node:
+        """The container a fill adds to: the one just below, made by its EMPTY_* opcode and still being filled
+        (a single item only into one just made)."""
+        if not self.stack or (self.marks and self.marks[-1] == len(self.stack)):
+            raise self.fail(at, f"there is no {_KIND_NAMES[kind]} to add to")
+        node = self.stack[-1]
+        if node.kind != kind or not (node.phase == FRESH or (node.phase == BATCHING and not single)):
+            raise self.fail(
+                at, f"it adds to a {_KIND_NAMES[node.kind]} that is not a {_KIND_NAMES[kind]} being made for it"
+            )
         return node
 
-    def plainItems(self, items: list[_Node], at: int) -> None:
-        """Refuse a stand-in used as a value: it may only be called (the decoder's own methods must not leak)."""
-        for item in items:
-            if item.kind == CALLABLE:
+    def measure(self, items: list[_Node], at: int) -> tuple[int, int, bool]:
+        """The deepest of ``items``, their hashed size and whether any is loose; seals containers among them."""
+        depth = size = 0
+        loose = False
+        for item in items:  # one plain loop: a list of a thousand items comes through here
+            kind = item.kind
+            if kind in (FUNCTION, FILLED):
                 raise self.fail(at, "a stand-in is used as a value instead of being called")
-
-    def fill(self, target: _Node, kind: int, items: list[_Node], keys: list[_Node], at: int) -> None:
-        if target.kind != kind or not target.fresh:
-            raise self.fail(
-                at, f"it adds items to a {_KIND_NAMES[target.kind]} that is not the {_KIND_NAMES[kind]} made for them"
-            )
-        depth, suspect = 0, False
-        for item in items:  # one plain loop: a list of a million scalars comes through here
-            if item is _LEAF or item is _TEXT:
-                continue
-            if item.kind == CALLABLE:
-                raise self.fail(at, "a stand-in is used as a value instead of being called")
-            itemDepth = item.origin.depth if item.origin is not None else item.depth
-            if itemDepth > depth:
-                depth = itemDepth
-            suspect = suspect or item.suspect
-        if depth + 1 > self.limit:
+            if item.depth > depth:
+                depth = item.depth
+            size += item.size
+            if item.loose:
+                loose = True
+            if item.phase == FRESH or item.phase == BATCHING:
+                item.phase = SEALED  # taken as an item: complete
+        if depth >= self.limit + 1 and not loose:
+            # One level of slack: a stand-in's own tuple of arguments holds a value as deep as the limit. Anything
+            # that holds such a tuple is deeper still and refused, and so is one left as the payload's value.
             raise self.fail(at, f"values nest deeper than NESTING_LIMIT ({NESTING_LIMIT}) levels")
-        if depth + 1 > target.depth:
-            target.depth = depth + 1
-        target.suspect = target.suspect or suspect
+        return depth + 1, min(size + 1, HASHED_SIZE_LIMIT + 1), loose
+
+    def fill(self, target: _Node, items: list[_Node], keys: list[_Node], at: int) -> None:
+        depth, _, loose = self.measure(items, at)
+        if depth > target.depth:
+            target.depth = depth
+        target.loose = target.loose or loose
+        if keys:
+            self.hashed(target, keys, at)
+
+    def hashed(self, owner: _Node, keys: list[_Node], at: int) -> None:
+        """Check the keys a dict or set (``owner``) is about to hash: never one holding a value still being made,
+        each charged for what hashing it walks, and no more than HASH_FLOOD_LIMIT of known value sharing a hash;
+        keys of unknown value whose hash a sender may choose (objects) are charged for every comparison they
+        could cost if they all collided."""
+        budget = self.budget
         for key in keys:
-            if key is _LEAF or key is _TEXT:
-                continue
+            kind = key.kind
+            if kind in (STRING, BYTES):
+                continue  # hashed with a secret key per process: a sender cannot aim them
+            if key.loose:
+                raise self.fail(at, "a key holds a value that is still being made (a cycle through a key)")
+            if kind == SCALAR:
+                value = key.value
+                if type(value) is not int or -(2**61) < value < 2**61:
+                    continue  # such ints hash to themselves; floats, None and bools collide only a handful of times
+            elif kind in (LIST, DICT, SET, BYTEARRAY):
+                continue  # unhashable: the unpickler fails on it at once
             if key.size > HASHED_SIZE_LIMIT:
                 raise self.fail(at, f"a key holds more than HASHED_SIZE_LIMIT ({HASHED_SIZE_LIMIT}) values")
-            if key.kind == BIGINT:
-                flood = target.flood = target.flood or Counter()
-                flood[key.hash] += 1
-                if flood[key.hash] > HASH_FLOOD_LIMIT:
+            budget.left -= key.size
+            value = self.valueOf(key)
+            if value is _UNKNOWN:
+                owner.steered += 1
+                budget.left -= owner.steered * key.size
+            else:
+                try:
+                    code = hash(value)
+                except TypeError:
+                    continue  # unhashable after all: the unpickler fails on it
+                counts = owner.hashes
+                if counts is None:
+                    counts = owner.hashes = Counter()
+                counts[code] += 1
+                if counts[code] > HASH_FLOOD_LIMIT:
                     raise self.fail(at, f"more than {HASH_FLOOD_LIMIT} keys of one dict or set share a hash")
-            elif key.suspect:
-                target.numeric += 1
-                if target.numeric > NUMERIC_KEY_LIMIT:
-                    raise self.fail(
-                        at,
-                        f"more than {NUMERIC_KEY_LIMIT} keys of one dict or set hold numbers whose hashes a sender "
-                        f"can choose (big ints, Decimal, Fraction, UUID inside tuples or objects)",
-                    )
+            if budget.left < 0:
+                raise budget.exhausted(at)
+
+    def valueOf(self, node: _Node) -> Any:
+        """The value a key will have, when it is made of scalars, strings, bytes, tuples and frozensets of them."""
+        if node.value is not _UNKNOWN:
+            return node.value
+        kind = node.kind
+        if kind in (STRING, BYTES) and node.span is not None:
+            raw = bytes(self.data[node.span[0] : node.span[1]])
+            node.value = raw.decode("utf-8", "surrogatepass") if kind == STRING else raw
+        elif kind in (TUPLE, FROZENSET) and node.items is not None:
+            values = []
+            for item in node.items:
+                value = self.valueOf(item)
+                if value is _UNKNOWN:
+                    return _UNKNOWN
+                values.append(value)
+            try:
+                node.value = tuple(values) if kind == TUPLE else frozenset(values)
+            except TypeError:
+                return _UNKNOWN
+        return node.value
+
+    def unwind(self, node: _Node, at: int) -> _Node:
+        """The GET that ends a tuple reached again through its own items: the POPs took exactly its items."""
+        taken, self.unwound = self.unwound, []
+        taken.reverse()
+        items = node.items
+        if node.kind not in (TUPLE, FROZENSET) or items is None or len(items) != len(taken):
+            raise self.fail(at, "POP outside the two places the encoder writes one")
+        for item, popped in zip(items, taken, strict=True):
+            if (item.target or item) is not popped and item is not popped:
+                raise self.fail(at, "POP outside the two places the encoder writes one")
+            if popped.phase == FRESH or popped.phase == BATCHING:
+                popped.phase = SEALED
+        return node
 
 
-def _action(*ops: int) -> Callable[[Callable[[_Reader, int, int], int]], Callable[[_Reader, int, int], int]]:
-    def register(function: Callable[[_Reader, int, int], int]) -> Callable[[_Reader, int, int], int]:
+def _action(*ops: int) -> Callable[[Callable[[_Recognizer, int], _Node | None]], Any]:
+    def register(function: Callable[[_Recognizer, int], _Node | None]) -> Callable[[_Recognizer, int], _Node | None]:
         for op in ops:
             _ACTIONS[op] = function
         return function
@@ -349,229 +644,195 @@ def _action(*ops: int) -> Callable[[Callable[[_Reader, int, int], int]], Callabl
     return register
 
 
-_ACTIONS: dict[int, Callable[[_Reader, int, int], int]] = {}
-_SCALAR_WIDTHS = bytes(
-    {ord("K"): 1, ord("M"): 2, ord("J"): 4, ord("G"): 8, ord("N"): 0, 0x88: 0, 0x89: 0, ord(")"): 0}.get(op, 255)
-    for op in range(256)
-)
+_ACTIONS: dict[int, Callable[[_Recognizer, int], _Node | None]] = {}
+_TEXTS = frozenset({0x8C, 0x58, 0x8D})
+_LENGTH_WIDTH = {0x8C: 1, 0x43: 1, 0x58: 4, 0x42: 4, 0x8D: 8, 0x8E: 8, 0x96: 8}
 
 
-@_action(0x8A, 0x8B)  # LONG1, LONG4
-def _long(reader: _Reader, at: int, position: int) -> int:
-    width = 1 if reader.data[at] == 0x8A else 4
-    length = reader.data[position] if width == 1 else reader.sized(position, 4)
-    raw = reader.bytesAt(position + width, length)
-    value = int.from_bytes(raw, "little", signed=True)
-    # Ints below the hash modulus hash to themselves; only bigger ones can be crafted to collide.
-    if abs(value) < 2**61 - 1:
-        reader.stack.append(_LEAF)
-    else:
-        node = _Node(BIGINT, 0)
-        node.hash = hash(value)
-        node.suspect = True
-        reader.stack.append(node)
-    return position + width + length
-
-
-@_action(ord("C"))  # SHORT_BINBYTES
-def _shortBytes(reader: _Reader, at: int, position: int) -> int:
-    length = reader.bytesAt(position, 1)[0]
-    reader.bytesAt(position + 1, length)
-    reader.stack.append(_LEAF)
-    return position + 1 + length
-
-
-@_action(*_SIZED)
-def _sizedText(reader: _Reader, at: int, position: int) -> int:
-    width = _SIZED[reader.data[at]]
-    length = reader.sized(position, width)
-    reader.stack.append(_TEXT if reader.data[at] in (ord("X"), 0x8D) else _LEAF)
-    return position + width + length
-
-
-@_action(ord("]"), ord("}"), 0x8F)
-def _empty(reader: _Reader, at: int, position: int) -> int:
-    kind = {ord("]"): LIST, ord("}"): DICT, 0x8F: SET}[reader.data[at]]
-    reader.stack.append(_Node(kind, 1, fresh=True))
-    return position
-
-
-@_action(ord("a"))
-def _append(reader: _Reader, at: int, position: int) -> int:
+@_action(ord("a"))  # APPEND: the one item of a list
+def _append(reader: _Recognizer, at: int) -> None:
     item = reader.pop(at)
-    if not reader.stack:
-        raise reader.fail(at, "APPEND with no list to append to")
-    reader.fill(reader.stack[-1], LIST, [item], [], at)
-    return position
+    target = reader.target(LIST, at, single=True)
+    reader.fill(target, [item], [], at)
+    target.phase = SEALED
 
 
-@_action(ord("e"))
-def _appends(reader: _Reader, at: int, position: int) -> int:
+@_action(ord("e"))  # APPENDS: a batch of a list's items
+def _appends(reader: _Recognizer, at: int) -> None:
     items = reader.popMark(at)
-    if not reader.stack:
-        raise reader.fail(at, "APPENDS with nothing to append to")
-    reader.fill(reader.stack[-1], LIST, items, [], at)
-    return position
+    target = reader.target(LIST, at, single=False)
+    reader.fill(target, items, [], at)
+    target.phase = BATCHING
 
 
-@_action(ord("s"))
-def _setitem(reader: _Reader, at: int, position: int) -> int:
+@_action(ord("s"))  # SETITEM: the one item of a dict
+def _setitem(reader: _Recognizer, at: int) -> None:
     value = reader.pop(at)
     key = reader.pop(at)
-    if not reader.stack:
-        raise reader.fail(at, "SETITEM with no dict to set it in")
-    reader.fill(reader.stack[-1], DICT, [key, value], [key], at)
-    return position
+    target = reader.target(DICT, at, single=True)
+    reader.fill(target, [key, value], [key], at)
+    target.phase = SEALED
 
 
-@_action(ord("u"))
-def _setitems(reader: _Reader, at: int, position: int) -> int:
+@_action(ord("u"))  # SETITEMS: a batch of a dict's items
+def _setitems(reader: _Recognizer, at: int) -> None:
     items = reader.popMark(at)
-    if len(items) % 2 or not reader.stack:
-        raise reader.fail(at, "SETITEMS needs a dict and key, value pairs")
-    reader.fill(reader.stack[-1], DICT, items, items[0::2], at)
-    return position
+    target = reader.target(DICT, at, single=False)
+    if len(items) % 2:  # (none after a full batch: the pickler's loop ends so)
+        raise reader.fail(at, "SETITEMS needs key, value pairs")
+    reader.fill(target, items, items[0::2], at)
+    target.phase = BATCHING
 
 
-@_action(0x90)  # ADDITEMS
-def _additems(reader: _Reader, at: int, position: int) -> int:
+@_action(0x90)  # ADDITEMS: a batch of a set's items
+def _additems(reader: _Recognizer, at: int) -> None:
     items = reader.popMark(at)
-    if not reader.stack:
-        raise reader.fail(at, "ADDITEMS with no set to add to")
-    reader.fill(reader.stack[-1], SET, items, items, at)
-    return position
+    target = reader.target(SET, at, single=False)  # (empty after a full batch: the pickler's loop ends so)
+    reader.fill(target, items, items, at)
+    target.phase = BATCHING
 
 
 @_action(0x85, 0x86, 0x87)  # TUPLE1..3
-def _smallTuple(reader: _Reader, at: int, position: int) -> int:
+def _smallTuple(reader: _Recognizer, at: int) -> _Node:
     count = reader.data[at] - 0x84
-    items = [reader.pop(at) for _ in range(count)]
-    items.reverse()
-    node = reader.container(TUPLE, items, at)
-    node.items = items
-    reader.stack.append(node)
-    return position
+    if len(reader.stack) < count or (reader.marks and reader.marks[-1] > len(reader.stack) - count):
+        raise reader.fail(at, "an opcode takes a value the stack does not hold")
+    items = reader.stack[-count:]
+    del reader.stack[-count:]
+    return _tuple(reader, TUPLE, items, at)
 
 
 @_action(ord("t"), 0x91)  # TUPLE, FROZENSET
-def _markedTuple(reader: _Reader, at: int, position: int) -> int:
+def _markedTuple(reader: _Recognizer, at: int) -> _Node:
     items = reader.popMark(at)
     kind = TUPLE if reader.data[at] == ord("t") else FROZENSET
+    if kind == TUPLE and not items:
+        raise reader.fail(at, "an empty tuple is written as EMPTY_TUPLE")
+    return _tuple(reader, kind, items, at)
+
+
+def _tuple(reader: _Recognizer, kind: int, items: list[_Node], at: int) -> _Node:
+    node = _Node(kind)
+    node.depth, node.size, node.loose = reader.measure(items, at)
+    node.items = items
     if kind == FROZENSET:
-        if any(item.size > HASHED_SIZE_LIMIT for item in items):
-            raise reader.fail(at, f"a frozenset item holds more than HASHED_SIZE_LIMIT ({HASHED_SIZE_LIMIT}) values")
-        keys = [item for item in items if item.kind == BIGINT]
-        if len(keys) > HASH_FLOOD_LIMIT and max(Counter(key.hash for key in keys).values()) > HASH_FLOOD_LIMIT:
-            raise reader.fail(at, f"more than {HASH_FLOOD_LIMIT} items of one frozenset share a hash")
-        if sum(item.suspect and item.kind != BIGINT for item in items) > NUMERIC_KEY_LIMIT:
-            raise reader.fail(at, f"more than {NUMERIC_KEY_LIMIT} items of one frozenset hold numbers of chosen hash")
-    node = reader.container(kind, items, at)
-    if len(items) <= 8:
-        node.items = items  # a stand-in's arguments: (module, qualname, args, state)
-    reader.stack.append(node)
-    return position
+        reader.hashed(node, items, at)
+    return node
 
 
-@_action(ord("j"))  # LONG_BINGET
-def _longGet(reader: _Reader, at: int, position: int) -> int:
-    (index,) = struct.unpack("<I", reader.bytesAt(position, 4))
-    if index >= len(reader.memo):
-        raise reader.fail(at, f"it refers to memo entry {index}, and only {len(reader.memo)} exist")
-    reader.stack.append(reader.memo[index].reference())
-    return position + 4
+@_action(ord("0"))  # POP: after a fill's call, or unwinding a tuple its own items reached
+def _pop(reader: _Recognizer, at: int) -> None:
+    node = reader.pop(at)
+    if node.kind == FILLED:
+        return
+    reader.unwound.append(node)
 
 
-@_action(ord("0"))  # POP
-def _pop(reader: _Reader, at: int, position: int) -> int:
-    if reader.marks and reader.marks[-1] == len(reader.stack):
-        reader.marks.pop()  # the unpickler's POP removes a mark when one is on top
-    else:
-        reader.pop(at)
-    return position
+@_action(ord("1"))  # POP_MARK: unwinding a tuple or frozenset its own items reached
+def _popMark(reader: _Recognizer, at: int) -> None:
+    if reader.unwound:
+        raise reader.fail(at, "POP outside the two places the encoder writes one")
+    items = reader.popMark(at)
+    if not items:
+        raise reader.fail(at, "POP_MARK of nothing")
+    reader.unwound = items
 
 
-@_action(ord("1"))  # POP_MARK
-def _popMark(reader: _Reader, at: int, position: int) -> int:
-    reader.popMark(at)
-    return position
-
-
-@_action(0x95)  # FRAME
-def _frame(reader: _Reader, at: int, position: int) -> int:
-    _declared(reader.data, position, 8, reader.end + 1)  # a frame holds the final STOP too
-    return position + 8
-
-
-@_action(0x93)  # STACK_GLOBAL
-def _stackGlobal(reader: _Reader, at: int, position: int) -> int:
+@_action(0x93)  # STACK_GLOBAL: one of the decoder's stand-ins, named in full
+def _stackGlobal(reader: _Recognizer, at: int) -> _Node:
     name, module = reader.pop(at), reader.pop(at)
-    if name.kind != STRING or module.kind != STRING:
-        raise reader.fail(at, "STACK_GLOBAL needs two strings")
-    node = _Node(CALLABLE, 0)
-    node.text = name.text
-    reader.stack.append(node)
-    return position
+    moduleText, nameText = _text(reader, module), _text(reader, name)
+    index = _STAND_IN_INDEX.get(nameText, -1) if moduleText == _MODULE else -1
+    if index < 0:
+        raise reader.fail(at, "a global other than one of workerlib's stand-ins")
+    if index not in reader.allowed:
+        raise reader.fail(at, _UNUSABLE.get(index, f"stand-in {STAND_INS[index]} where this payload cannot use it"))
+    node = _Node(FUNCTION)
+    node.stand = index
+    return node
 
 
-@_action(ord("R"))  # REDUCE
-def _reduce(reader: _Reader, at: int, position: int) -> int:
+_UNUSABLE = {
+    _SEGMENT: "it refers to an adapted value's segment, and it has no segments",
+    _ATTACHED: "it refers to an attached value, and none came with it",
+    _OUT_OF_BAND: "it refers to a buffer, and none came with it",
+    _CALLBACK: "refusing a callback in a payload that cannot carry one (only a call's arguments can)",
+    _JOINED: "it refers to a list sent in parts, and no parts came before it",
+}
+"""Why a stand-in that refers to something beside the payload is refused when that did not come with it."""
+
+
+def _text(reader: _Recognizer, node: _Node) -> bytes:
+    if node.kind != STRING or node.span is None or node.span[1] - node.span[0] > _KNOWN_TEXT:
+        return b""
+    return bytes(reader.data[node.span[0] : node.span[1]])
+
+
+@_action(ord("R"))  # REDUCE: a stand-in called with arguments of the shape the encoder gives it
+def _reduce(reader: _Recognizer, at: int) -> _Node:
     args = reader.pop(at)
     function = reader.pop(at)
-    if function.kind != CALLABLE or args.kind not in (TUPLE, SCALAR):
-        raise reader.fail(at, "REDUCE only calls a named stand-in with a tuple")
-    if function.text == "_fill":
-        # (object, state): the state given to an object made just before it, which may refer back to it
-        if len(args.items) != 2 or args.items[0].kind != OBJECT:
-            raise reader.fail(at, "a state can only be given to an object the payload made")
-        target = args.items[0]
-        target.depth = max(target.depth, _depth(args.items[1]))  # the state dict's level is the object's own
-        target.size = min(target.size + args.items[1].size, HASHED_SIZE_LIMIT + 1)
-        if target.depth > reader.limit:
-            raise reader.fail(at, f"values nest deeper than NESTING_LIMIT ({NESTING_LIMIT}) levels")
-        reader.stack.append(_LEAF)
-        return position
-    if function.text == "_member" and len(args.items) == 3 and args.items[2].size > HASHED_SIZE_LIMIT:
-        raise reader.fail(at, f"an Enum value holds more than HASHED_SIZE_LIMIT ({HASHED_SIZE_LIMIT}) values")
-    depth = max(_depth(args) - 1, 1)  # a stand-in's own tuple of arguments is not a level of the value
-    node = _Node(OBJECT, depth)
-    node.size = args.size
-    # Hashes of these follow their numeric value, which the sender chooses; a Decimal arrives as a string.
-    node.suspect = args.suspect or (len(args.items) > 1 and args.items[1].text in _NUMERIC_CLASSES)
-    reader.stack.append(node)
-    return position
+    if function.kind != FUNCTION or args.kind != TUPLE or args.items is None:
+        raise reader.fail(at, "REDUCE only calls a stand-in with a tuple")
+    items = args.items
+    stand = function.stand
+    kinds = _SHAPES[stand].get(len(items))
+    if kinds is None:
+        raise reader.fail(at, f"stand-in {STAND_INS[stand]} called with {len(items)} arguments")
+    for item, allowed in zip(items, kinds, strict=True):
+        if allowed is not None and item.kind not in allowed:
+            raise reader.fail(
+                at, f"stand-in {STAND_INS[stand]} called with a {_KIND_NAMES[item.kind]} where it never is"
+            )
+    if stand == _FILL:
+        # (the object made just before, its state): the object is still below, waiting for exactly this.
+        made, state = items
+        below = reader.stack and not (reader.marks and reader.marks[-1] == len(reader.stack))
+        obj = reader.stack[-1] if below else None
+        if obj is None or obj.kind != OBJECT or obj.phase != BATCHING or made.target is not obj:
+            raise reader.fail(at, "a state can only be given to the object made just before it")
+        if reader.data[at + 1] != 0x30:
+            raise reader.fail(at, "a fill is not followed by the POP the encoder writes")
+        obj.phase = SEALED
+        if state.depth > obj.depth:
+            obj.depth = state.depth  # the state dict's level is the object's own
+        obj.size = min(obj.size + state.size, HASHED_SIZE_LIMIT + 1)
+        obj.loose = obj.loose or state.loose
+        if state.phase == FRESH or state.phase == BATCHING:
+            state.phase = SEALED
+        return _Node(FILLED)
+    node = _Node(OBJECT, 1)
+    node.stand = stand
+    if stand == _CONSTRUCT:
+        arguments, state = items[2], items[3]
+        node.depth = max(1, arguments.depth, state.depth)
+        node.size = min(1 + arguments.size + state.size, HASHED_SIZE_LIMIT + 1)
+        node.loose = arguments.loose or state.loose
+        node.phase = FRESH  # until its state is given, or it is taken as an item
+        if state.phase == FRESH or state.phase == BATCHING:
+            state.phase = SEALED
+    elif stand == _MEMBER:
+        reader.hashed(node, [items[2]], at)  # looked up by value: hashed like a key
+    elif stand in _EXTERNAL:
+        reader.external = True
+    elif stand == _OUT_OF_BAND and len(items) == 3:
+        node.depth = 1  # a list of numbers
+    return node
 
 
-_NUMERIC_CLASSES = frozenset({"Decimal", "Fraction", "UUID"})
-
-
-_OPNAMES = {
-    ord("b"): "BUILD",
-    ord("c"): "GLOBAL",
-    ord("i"): "INST",
-    ord("o"): "OBJ",
-    0x81: "NEWOBJ",
-    0x92: "NEWOBJ_EX",
-    ord("p"): "PUT",
-    ord("q"): "BINPUT",
-    ord("r"): "LONG_BINPUT",
-    ord("g"): "GET",
-    ord("P"): "PERSID",
-    ord("Q"): "BINPERSID",
-    0x82: "EXT1",
-    0x83: "EXT2",
-    0x84: "EXT4",
-    ord("2"): "DUP",
-    0x97: "NEXT_BUFFER",
-    0x98: "READONLY_BUFFER",
-    0x80: "PROTO",
-    ord("."): "STOP",
-    ord("I"): "INT",
-    ord("L"): "LONG",
-    ord("F"): "FLOAT",
-    ord("S"): "STRING",
-    ord("T"): "BINSTRING",
-    ord("U"): "SHORT_BINSTRING",
-    ord("V"): "UNICODE",
-    ord("d"): "DICT",
-    ord("l"): "LIST",
+_STRINGS = frozenset({STRING})
+_INT = frozenset({SCALAR})
+_STATE = frozenset({SCALAR, DICT})
+_SHAPES: dict[int, dict[int, tuple[frozenset[int] | None, ...]]] = {
+    _SEGMENT: {1: (_INT,)},
+    _CONSTRUCT: {4: (_STRINGS, _STRINGS, frozenset({TUPLE}), _STATE)},
+    _MEMBER: {3: (_STRINGS, _STRINGS, None)},
+    _FILL: {2: (frozenset({OBJECT}), frozenset({DICT}))},
+    _INLINE: {3: (_STRINGS, _STRINGS, None)},
+    _ATTACHED: {1: (_INT,)},
+    _OUT_OF_BAND: {2: (_INT, _INT), 3: (_INT, _INT, _STRINGS)},
+    _CALLBACK: {1: (_INT,)},
+    _JOINED: {0: ()},
 }
+"""Per stand-in, by how many arguments it takes, the kinds each may be (None: any value)."""
+_OPNAMES = {ord(opcode.code.encode("latin-1")): opcode.name for opcode in pickletools.opcodes}

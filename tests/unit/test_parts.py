@@ -250,7 +250,7 @@ def test_a_part_is_a_plain_payload_refused_like_any_other() -> None:
     with pytest.raises(DecodeError, match="not a list"):
         codec.decodePart(codec.encode((1, 2)))
     with pytest.raises(DecodeError, match="BUILD"):
-        codec.decodePart(b"\x80\x05]\x94}b.")
+        codec.decodePart(b"\x80\x05]\x94}\x94b.")
     deep: Any = 0
     for _ in range(nesting.NESTING_LIMIT + 1):
         deep = [deep]
