@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, overload
 
+from .kinds import NATIVE_TYPES as NATIVE_TYPES  # (re-exported: where adapters look it up)
 from .kinds import isRebuildableClass
 
 
@@ -99,12 +100,6 @@ class AdapterShadowedWarning(UserWarning):
 
 
 registry = _Registry()
-
-
-NATIVE_TYPES: frozenset[type] = frozenset(
-    {type(None), bool, int, float, str, bytes, bytearray, list, tuple, dict, set, frozenset}
-)
-"""Exact types the pickler always handles itself: an adapter for them could never run, so registering one fails."""
 
 
 def _callerModule(depth: int) -> str:

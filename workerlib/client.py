@@ -20,7 +20,7 @@ from . import protocol
 from ._runtime import clock
 from .calls import Call, CallTiming, Stream
 from .decorators import remoteMethod
-from .errors import ProtocolError, WorkerClosedError
+from .errors import CallbackExpiredError, ProtocolError, WorkerClosedError
 from .methods import publicMethods
 from .protocol import Frame, FrameKind
 from .transport import Channel
@@ -43,6 +43,10 @@ class Link:
         self.streams: dict[int, StreamFeed] = {}
         self.parts = protocol.PartsAhead()
         """The parts of a reply that arrived ahead of it, by request id (see ``FrameKind.PART``)."""
+        self.partsGoing: set[int] = set()
+        """Requests whose parts went ahead and whose payload has not been sent yet (see ``MAX_OPEN_PART_IDS``)."""
+        self.refusals = protocol.RefusalLog(log, f"worker {name!r}")
+        """Frames of the worker's refused as malformed or past a limit, logged coalesced."""
         self.callbacks: dict[int, list[Any]] = {}
         """The callables passed to each call in progress, by request id: what the worker's callbacks call."""
         self.gone: str | None = None
@@ -66,10 +70,15 @@ class Link:
                 continue
             if kind == FrameKind.PART:
                 if frame.id in self.pending:
-                    self.parts.add(frame)
+                    refused = self.parts.add(frame)
+                    if refused is not None:
+                        self.refusals.refuse(refused)
                 continue  # parts of a reply nobody waits for any more: dropped
             feed = self.streams.get(frame.id)
             if feed is not None and kind in (FrameKind.STREAM_ITEM, FrameKind.STREAM_END, FrameKind.REPLY):
+                if kind == FrameKind.STREAM_ITEM and feed.arrived >= feed.allowed:
+                    self._overran(frame.id, feed)
+                    continue
                 feed.put(frame)  # a REPLY ends a stream too: the worker failed before the stream started
                 continue
             future = self.pending.get(frame.id)
@@ -86,16 +95,32 @@ class Link:
                 f"worker {self.name!r} sent a frame of {protocol.kindName(frame.kind)} (id {frame.id}), "
                 f"which this side does not handle (workerlib protocol version {protocol.VERSION})"
             )
-            log.warning("%s", error)
+            self.refusals.refuse(error)
             if frame.kind in (FrameKind.STREAM_ITEM, FrameKind.STREAM_END):
                 self._failCall(frame.id, error)  # these name one of this side's calls: it cannot complete
-            elif frame.kind != FrameKind.CALLBACK_REPLY:
+            elif frame.kind != FrameKind.CALLBACK_REPLY and self.gone is None:
                 # A frame the worker started (its own id): answered, so nothing on its side waits for ever.
-                answer = FrameKind.CALLBACK_REPLY if frame.kind == FrameKind.CALLBACK_CALL else FrameKind.REPLY
-                asyncio.Task(self._refuse(answer, frame.id, error), loop=asyncio.get_event_loop(), eager_start=True)
+                self.channel.send(Frame(FrameKind.REPLY, frame.id, protocol.refusal(error)))
+
+    def _overran(self, ident: int, feed: StreamFeed) -> None:
+        """Stream ``ident``'s worker sent an item past the credit this side granted: fail the stream, stop it."""
+        error = ProtocolError(
+            f"worker {self.name!r} overran the window of stream {ident}: it sent item {feed.arrived + 1} when "
+            f"this side had allowed {feed.allowed} (STREAM_AHEAD {protocol.STREAM_AHEAD} plus the items taken); "
+            f"the stream is stopped and its further items dropped"
+        )
+        self.refusals.refuse(error)
+        feed.fail(error)
+        self.streams.pop(ident, None)  # later items find no stream, and are dropped
+        if self.gone is None:
+            self.cancel(ident)
 
     async def _callBack(self, frame: Frame) -> None:
-        """Run a callable passed to a call, as the worker's callback asks, and send its outcome back."""
+        """Run a callable passed to a call, as the worker's callback asks, and send its outcome back.
+
+        A callback call refused before anything runs (malformed, or naming a call that has ended) is answered with a
+        fixed failure (:func:`protocol.refusal`) and logged coalesced: a flood of them costs this thread little.
+        """
         attachments = None
         buffers: list[Any] = []
         try:
@@ -105,9 +130,15 @@ class Link:
             requestId, index = request.target
             passed = self.callbacks.get(requestId)
             if passed is None or not 0 <= index < len(passed):
-                raise ProtocolError(
+                raise CallbackExpiredError(
                     f"worker {self.name!r} called callback {index} of call {requestId}, which has ended or has none"
                 )
+        except (ProtocolError, CallbackExpiredError) as refused:
+            self.refusals.refuse(refused)
+            if self.gone is None:
+                self.channel.send(Frame(FrameKind.CALLBACK_REPLY, frame.id, protocol.refusal(refused)))
+            return
+        try:
             result = passed[index](*request.args, **(request.kwargs or {}))
             if inspect.isawaitable(result):
                 result = await result
@@ -118,11 +149,6 @@ class Link:
             payload = await protocol.encodeReply(False, await protocol.RemoteFailure.capture(error))
         if self.gone is None:
             self.channel.send(protocol.outgoing(FrameKind.CALLBACK_REPLY, frame.id, payload, attachments, buffers))
-
-    async def _refuse(self, kind: int, ident: int, error: ProtocolError) -> None:
-        payload = await protocol.encodeReply(False, await protocol.RemoteFailure.capture(error))
-        if self.gone is None:
-            self.channel.send(Frame(kind, ident, payload))
 
     def _failCall(self, ident: int, error: Exception) -> None:
         future = self.pending.get(ident)
@@ -136,9 +162,14 @@ class Link:
             self._failCall(frame.id, refused)
 
     def _malformed(self, error: ProtocolError, frames: list[Frame]) -> None:
-        log.warning("worker %r sent a message this side cannot handle: %s", self.name, error)
+        self.refusals.refuse(error)
         for frame in frames:
             self._failCall(frame.id, error)
+        if not frames and self.gone is None:
+            # A message refused whole (unreadable, or too many frames): the worker is told once, with id 0, which is
+            # never a call's; it logs that and answers nothing. A message whose frames could be read (another
+            # protocol version) is not answered: two sides of different versions would answer each other for ever.
+            self.channel.send(Frame(FrameKind.REPLY, 0, protocol.refusal(error)))
 
     def fail(self, reason: str) -> None:
         """Mark the worker unreachable and fail every pending call on it."""
@@ -146,6 +177,7 @@ class Link:
             return
         self.gone = reason
         self.parts.clear()
+        self.partsGoing.clear()
         for future in list(self.pending.values()):
             if not future.done():
                 future.set_exception(WorkerClosedError(f"worker {self.name!r} {reason} while this call was pending"))
@@ -188,6 +220,7 @@ class Link:
         if callbacks:
             self.callbacks[ident] = callbacks
         try:
+            self.partsGoing.discard(ident)  # the payload leaves before any later part: its parts are claimed
             self.channel.send(protocol.outgoing(kind, ident, payload, attached, buffers))
             # No wait_for without a deadline: the common case stays one plain await.
             return await (reply if timeout is None else asyncio.wait_for(reply, timeout))
@@ -202,11 +235,22 @@ class Link:
             if (reply.cancelled() or not reply.done()) and self.gone is None:
                 self.cancel(ident)
 
-    def sendPart(self, ident: int, payload: bytes) -> None:
-        """Send a part of request ``ident`` now, ahead of the request (see ``FrameKind.PART``)."""
-        if self.gone is None:
-            self.channel.send(Frame(FrameKind.PART, ident, payload))
-            self.channel.flush()
+    def sendPart(self, ident: int, payload: bytes) -> bool:
+        """Send a part of request ``ident`` now, ahead of the request (see ``FrameKind.PART``); whether it went.
+
+        The first part of a request does not go while :data:`~workerlib.protocol.MAX_OPEN_PART_IDS` other requests
+        have parts ahead of a payload not yet sent: the worker would refuse it, so the list goes whole.
+        """
+        if self.gone is not None:
+            return False
+        if ident not in self.partsGoing:
+            if len(self.partsGoing) >= protocol.MAX_OPEN_PART_IDS:
+                return False
+            self.partsGoing.add(ident)
+        # The flush sends the payloads queued before this part with it, ahead of it: their parts are then claimed.
+        self.channel.send(Frame(FrameKind.PART, ident, payload))
+        self.channel.flush()
+        return True
 
     def nextId(self) -> int:
         """A fresh request id (the parts of a request go ahead of it under its id, so a call takes one first)."""
@@ -218,6 +262,7 @@ class Link:
 
     def cancel(self, ident: int) -> None:
         """Tell the worker nobody waits for request ``ident`` any more; a sync method running it is interrupted."""
+        self.partsGoing.discard(ident)  # the worker drops the parts it holds for it
         self.channel.interrupt(ident)
         self.channel.send(Frame(FrameKind.CANCEL, ident))
 
@@ -243,17 +288,32 @@ class Link:
 
     def pull(self, ident: int, count: int) -> None:
         """Let the worker run ``count`` items further ahead on stream ``ident``."""
-        if self.gone is None and not self.channel.closed:
+        feed = self.streams.get(ident)
+        if feed is not None and self.gone is None and not self.channel.closed:
+            feed.allowed += count  # granted before the worker knows: an honest worker never overruns it
             self.channel.send(Frame(FrameKind.STREAM_PULL, ident, protocol.encodeCount(count)))
 
     async def describe(self, timeout: float | None = None) -> protocol.Description:
-        """Ask the worker what it serves."""
+        """Ask the worker what it serves.
+
+        An answer that is not a well-formed description (see :meth:`protocol.Description.checked`) counts as serving
+        nothing, with a warning naming the worker: ``connect()`` reads every worker's answer, and one worker's bad
+        answer must not stop it from finding another.
+        """
         payload = await protocol.encodeRequest(protocol.Request(protocol.OP_DESCRIBE, None))
         frame = await self.request(FrameKind.REQUEST, payload, f"worker {self.name!r}", timeout=timeout)
         ok, value, _ = await protocol.decodeReply(frame.payload, frame.attached)
-        if not ok or not isinstance(value, protocol.Description):
-            raise ProtocolError(f"worker {self.name!r} sent an unexpected description: {value!r}")
-        return value
+        if not ok:
+            raise await value.rebuild(f"describing worker {self.name!r}")
+        try:
+            return protocol.Description.checked(value)
+        except ProtocolError as error:
+            log.warning(
+                "worker %r answered what it serves with a malformed description, so it is taken to serve nothing: %s",
+                self.name,
+                error,
+            )
+            return protocol.Description(services=(), functions=())
 
 
 class StreamFeed:
@@ -262,9 +322,15 @@ class StreamFeed:
     def __init__(self) -> None:
         self.frames: collections.deque[Frame] = collections.deque()
         self.error: BaseException | None = None
+        self.arrived = 0
+        """How many items arrived."""
+        self.allowed = protocol.STREAM_AHEAD
+        """How many items the worker may have sent by now: ``STREAM_AHEAD`` plus what this side's pulls granted."""
         self._waiter: asyncio.Future[None] | None = None
 
     def put(self, frame: Frame) -> None:
+        if frame.kind == FrameKind.STREAM_ITEM:
+            self.arrived += 1
         self.frames.append(frame)
         self._wake()
 
@@ -371,10 +437,11 @@ class Connection:
         ident = link.nextId()
         sent = False
 
-        def sendPart(part: bytes) -> None:
+        def sendPart(part: bytes) -> bool:
             nonlocal sent
-            sent = True
-            link.sendPart(ident, part)
+            went = link.sendPart(ident, part)
+            sent = sent or went
+            return went
 
         try:
             payload = await protocol.encodeRequest(request, attached, buffers, callbacks, sendPart)

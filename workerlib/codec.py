@@ -40,9 +40,8 @@ from typing import Any, Protocol
 from . import nesting, rebuild, screening
 from .adapters import Adapter, registry
 from .errors import AdapterError, DecodeError, UnsendableError
-from .kinds import BUILTIN_VALUES, isRebuildableClass
+from .kinds import CROSSING, DECIMAL_EXPONENT, FRACTION_BITS, NATIVE_TYPES, SCALARS, isRebuildableClass
 from .nesting import NESTING_LIMIT
-from .rebuild import DECIMAL_EXPONENT, FRACTION_BITS
 
 __all__ = [
     "DECIMAL_EXPONENT",
@@ -377,7 +376,7 @@ async def encodeAsync(
     return encoding.payload()
 
 
-_SCALARS = frozenset({type(None), bool, int, float, str, bytes})
+_SCALARS = NATIVE_TYPES & SCALARS  # those the pickler writes itself (complex goes through the reducer)
 _SMALL = 16
 
 
@@ -967,7 +966,7 @@ def _unsendableMessage(kind: type) -> str:
 
 def _isSendableLeaf(obj: Any) -> bool:
     kind = type(obj)
-    if kind in BUILTIN_VALUES or registry.match(obj) is not None:
+    if kind in CROSSING or registry.match(obj) is not None:
         return True
     return isRebuildableClass(kind) or kind is memoryview or obj is JOINED
 

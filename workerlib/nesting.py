@@ -35,6 +35,8 @@ import sys
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
+from . import kinds
+
 NESTING_LIMIT = 500
 """How deeply a value may nest to cross: a scalar has depth 0, a container or object one more than its deepest item.
 
@@ -42,8 +44,8 @@ Measured in a browser worker (``tools/stackprobe.py``, Chromium, both supported 
 recursion gives out first in ``==`` on nested lists, at 1,562 levels; ``repr`` at 2,312, pickling at 3,000, hashing
 nested tuples at 3,375. The limit stays a third of the lowest of those."""
 
-SCALARS: frozenset[type] = frozenset({type(None), bool, int, float, complex, str, bytes, bytearray})
-"""Types that hold no other values, for depth."""
+SCALARS = kinds.SCALARS
+"""Types that hold no other values, for depth (see :mod:`~workerlib.kinds`)."""
 
 _CONTAINERS = (list, tuple, set, frozenset)
 _QUICK_VISITS = 64  # containers the quick walk looks at before measuring level by level

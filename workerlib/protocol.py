@@ -28,8 +28,12 @@ from __future__ import annotations
 
 import functools
 import itertools
+import logging
+import math
 import operator
+import re
 import struct
+import time
 import traceback
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -37,7 +41,7 @@ from enum import IntEnum
 from typing import Any
 
 from . import codec, nesting
-from .errors import AdapterError, ProtocolError, RemoteError
+from .errors import AdapterError, CallbackExpiredError, DecodeError, ProtocolError, RemoteError
 
 VERSION = 4
 """The protocol version this workerlib speaks; both sides of a channel must speak the same (2: streams, callbacks;
@@ -79,6 +83,10 @@ BATCH_MAGIC = b"WLB"
 _BATCH_HEADER = struct.Struct("<3sBI")
 _FRAME_HEADER = struct.Struct("<BBIIIQ")
 MAX_ID = 2**32 - 1
+MAX_BATCH_FRAMES = 1024
+"""The most frames one batch may hold. A receiver refuses a batch announcing more as a whole, before reading any of
+its frames, and tells the sender once; a sender splits a longer queue into several batches (``Channel.flush``), so
+an honest batch never has more. It bounds the work one message makes the receiver do in one turn of its loop."""
 
 
 @dataclass(slots=True)
@@ -150,6 +158,11 @@ def unpackBatch(
         raise ProtocolError(f"malformed batch: {len(view)} bytes, too short for a batch header") from None
     if magic != BATCH_MAGIC:
         raise ProtocolError(f"malformed batch: it starts with {bytes(magic)!r}, not {BATCH_MAGIC!r}")
+    if count > MAX_BATCH_FRAMES:
+        raise ProtocolError(
+            f"malformed batch: it announces {count} frames, more than MAX_BATCH_FRAMES ({MAX_BATCH_FRAMES}); "
+            f"the whole batch is refused (a workerlib sender splits longer queues)"
+        )
     offset = _BATCH_HEADER.size + count * _FRAME_HEADER.size
     if offset > len(view):
         raise ProtocolError(f"malformed batch: {count} frames announced in {len(view)} bytes")
@@ -257,7 +270,72 @@ class Description:
     """The name of a Web Lock the worker holds while it lives: released by the browser when the worker dies."""
 
     def serves(self, qualname: str) -> bool:
+        """Whether the worker serves the service class ``qualname`` (or a subclass implementing it)."""
         return any(qualname in implemented for _, _, implemented in self.services)
+
+    @classmethod
+    def checked(cls, value: Any) -> Description:
+        """``value``, a worker's answer to ``OP_DESCRIBE``, checked field by field and copied into exact tuples and
+        strings; :class:`ProtocolError` naming the first field that is wrong.
+
+        A payload can build a ``Description`` holding anything (a dataclass arrives without its checks running), and
+        ``connect()`` reads the descriptions of every worker on the page: one worker's malformed answer must not
+        break the search for another (see :data:`MAX_DESCRIBED` and :data:`MAX_NAME`).
+        """
+        if type(value) is not cls or set(vars(value)) != {"services", "functions", "lifeLock"}:
+            raise ProtocolError(
+                f"the answer is a {type(value).__qualname__}, not a Description of services, functions and lifeLock"
+            )
+        fields = vars(value)
+        services: list[tuple[str, str, tuple[str, ...]]] = []
+        for index, entry in enumerate(_checkedTuple(fields["services"], "services")):
+            place = f"services[{index}]"
+            if type(entry) is not tuple or len(entry) != 3:
+                raise ProtocolError(f"{place} is a {type(entry).__qualname__}, not a (module, qualname, bases) tuple")
+            module, qualname, implemented = entry
+            bases = _checkedTuple(implemented, f"{place}[2]")
+            services.append(
+                (
+                    _checkedName(module, f"{place}[0]"),
+                    _checkedName(qualname, f"{place}[1]"),
+                    tuple(_checkedName(base, f"{place}[2][{n}]") for n, base in enumerate(bases)),
+                )
+            )
+        functions = tuple(
+            _checkedName(name, f"functions[{n}]")
+            for n, name in enumerate(_checkedTuple(fields["functions"], "functions"))
+        )
+        lifeLock: str | None = fields["lifeLock"]
+        if lifeLock is not None and not (type(lifeLock) is str and _LIFE_LOCK.fullmatch(lifeLock)):
+            raise ProtocolError(
+                f"lifeLock is not None nor a name {LIFE_LOCK_PREFIX}<32 hex digits> (a {type(lifeLock).__qualname__})"
+            )
+        return Description(tuple(services), functions, lifeLock)
+
+
+MAX_DESCRIBED = 10_000
+"""The most services, functions, or service bases of one service, a :class:`Description` may list."""
+MAX_NAME = 1000
+"""The longest name (module, qualified name, function name) a :class:`Description` may hold, in characters."""
+LIFE_LOCK_PREFIX = "workerlib-life-"
+"""How the name of a worker's life lock starts; a uuid's 32 hex digits follow (see ``transport.acceptPorts``)."""
+_LIFE_LOCK = re.compile(re.escape(LIFE_LOCK_PREFIX) + "[0-9a-f]{32}")
+
+
+def _checkedTuple(value: Any, place: str) -> tuple[Any, ...]:
+    if type(value) is not tuple:
+        raise ProtocolError(f"{place} is a {type(value).__qualname__}, not a tuple")
+    if len(value) > MAX_DESCRIBED:
+        raise ProtocolError(f"{place} lists {len(value)} entries, more than MAX_DESCRIBED ({MAX_DESCRIBED})")
+    return value
+
+
+def _checkedName(value: Any, place: str) -> str:
+    if type(value) is not str:
+        raise ProtocolError(f"{place} is a {type(value).__qualname__}, not a str")
+    if not 0 < len(value) <= MAX_NAME:
+        raise ProtocolError(f"{place} is {len(value)} characters long, not 1 to MAX_NAME ({MAX_NAME})")
+    return value
 
 
 @dataclass(frozen=True)
@@ -334,9 +412,19 @@ class RemoteFailure:
         )
 
     async def rebuild(self, where: str) -> BaseException:
-        """The exception to raise on this side, with the worker's traceback attached as a note naming ``where``."""
+        """The exception to raise on this side, with the worker's traceback attached as a note naming ``where``.
+
+        An exception that was rebuilt but cannot take that note (its ``__notes__`` arrived as something other than a
+        list: a payload can hold any state) is replaced by a :class:`RemoteError` with the same type name, message,
+        traceback and chain: the caller gets the worker's failure, never a ``TypeError`` of the rebuilding.
+        """
+        note = f"Raised in {where}; the worker's traceback:\n{self.tracebackText.rstrip()}"
         error = await self._rebuildOne()
-        error.add_note(f"Raised in {where}; the worker's traceback:\n{self.tracebackText.rstrip()}")
+        try:
+            error.add_note(note)
+        except Exception:
+            error = self._remoteError(error)
+            error.add_note(note)
         return error
 
     async def _rebuildOne(self) -> BaseException:
@@ -346,18 +434,39 @@ class RemoteFailure:
                 decoded = await codec.decodeAsync(self.exception)
                 # Only an Exception is raised as itself: a worker's SystemExit or KeyboardInterrupt must not end
                 # this thread's program, so those (and anything not an exception) arrive as RemoteError.
-                error = decoded if isinstance(decoded, Exception) else None
+                error = decoded if isinstance(decoded, Exception) and _notesFit(decoded) else None
             except Exception:
                 error = None
         if error is None:
             error = RemoteError(self.typeName, self.message, self.tracebackText)
         if self.cause is not None:
             linked = await self.cause._rebuildOne()
-            if self.explicitCause:
-                error.__cause__ = linked
-            else:
-                error.__context__ = linked
+            try:
+                _link(error, linked, self.explicitCause)
+            except Exception:  # an exception whose chain cannot be set: the worker's failure as a RemoteError
+                error = RemoteError(self.typeName, self.message, self.tracebackText)
+                _link(error, linked, self.explicitCause)
         return error
+
+    def _remoteError(self, rebuilt: BaseException) -> RemoteError:
+        """This failure as a :class:`RemoteError`, keeping the chain ``rebuilt`` was given."""
+        error = RemoteError(self.typeName, self.message, self.tracebackText)
+        error.__cause__, error.__context__ = rebuilt.__cause__, rebuilt.__context__
+        error.__suppress_context__ = rebuilt.__suppress_context__
+        return error
+
+
+def _notesFit(error: BaseException) -> bool:
+    """Whether ``error``'s notes, if it has any, are what ``add_note`` needs: a list of strings."""
+    notes = vars(error).get("__notes__", [])
+    return type(notes) is list and all(type(note) is str for note in notes)
+
+
+def _link(error: BaseException, linked: BaseException, explicit: bool) -> None:
+    if explicit:
+        error.__cause__ = linked
+    else:
+        error.__context__ = linked
 
 
 MAX_CHAIN = 20
@@ -393,6 +502,63 @@ def fallbackFailure() -> bytes:
         tracebackText="",
     )
     return codec.encode((False, failure, None))
+
+
+REFUSED = "refused by the receiving thread (malformed, or past a limit); its console says why"
+"""The message of every :func:`refusal`: fixed, so a refusal costs nothing to describe."""
+
+
+def refusal(error: BaseException) -> bytes:
+    """The reply to a frame refused before anything ran for it: fixed and encoded once per kind of error.
+
+    A peer can send thousands of malformed frames in one message: each is answered (so nothing on its side waits for
+    ever) with these same bytes, a few hundred of them, rather than a freshly captured traceback. The reason goes
+    to the receiving side's log instead, coalesced (see :class:`RefusalLog`).
+    """
+    if isinstance(error, CallbackExpiredError):
+        return _refusal("CallbackExpiredError")
+    return _refusal("DecodeError" if isinstance(error, DecodeError) else "ProtocolError")
+
+
+@functools.cache
+def _refusal(kind: str) -> bytes:
+    message = REFUSED
+    if kind == "CallbackExpiredError":
+        message = "the call this callback was passed to has ended on the main thread (timed out or cancelled)"
+    failure = RemoteFailure(exception=None, typeName=f"workerlib.errors.{kind}", message=message, tracebackText="")
+    return codec.encode((False, failure, None))
+
+
+REPORT_EVERY = 5.0
+"""Seconds between two warnings a :class:`RefusalLog` writes: a flood of refused frames logs one line per this many
+seconds, counting the ones it did not log, rather than one line per frame."""
+
+
+class RefusalLog:
+    """Warnings about the frames a peer sent that this side refused, coalesced.
+
+    The first is logged at once; later ones within :data:`REPORT_EVERY` seconds are only counted, and the next line
+    logged says how many there were. Refusing costs the peer's flood almost nothing, and the log stays readable.
+    """
+
+    def __init__(self, log: logging.Logger, peer: str) -> None:
+        self.log = log
+        self.peer = peer
+        self.refused = 0
+        """How many refusals were not logged yet."""
+        self._lastLogged = -math.inf
+
+    def refuse(self, error: BaseException) -> None:
+        """Note one refused frame, and log it unless a line was logged less than :data:`REPORT_EVERY` seconds ago."""
+        self.refused += 1
+        now = time.monotonic()
+        if now - self._lastLogged < REPORT_EVERY:
+            return
+        others = self.refused - 1
+        since = f" ({others} more refused since the last such warning)" if others else ""
+        self.log.warning("refused what %s sent: %s%s", self.peer, error, since)
+        self.refused = 0
+        self._lastLogged = now
 
 
 async def encodeRequest(
@@ -550,26 +716,49 @@ is shared travels so (see :func:`workerlib.codec.encodePart`); any other goes wh
 PART_ITEMS = 512
 MAX_PARTS = 16
 
-type PartSender = Callable[[bytes], None]
-"""Sends one ``PART`` frame now, ahead of the payload being encoded."""
+MAX_OPEN_PART_IDS = 64
+"""The most ids a receiver holds parts for at once (parts whose request or reply has not arrived). A part for one
+more id drops the parts of the oldest, freeing them: parts cost the receiver memory until their payload claims them,
+and parts for ids that never come must neither pile up nor, by filling the table, keep later calls from sending
+parts. A sender sends a list whole rather than in parts while it has this many ids whose parts went ahead of a
+payload not yet sent, and each payload leaves before the next id's parts (a part is flushed at once, and the outbox
+with it), so an honest sender never meets the limit. At most :data:`MAX_PARTS` parts are held per id: one more
+spoils that id's list, which is freed, and its payload fails."""
+
+type PartSender = Callable[[bytes], bool]
+"""Sends one ``PART`` frame now, ahead of the payload being encoded; ``False`` when it did not, which the sender may
+answer only for the first part of a list (it holds :data:`MAX_OPEN_PART_IDS` ids with parts in flight already):
+the list then goes whole."""
 
 
 class Parts:
     """The parts sent ahead of one frame, each decoded as it arrives; a part that fails spoils the list."""
 
-    __slots__ = ("error", "items")
+    __slots__ = ("count", "error", "items")
 
     def __init__(self) -> None:
         self.items: list[Any] = []
         self.error: Exception | None = None
+        self.count = 0
 
-    def add(self, payload: bytes | memoryview) -> None:
+    def add(self, payload: bytes | memoryview, ident: int) -> ProtocolError | None:
+        """Decode one part onto the list; the error refusing it when it is one more than :data:`MAX_PARTS`."""
+        self.count += 1
         if self.error is not None:
-            return
+            return None
+        if self.count > MAX_PARTS:
+            # More parts than any workerlib sender makes: the list is spoilt and its memory freed at once.
+            self.error = ProtocolError(
+                f"more than MAX_PARTS ({MAX_PARTS}) parts came ahead of the payload with id {ident}; "
+                f"a workerlib sender sends at most that many"
+            )
+            self.items = []
+            return self.error
         try:
             self.items += codec.decodePart(payload)
         except Exception as error:  # a malformed part: the payload that refers to the list gets the error
             self.error, self.items = error, []
+        return None
 
     def joined(self) -> list[Any] | Exception:
         """The list the parts built, or the error that refused one of them."""
@@ -577,11 +766,30 @@ class Parts:
 
 
 class PartsAhead(dict[int, Parts]):
-    """The parts that arrived ahead of their payloads, by id: what a link or a session holds."""
+    """The parts that arrived ahead of their payloads, by id: what a link or a session holds.
 
-    def add(self, frame: Frame) -> None:
-        """Decode a ``PART`` frame now, while the sender encodes the next."""
-        self.setdefault(frame.id, Parts()).add(frame.payload)
+    Its owner drops an id's parts when that id's request or reply is done or failed, however that happens.
+    """
+
+    def add(self, frame: Frame) -> ProtocolError | None:
+        """Decode a ``PART`` frame now, while the sender encodes the next; the error refusing it (or the parts it
+        displaced) when past a limit, for the owner to log.
+
+        A part for a new id when :data:`MAX_OPEN_PART_IDS` ids already hold parts drops those of the oldest id.
+        """
+        refused = None
+        parts = self.get(frame.id)
+        if parts is None:
+            if len(self) >= MAX_OPEN_PART_IDS:
+                oldest = next(iter(self))  # a dict keeps insertion order: the id waiting longest
+                del self[oldest]
+                refused = ProtocolError(
+                    f"parts of MAX_OPEN_PART_IDS ({MAX_OPEN_PART_IDS}) ids were waiting for their payloads when a "
+                    f"part came for id {frame.id}: those of id {oldest}, the oldest, were dropped, and a payload "
+                    f"referring to them will fail"
+                )
+            parts = self[frame.id] = Parts()
+        return parts.add(frame.payload, frame.id) or refused
 
     def claim(self, frame: Frame) -> None:
         """Give the payload frame with the parts' id what they built (:attr:`Frame.joined`), and forget them."""
@@ -604,9 +812,8 @@ def _sentAhead(value: Any, sendPart: PartSender | None) -> bool:
     size = max(PART_ITEMS, -(-len(value) // MAX_PARTS))
     for start in range(0, len(value), size):
         part = codec.encodePart(value[start : start + size])
-        if part is None:
+        if part is None or not sendPart(part):
             return False
-        sendPart(part)
     return True
 
 

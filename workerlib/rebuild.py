@@ -18,29 +18,23 @@ only (:func:`findClass`), and nothing a payload sends grows a cache: neither thi
 from __future__ import annotations
 
 import dataclasses
-import datetime
-import decimal
-import fractions
 import functools
-import pathlib
 import sys
 import types
-import uuid
 from collections.abc import Callable
 from enum import Enum, Flag
 from typing import Any
 
 from .errors import DecodeError, UnsendableError
-from .kinds import STANDARD_TYPES, classMro, classNamespace, isRebuildableClass
-
-FRACTION_BITS = 65536
-"""How many bits a ``Fraction``'s numerator and denominator may each have to cross (about 19,700 digits)."""
-
-DECIMAL_EXPONENT = 999_999
-"""How far from zero a ``Decimal``'s adjusted exponent may be to cross: the default context's range."""
-
-DECIMAL_DIGITS = 20_000
-"""How many digits a ``Decimal`` may have to cross (about as many as a ``Fraction`` of ``FRACTION_BITS``)."""
+from .kinds import (
+    STANDARD_RULES as STANDARD_RULES,
+)
+from .kinds import (
+    classMro,
+    classNamespace,
+    isIntIn,
+    isRebuildableClass,
+)
 
 NAME_LENGTH = 255
 """How long the name of an attribute given in a state may be. CPython keeps the first attribute names set on a
@@ -64,7 +58,7 @@ def recipe(obj: Any, kind: type) -> tuple[str, tuple[Any, ...], Any]:
         return "filled", (), _instanceState(obj) or None
     if issubclass(kind, tuple):  # a NamedTuple
         return "filled", tuple(obj), _instanceState(obj) or None
-    rule = _STANDARD.get(kind)
+    rule = STANDARD_RULES.get(kind)
     if rule is None:
         raise UnsendableError(f"cannot send {kind.__qualname__}: workerlib has no rule to rebuild it")
     return "object", *rule.arguments(obj)
@@ -184,7 +178,7 @@ def construct(cls: type, args: Any, state: Any) -> Any:
         if state is not None:
             _giveState(built, state, name)
         return built
-    rule = _STANDARD.get(cls)
+    rule = STANDARD_RULES.get(cls)
     if rule is None:
         raise DecodeError(f"refusing to rebuild {name}: workerlib has no rule for it")
     try:
@@ -265,10 +259,6 @@ def _anyArgs(args: tuple[Any, ...]) -> str | None:
     return None
 
 
-def _isInt(value: Any, low: int, high: int) -> bool:
-    return type(value) is int and low <= value <= high
-
-
 def _unicodeArgs(objectType: type, encoding: bool) -> Callable[[tuple[Any, ...]], str | None]:
     """``([encoding: str,] object, start: int, end: int, reason: str)``: the error's C code reads ``object`` at
     ``start`` without a bounds check, so ``0 <= start <= end <= len(object)``."""
@@ -280,7 +270,7 @@ def _unicodeArgs(objectType: type, encoding: bool) -> Callable[[tuple[Any, ...]]
         if type(thing) is not objectType or type(reason) is not str:
             return f"the object must be {objectType.__qualname__} and the reason str"
         size = len(args[-4])
-        if not (_isInt(start, 0, size) and _isInt(end, start, size)):
+        if not (isIntIn(start, 0, size) and isIntIn(end, start, size)):
             return f"start and end must be ints with 0 <= start <= end <= {size}, the object's length"
         return None
 
@@ -311,9 +301,9 @@ def _syntaxErrorArgs(args: tuple[Any, ...]) -> str | None:
     widest = 2**31 if text is None else 4 * len(text) + 2
     lines = [lineno, *end[:1]]
     columns = [offset, *end[1:]]
-    if not all(line is None or _isInt(line, -1, 2**31) for line in lines):
+    if not all(line is None or isIntIn(line, -1, 2**31) for line in lines):
         return "lineno and end_lineno must be ints below 2**31 or None"
-    if not all(column is None or _isInt(column, -1, widest) for column in columns):
+    if not all(column is None or isIntIn(column, -1, widest) for column in columns):
         return f"offset and end_offset must be ints from -1 to {widest} or None"
     return None
 
@@ -479,161 +469,3 @@ def _short(value: Any) -> str:
         return f"an int of {value.bit_length()} bits"
     text = repr(value) if type(value) in (int, str, bytes, float, bool, type(None)) else type(value).__qualname__
     return text if len(text) <= 60 else f"{text[:57]}..."
-
-
-# ---- standard value types ------------------------------------------------------------------------------------------
-
-
-@dataclasses.dataclass(frozen=True)
-class _Rule:
-    """How one standard type travels: what its encoder sends, and the only shape its decoder accepts."""
-
-    arguments: Callable[[Any], tuple[tuple[Any, ...], Any]]
-    build: Callable[[type, tuple[Any, ...], Any], Any]
-
-
-def _shape(name: str, args: tuple[Any, ...], *allowed: tuple[type, ...]) -> None:
-    if len(args) != len(allowed) or not all(type(arg) in kinds for arg, kinds in zip(args, allowed, strict=True)):
-        got = ", ".join(type(arg).__qualname__ for arg in args)
-        raise DecodeError(f"malformed payload: a {name} is rebuilt from ({got}), which is not what it sends")
-
-
-def _fractionArguments(value: fractions.Fraction) -> tuple[tuple[Any, ...], Any]:
-    _checkFraction(value.numerator, value.denominator, UnsendableError)
-    return (value.numerator, value.denominator), None
-
-
-def _checkFraction(numerator: int, denominator: int, error: type[Exception]) -> None:
-    if max(numerator.bit_length(), denominator.bit_length()) > FRACTION_BITS:
-        raise error(f"a Fraction with more than FRACTION_BITS ({FRACTION_BITS}) bits in a part does not cross")
-
-
-def _buildFraction(cls: type, args: tuple[Any, ...], state: Any) -> Any:
-    _shape("Fraction", args, (int,), (int,))
-    _checkFraction(args[0], args[1], DecodeError)  # before the constructor's gcd, whose cost grows with the bits
-    if args[1] <= 0:
-        raise DecodeError("malformed payload: a Fraction's denominator must be positive")
-    return fractions.Fraction(args[0], args[1])
-
-
-def _decimalArguments(value: decimal.Decimal) -> tuple[tuple[Any, ...], Any]:
-    _checkDecimal(value, UnsendableError)
-    return (str(value),), None
-
-
-def _checkDecimal(value: decimal.Decimal, error: type[Exception]) -> None:
-    if value.is_finite() and abs(value.adjusted()) > DECIMAL_EXPONENT:
-        raise error(f"a Decimal whose exponent is beyond DECIMAL_EXPONENT ({DECIMAL_EXPONENT}) does not cross")
-    if len(value.as_tuple().digits) > DECIMAL_DIGITS:
-        raise error(f"a Decimal of more than DECIMAL_DIGITS ({DECIMAL_DIGITS}) digits does not cross")
-
-
-_DECIMAL_SPELLING = 32
-"""How many characters ``str(Decimal)`` spends besides the digits, at most: a sign, a point, up to six zeros after it,
-"E+" and an exponent, with room to spare."""
-
-
-def _buildDecimal(cls: type, args: tuple[Any, ...], state: Any) -> Any:
-    _shape("Decimal", args, (str,))
-    # The text's length bounds the digits before parsing, and the parser is linear: then the exponent is checked on
-    # what came out (spelled in the text, it could be written in many ways).
-    if len(args[0]) > DECIMAL_DIGITS + _DECIMAL_SPELLING:
-        raise DecodeError(f"a Decimal of more than DECIMAL_DIGITS ({DECIMAL_DIGITS}) digits does not cross")
-    value = decimal.Decimal(args[0])
-    _checkDecimal(value, DecodeError)
-    return value
-
-
-def _buildUuid(cls: type, args: tuple[Any, ...], state: Any) -> Any:
-    _shape("UUID", args)
-    if not isinstance(state, dict) or set(state) - {"int", "is_safe"} or type(state.get("int")) is not int:
-        raise DecodeError("malformed payload: a UUID travels as its 128-bit int")
-    safe = state.get("is_safe", uuid.SafeUUID.unknown)
-    if not isinstance(safe, uuid.SafeUUID):
-        raise DecodeError("malformed payload: a UUID's is_safe must be a SafeUUID")
-    return uuid.UUID(int=state["int"], is_safe=safe)
-
-
-def _reduced(value: Any) -> tuple[tuple[Any, ...], Any]:
-    reduced = value.__reduce_ex__(5)
-    return tuple(reduced[1]) if reduced[0] is type(value) else tuple(reduced[1][1:]), (
-        reduced[2] if len(reduced) > 2 else None
-    )
-
-
-def _calling(*shapes: tuple[tuple[type, ...], ...]) -> Callable[[type, tuple[Any, ...], Any], Any]:
-    """A build that calls the (C-implemented, standard) class with arguments of one of ``shapes``."""
-
-    def build(cls: type, args: tuple[Any, ...], state: Any) -> Any:
-        problems = []
-        for shape in shapes:
-            try:
-                _shape(cls.__qualname__, args, *shape)
-                break
-            except DecodeError as problem:
-                problems.append(problem)
-        else:
-            raise problems[0]
-        if state is not None:
-            raise DecodeError(f"malformed payload: a {cls.__qualname__} takes no state")
-        return cls(*args)
-
-    return build
-
-
-# Dates and times travel as their fields, not as the packed bytes of their own pickling: built from bytes, the C
-# constructor checks only the month (datetime(65535, 12, 255, 255, 255, 255, 16777215) decodes), while built from
-# fields it checks every one. The fold goes last, by keyword.
-def _dateTimeBuild(fields: int, timezoned: bool) -> Callable[[type, tuple[Any, ...], Any], Any]:
-    """A build from ``fields`` ints, then (``timezoned``) a ``timezone`` or None and the fold, 0 or 1."""
-    shape = ((int,),) * fields + (((datetime.timezone, type(None)), (int,)) if timezoned else ())
-
-    def build(cls: type, args: tuple[Any, ...], state: Any) -> Any:
-        _shape(cls.__qualname__, args, *shape)
-        if state is not None:
-            raise DecodeError(f"malformed payload: a {cls.__qualname__} takes no state")
-        return cls(*args[:-1], fold=args[-1]) if timezoned else cls(*args)
-
-    return build
-
-
-def _buildTimedelta(cls: type, args: tuple[Any, ...], state: Any) -> Any:
-    # The normalized fields timedelta keeps, each in its range: the constructor would accept any ints and spend
-    # time proportional to their size normalizing them.
-    _shape("timedelta", args, (int,), (int,), (int,))
-    days, seconds, microseconds = args
-    if not (_isInt(days, -999_999_999, 999_999_999) and _isInt(seconds, 0, 86_399)):
-        raise DecodeError("malformed payload: a timedelta's days or seconds are out of range")
-    if not _isInt(microseconds, 0, 999_999) or state is not None:
-        raise DecodeError("malformed payload: a timedelta's microseconds are out of range, or it came with state")
-    return datetime.timedelta(days, seconds, microseconds)
-
-
-def _dateArguments(value: datetime.date) -> tuple[tuple[Any, ...], Any]:
-    return (value.year, value.month, value.day), None
-
-
-def _timeArguments(value: datetime.time) -> tuple[tuple[Any, ...], Any]:
-    return (value.hour, value.minute, value.second, value.microsecond, value.tzinfo, value.fold), None
-
-
-def _dateTimeArguments(value: datetime.datetime) -> tuple[tuple[Any, ...], Any]:
-    date = (value.year, value.month, value.day)
-    return (*date, value.hour, value.minute, value.second, value.microsecond, value.tzinfo, value.fold), None
-
-
-_STANDARD: dict[type, _Rule] = {
-    complex: _Rule(lambda value: ((value.real, value.imag), None), _calling(((float,), (float,)))),
-    bytes: _Rule(lambda value: ((bytes(value),), None), _calling(((bytes,),))),
-    fractions.Fraction: _Rule(_fractionArguments, _buildFraction),
-    decimal.Decimal: _Rule(_decimalArguments, _buildDecimal),
-    uuid.UUID: _Rule(lambda value: ((), {"int": value.int, "is_safe": value.is_safe}), _buildUuid),
-    datetime.date: _Rule(_dateArguments, _dateTimeBuild(3, timezoned=False)),
-    datetime.time: _Rule(_timeArguments, _dateTimeBuild(4, timezoned=True)),
-    datetime.datetime: _Rule(_dateTimeArguments, _dateTimeBuild(7, timezoned=True)),
-    datetime.timedelta: _Rule(_reduced, _buildTimedelta),
-    datetime.timezone: _Rule(_reduced, _calling(((datetime.timedelta,),), ((datetime.timedelta,), (str,)))),
-}
-for _path in STANDARD_TYPES:
-    if isinstance(_path, type) and issubclass(_path, pathlib.PurePath):
-        _STANDARD[_path] = _Rule(lambda value: ((str(value),), None), _calling(((str,),)))

@@ -57,6 +57,7 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
+from . import kinds
 from .errors import DecodeError
 from .nesting import NESTING_LIMIT
 
@@ -258,6 +259,7 @@ _UNKNOWN: Any = object()  # a node's value when the recognizer does not know it
 
 class _Node:
     __slots__ = (
+        "aimed",
         "depth",
         "hashes",
         "items",
@@ -278,6 +280,7 @@ class _Node:
         self.kind = kind
         self.depth = depth
         self.value = value  # a scalar's, or a key's once worked out
+        self.aimed = True  # whether a sender may choose its hash (see kinds.Kind.aimedHash), when its value is unknown
         self.size = 1  # values a hash of it walks, counting a shared one once per place
         self.loose = False  # holds a loose reference: depth not exact, never hashed
         self.memoized = False
@@ -305,6 +308,7 @@ _INT4 = struct.Struct("<i")
 _FLOAT = struct.Struct(">d")
 _LONG_INDEX = struct.Struct("<I")
 _MODULE = b"workerlib.codec"
+_BY_NAME = {(module.encode(), qualname.encode()): kind for (module, qualname), kind in kinds.BY_NAME.items()}
 _STAND_IN_INDEX = {name.encode(): index for index, name in enumerate(STAND_INS)}
 _SEGMENT, _CONSTRUCT, _MEMBER, _FILL, _INLINE, _ATTACHED, _OUT_OF_BAND, _CALLBACK, _JOINED = range(len(STAND_INS))
 _EXTERNAL = frozenset({_SEGMENT, _INLINE, _JOINED})  # their results are built elsewhere: measured after loading
@@ -583,8 +587,9 @@ class _Recognizer:
             budget.left -= key.size
             value = self.valueOf(key)
             if value is _UNKNOWN:
-                owner.steered += 1
-                budget.left -= owner.steered * key.size
+                if key.aimed:
+                    owner.steered += 1
+                    budget.left -= owner.steered * key.size
             else:
                 try:
                     code = hash(value)
@@ -805,7 +810,9 @@ def _reduce(reader: _Recognizer, at: int) -> _Node:
     node.stand = stand
     if stand == _CONSTRUCT:
         arguments, state = items[2], items[3]
-        node.depth = max(1, arguments.depth, state.depth)
+        known = _BY_NAME.get((_text(reader, items[0]), _text(reader, items[1])))
+        node.depth = max(1, arguments.depth, state.depth) if known is None or known.level else 0
+        node.aimed = known is None or known.aimedHash
         node.size = min(1 + arguments.size + state.size, HASHED_SIZE_LIMIT + 1)
         node.loose = arguments.loose or state.loose
         node.phase = FRESH  # until its state is given, or it is taken as an item
@@ -813,6 +820,7 @@ def _reduce(reader: _Recognizer, at: int) -> _Node:
             state.phase = SEALED
     elif stand == _MEMBER:
         reader.hashed(node, [items[2]], at)  # looked up by value: hashed like a key
+        node.aimed = False  # a member hashes by its name
     elif stand in _EXTERNAL:
         reader.external = True
     elif stand == _OUT_OF_BAND and len(items) == 3:

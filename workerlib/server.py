@@ -310,6 +310,10 @@ class Session:
         self.credits: dict[int, _Credit] = {}
         self.parts = protocol.PartsAhead()
         """The parts of requests that arrived ahead of them, by request id (see ``FrameKind.PART``)."""
+        self.partsGoing: set[int] = set()
+        """Requests whose reply's parts went ahead and whose reply has not been sent yet (``MAX_OPEN_PART_IDS``)."""
+        self.refusals = protocol.RefusalLog(log, "the main thread")
+        """Frames of the main thread's refused as malformed or past a limit, logged coalesced."""
         self.awaiting: dict[int, asyncio.Future[Any]] = {}
         """Callback calls sent to the main thread, by their id, until their reply arrives."""
         self._callbackIds = itertools.count(1)
@@ -326,7 +330,12 @@ class Session:
                 self.parts.claim(frame)
                 self._start(frame, loop)
             elif kind == FrameKind.PART:
-                self.parts.add(frame)
+                if frame.id in self.running:  # its request started without it: nothing will claim it
+                    self.refusals.refuse(ProtocolError(f"a part came for request {frame.id} after the request"))
+                    continue
+                refused = self.parts.add(frame)
+                if refused is not None:
+                    self.refusals.refuse(refused)
             elif kind == FrameKind.CANCEL:
                 self.parts.pop(frame.id, None)  # a request whose encoding failed after some parts went
                 running = self.running.get(frame.id)
@@ -346,7 +355,10 @@ class Session:
                     asyncio.Task(self._settle(waiting, frame), loop=loop, eager_start=True)
             elif kind == FrameKind.REPLY:
                 # Answers are never answered: a worker that asked nothing drops them, so no two sides echo forever.
-                log.warning("dropping a %s frame (id %d): nobody here waits for it", protocol.kindName(kind), frame.id)
+                if frame.id == 0:  # the main thread's answer to a message of ours it could not read
+                    log.warning("the main thread could not read a message this worker sent; its console says why")
+                else:
+                    self.refusals.refuse(ProtocolError(f"a REPLY frame (id {frame.id}) came, which nobody here awaits"))
             else:
                 error = ProtocolError(
                     f"this worker does not handle a frame of {protocol.kindName(kind)} "
@@ -376,12 +388,11 @@ class Session:
                     waiting.set_exception(failure)
 
     def _malformed(self, error: ProtocolError, frames: list[Frame]) -> None:
-        # Every frame that could be read gets the error as its reply. Without a readable header there is no id to
-        # answer; id 0 is never a call's, so the main thread logs it.
-        loop = asyncio.get_event_loop()
-        for ident in [frame.id for frame in frames if frame.kind != FrameKind.CANCEL] or [0]:
-            asyncio.Task(self._fail(ident, error), loop=loop, eager_start=True)
-        self.channel.flush()
+        # Every frame that could be read gets the error as its reply, described once for the whole message. Without
+        # a readable header there is no id to answer; id 0 is never a call's, so the main thread logs it.
+        self.refusals.refuse(error)
+        idents = [frame.id for frame in frames if frame.kind != FrameKind.CANCEL] or [0]
+        asyncio.Task(self._failAll(idents, error), loop=asyncio.get_event_loop(), eager_start=True)
 
     async def _answer(self, frame: Frame) -> None:
         scope = _CallScope(self, frame.id)
@@ -394,10 +405,17 @@ class Session:
             scope.streamed = True
             await self._stream(ident, items, guard)
 
-        def sendPart(part: bytes) -> None:
-            if ident not in self.cancelled:
-                self._send(Frame(FrameKind.PART, ident, part))
-                self.channel.flush()
+        def sendPart(part: bytes) -> bool:
+            if ident in self.cancelled or self.channel.closed:
+                return False
+            if ident not in self.partsGoing:
+                if len(self.partsGoing) >= protocol.MAX_OPEN_PART_IDS:
+                    return False  # the main thread would refuse the part: the result goes whole
+                self.partsGoing.add(ident)
+            # The flush sends the replies queued before this part with it, ahead of it: their parts are then claimed.
+            self._send(Frame(FrameKind.PART, ident, part))
+            self.channel.flush()
+            return True
 
         try:
             reply, attachments, buffers = await dispatch(
@@ -414,6 +432,8 @@ class Session:
             )
         finally:
             scope.active = False
+            self.partsGoing.discard(ident)  # the reply is queued below, so it leaves before any later part
+            self.parts.pop(ident, None)  # parts that came for it while it ran: nothing will claim them
         if ident in self.cancelled:  # the caller gave up: nobody waits for this reply
             self.cancelled.discard(ident)
             return
@@ -486,6 +506,13 @@ class Session:
 
     async def _fail(self, ident: int, error: ProtocolError) -> None:
         self._send(Frame(FrameKind.REPLY, ident, await _failureReply(error, None)))
+
+    async def _failAll(self, idents: list[int], error: ProtocolError) -> None:
+        payload = await _failureReply(error, None)
+        for ident in idents:
+            self._send(Frame(FrameKind.REPLY, ident, payload))
+        if not self.channel.closed:
+            self.channel.flush()
 
     def _send(self, frame: Frame) -> None:
         if not self.channel.closed:

@@ -82,8 +82,17 @@ class Channel:
                 raise
 
     def flush(self) -> None:
-        """Send the queued frames now, as one message."""
-        frames, self._outbox = self._outbox, []
+        """Send the queued frames now, as one message (several, when more than ``protocol.MAX_BATCH_FRAMES`` are
+        queued: the receiver refuses a longer batch)."""
+        queued, self._outbox = self._outbox, []
+        limit = protocol.MAX_BATCH_FRAMES
+        if len(queued) <= limit:  # nearly always: no slicing on the hot path
+            self._flushBatch(queued)
+            return
+        for start in range(0, len(queued), limit):
+            self._flushBatch(queued[start : start + limit])
+
+    def _flushBatch(self, frames: list[Frame]) -> None:
         if not frames or self.closed:
             return
         self.sentMessages += 1
@@ -698,7 +707,7 @@ def _holdLifeLock(held: asyncio.Future[str | None]) -> None:
     if locks is None:  # not a secure context: dead workers are then noticed by timeouts only
         held.set_result(None)
         return
-    name = f"workerlib-life-{uuid.uuid4().hex}"
+    name = f"{protocol.LIFE_LOCK_PREFIX}{uuid.uuid4().hex}"
     never = js.Function.new("return new Promise(() => {})")
 
     def granted(*_: Any) -> Any:

@@ -23,7 +23,7 @@ from typing import Any, NamedTuple
 
 import pytest
 
-from workerlib import codec, rebuild
+from workerlib import codec, kinds, rebuild
 from workerlib.errors import DecodeError, UnsendableError
 
 CALLS: list[str] = []
@@ -481,18 +481,18 @@ def test_honest_dates_and_times_round_trip() -> None:
 
 
 def test_decimal_digits_are_bounded_before_parsing() -> None:
-    largest = decimal.Decimal("9" * rebuild.DECIMAL_DIGITS + "e-5")
+    largest = decimal.Decimal("9" * kinds.DECIMAL_DIGITS + "e-5")
     assert roundTrip(largest) == largest
     with pytest.raises(UnsendableError):
-        codec.encode(decimal.Decimal("9" * (rebuild.DECIMAL_DIGITS + 1)))
-    for text in ["9" * (rebuild.DECIMAL_DIGITS + 1), "0" * 1_000_000 + "1", "NaN" + "1" * (rebuild.DECIMAL_DIGITS + 1)]:
+        codec.encode(decimal.Decimal("9" * (kinds.DECIMAL_DIGITS + 1)))
+    for text in ["9" * (kinds.DECIMAL_DIGITS + 1), "0" * 1_000_000 + "1", "NaN" + "1" * (kinds.DECIMAL_DIGITS + 1)]:
         with pytest.raises(DecodeError):
             rebuild.construct(decimal.Decimal, (text,), None)
 
 
 def test_fraction_bits_are_bounded_before_the_gcd() -> None:
     with pytest.raises(DecodeError):
-        rebuild.construct(fractions.Fraction, (1 << (rebuild.FRACTION_BITS + 1), 3), None)
+        rebuild.construct(fractions.Fraction, (1 << (kinds.FRACTION_BITS + 1), 3), None)
     with pytest.raises(DecodeError):
         rebuild.construct(fractions.Fraction, (3, 0), None)
     assert rebuild.construct(fractions.Fraction, (6, 4), None) == fractions.Fraction(3, 2)
