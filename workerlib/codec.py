@@ -736,9 +736,9 @@ def _load(
         # unless parts are shared.
         deeper = len(data) >= limit and nesting.exceedsPlain(value, 2 * len(data) + 4096, limit)
     else:
-        # A cycle, or values built elsewhere: measured as the encoder measures, on the value itself.
-        budget.charge(len(data), "measuring the value's depth")
-        deeper = nesting.exceeds(value, limit, max(budget.left, 0) // 4 + 4096)
+        # A cycle, or values built elsewhere: measured as the encoder measures, on the value itself, each container
+        # once (a level walk would go round a cycle to the limit).
+        deeper = nesting.depthOf(value, limit + 1) > limit
     if deeper:
         nesting.dismantle(value)  # ours alone: emptied, so that freeing it cannot overflow the stack
         raise DecodeError(f"refusing a payload whose value nests deeper than NESTING_LIMIT ({NESTING_LIMIT}) levels")

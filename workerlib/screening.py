@@ -152,7 +152,6 @@ def _quickGrammar(simple: bytes) -> re.Pattern[bytes]:
                 _counted(b"C", 255),  # SHORT_BINBYTES
                 _counted(b"\x8a", 7),  # LONG1 below 2**55: below the hash modulus, so no two share a hash
                 b"j....",  # LONG_BINGET
-                b"\\x95.{8}",  # FRAME (read from a stream that ends where the payload does)
             ]
         )
         + b"))*+"
@@ -198,17 +197,27 @@ def screen(
     end = size - 1
     position, tuples = 2, 0
     run = (_TREE_RUN if keys >= 0 else _RUN).match
+    # Frames: the unpickler reads a frame ahead, and a read running past its end is served from the bytes after it
+    # (what was left of the frame is dropped), so an opcode straddling a frame's end is not read where the screen
+    # reads it. The encoder ends frames between opcodes: the quick grammar runs to a frame's end, not past it.
+    frameEnd = 0
     while True:
-        position = run(data, position, end).end()  # type: ignore[union-attr]
+        stop = frameEnd if position < frameEnd < end else end
+        position = run(data, position, stop).end()  # type: ignore[union-attr]
         if position == end:
             return QUICK
+        region = stop if position < stop else end
         op = data[position]
-        if op in _TUPLES and tuples < _TUPLE_BUDGET:
+        if op == 0x95 and position >= frameEnd:  # FRAME, outside any frame
+            length = _declared(data, position + 1, 8, end + 1)  # a frame may hold the final STOP
+            position += 9
+            frameEnd = position + length
+        elif op in _TUPLES and tuples < _TUPLE_BUDGET:
             tuples += 1
             position += 1
         elif op in _SIZED:
             width = _SIZED[op]
-            length = _declared(data, position + 1, width, end)
+            length = _declared(data, position + 1, width, region)
             position += 1 + width + length
         else:
             break
@@ -350,7 +359,10 @@ class _Recognizer:
         pending: _Node | None = None  # a node the encoder memoizes at once: the next opcode must be MEMOIZE
         memoizing = not self.tree
         unwinding = False  # POPs took a tuple's items: only more POPs, or the GET of that tuple, may follow
+        at = 0
         while position < end:
+            if at < frameEnd < position:
+                raise self.fail(at, "an opcode runs past the end of its frame (the unpickler would read it elsewhere)")
             op = data[position]
             at = position
             position += 1
@@ -467,6 +479,8 @@ class _Recognizer:
                     push(made)
                     if memoizing and made.kind in _MEMOIZED_KINDS and not made.memoized:
                         pending = made
+        if at < frameEnd < position:
+            raise self.fail(at, "an opcode runs past the end of its frame (the unpickler would read it elsewhere)")
         if pending is not None:
             raise self.fail(end, f"a {_KIND_NAMES[pending.kind]} is not memoized as the encoder does")
         if len(stack) != 1 or marks or self.unwound:
