@@ -28,9 +28,9 @@ import datetime
 import decimal
 import enum
 import fractions
+import os
 import pathlib
 import pickle
-import os
 import pickletools
 import random
 import struct
@@ -528,7 +528,17 @@ def mutateNesting(rng: random.Random, parts: list[Piece]) -> str:
     return f"a {depth}-deep tuple in a frozenset at {index}"
 
 
-STAND_IN_NAMES = ["_segment", "_construct", "_member", "_fill", "_inline", "_attached", "_outOfBand", "_callback", "_joined"]
+STAND_IN_NAMES = [
+    "_segment",
+    "_construct",
+    "_member",
+    "_fill",
+    "_inline",
+    "_attached",
+    "_outOfBand",
+    "_callback",
+    "_joined",
+]
 
 
 def mutateGrammar(rng: random.Random, parts: list[Piece]) -> str:
