@@ -43,9 +43,10 @@ from typing import Any
 from . import codec, nesting
 from .errors import AdapterError, CallbackExpiredError, DecodeError, ProtocolError, RemoteError
 
-VERSION = 4
+VERSION = 5
 """The protocol version this workerlib speaks; both sides of a channel must speak the same (2: streams, callbacks;
-3: lists sent ahead in parts; 4: parts sent as trees)."""
+3: lists sent ahead in parts; 4: parts sent as trees; 5: payloads in the encoder's grammar only, dates and times as
+their fields)."""
 
 
 class FrameKind(IntEnum):

@@ -276,6 +276,7 @@ class _Node:
         "loose",
         "memoized",
         "phase",
+        "reference",
         "size",
         "slot",
         "span",
@@ -299,6 +300,7 @@ class _Node:
         self.slot = 0  # a container's or object's place on the stack, while it is being made
         self.stand = -1  # which stand-in a function is, or made an object
         self.target: _Node | None = None  # what a loose reference refers to
+        self.reference: _Node | None = None  # a container's loose reference: made once, however often it is fetched
         self.hashes: Counter[int] | None = None  # a dict's or set's keys of known value, by hash
         self.steered = 0  # a dict's or set's keys of unknown value whose hash a sender may choose
 
@@ -513,9 +515,11 @@ class _Recognizer:
         if complete:
             node.phase = SEALED
             return node
-        reference = _Node(node.kind)
-        reference.loose = True
-        reference.target = node
+        reference = node.reference
+        if reference is None:
+            reference = node.reference = _Node(node.kind)
+            reference.loose = True
+            reference.target = node
         return reference
 
     def startFill(self) -> None:
