@@ -4,9 +4,7 @@ In a worker, subclass :class:`WorkerService`; on the main thread, ``client = awa
 methods as if the service were local. Values cross with their exact types; :func:`adapter` lets any class cross.
 """
 
-from importlib.metadata import PackageNotFoundError
-from importlib.metadata import version as _version
-
+from ._version import VERSION
 from .adapters import Adapter, AdapterShadowedWarning, adapter
 from .calls import Call, CallTiming, Stream
 from .client import ServiceClient, Worker
@@ -35,10 +33,7 @@ from .server import Callback
 from .service import WorkerService, connectToWorker, export
 from .transport import Transfer, transfer
 
-try:
-    __version__ = _version("workerlib")
-except PackageNotFoundError:  # running from a source tree that was never installed
-    __version__ = "0+unknown"
+__version__ = VERSION
 
 __all__ = [
     "ABSENT",

@@ -20,6 +20,7 @@ from typing import Any, TextIO, overload
 from urllib.parse import urljoin, urlsplit
 
 from ._runtime import Context, context, importBrowserModule
+from ._version import VERSION
 
 ABSENT = "absent"
 """The value given for a part that is not there at all, such as PyScript, Pyodide and Emscripten in plain CPython."""
@@ -305,9 +306,7 @@ def _beartype() -> str:
 
 
 def _workerlibVersion() -> str:
-    from . import __version__  # the package's own reading; it imports this module, so not at import time
-
-    return __version__
+    return VERSION
 
 
 def _report() -> tuple[str, ...]:
