@@ -30,7 +30,6 @@ import functools
 import itertools
 import logging
 import math
-import operator
 import re
 import struct
 import time
@@ -837,22 +836,6 @@ def _isLargeBuffer(value: Any) -> bool:
     return (kind is bytes or kind is bytearray) and len(value) >= SEPARATE_ABOVE
 
 
-def _packed(value: list[Any]) -> tuple[str, bytes] | None:
-    """The list as the bytes of an ``array`` and its type code, when its items are all exact ints of 64 bits or all
-    floats; else None. (``struct`` packs a list twice as fast as ``array`` does in Pyodide; the bytes are the same.)"""
-    kind = type(value[0])
-    typecode = _TYPECODES.get(kind)
-    if typecode is None or operator.countOf(map(type, value), kind) != len(value):
-        return None  # (bool and int subclasses too: they would arrive as plain ints)
-    try:
-        return typecode, struct.pack(f"={len(value)}{typecode}", *value)
-    except struct.error:  # an int beyond 64 bits: the list is pickled as it is
-        return None
-
-
-_TYPECODES = {kind: typecode for typecode, kind in codec.NUMERIC_TYPECODES.items()}
-
-
 def _outOfBand(value: Any, buffers: list[Any], seen: dict[int, codec.OutOfBand]) -> Any:
     """``value``, or the stand-in for it when it travels in a buffer of its own (once, however often it appears)."""
     if not _isLargeBuffer(value):
@@ -861,7 +844,7 @@ def _outOfBand(value: Any, buffers: list[Any], seen: dict[int, codec.OutOfBand])
     if marker is None:
         buffer: Any = value
         if type(value) is list:
-            packed = _packed(value)
+            packed = codec.packNumbers(value)
             if packed is None:
                 return value
             typecode, buffer = packed
