@@ -10,22 +10,34 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import functools
 import inspect
 import itertools
 import logging
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from typing import Any, Protocol, overload
 
 from . import protocol
 from ._runtime import clock
 from .calls import Call, CallTiming, Stream
-from .decorators import remoteMethod
-from .errors import CallbackExpiredError, ProtocolError, WorkerClosedError
+from .decorators import _positionalFit, remoteMethod
+from .errors import AdapterError, CallbackExpiredError, ProtocolError, UnsendableError, WorkerClosedError
 from .methods import publicMethods
 from .protocol import Frame, FrameKind
 from .transport import Channel
 
 log = logging.getLogger("workerlib.client")
+
+
+class Waiting(Protocol):
+    """What waits on a link for the reply to one request: an ``asyncio.Future`` of the reply frame, or one call of a
+    :meth:`ServiceClient.map` (:class:`_MapSlot`), which hands its reply to the map at once."""
+
+    def done(self) -> bool: ...
+
+    def set_result(self, frame: Frame, /) -> None: ...
+
+    def set_exception(self, error: BaseException, /) -> None: ...
 
 
 class Link:
@@ -39,7 +51,8 @@ class Link:
         self.worker = worker
         """PyScript's own object for the worker (``None`` on a loopback)."""
         self.channel = channel
-        self.pending: dict[int, asyncio.Future[Frame]] = {}
+        self.pending: dict[int, Waiting] = {}
+        """What waits for a reply, by request id."""
         self.streams: dict[int, StreamFeed] = {}
         self.parts = protocol.PartsAhead()
         """The parts of a reply that arrived ahead of it, by request id (see ``FrameKind.PART``)."""
@@ -468,12 +481,164 @@ class Connection:
             return value
         raise await value.rebuild(call.where)
 
+    async def runMap(
+        self, call: Call[Any], target: protocol.ServiceTarget, items: list[tuple[Any, ...]], each: str
+    ) -> list[Any]:
+        """Carry out the calls of one :meth:`ServiceClient.map`: all sent in one message, their replies gathered.
+
+        ``each`` names one call (``Calculator.add() on worker 'calc'``), for the failure of an item.
+
+        Every item is encoded before anything is sent. Each call waits on the link as a :class:`_MapSlot` (no task,
+        no future of its own); replies are decoded as they arrive. The first failure is raised, and every call not
+        answered by then (a deadline, a cancelled task, a failure) is cancelled in the worker.
+        """
+        where = call.where
+        if self.closed:
+            raise WorkerClosedError(f"cannot call {where}: the client was closed")
+        link = self.link
+        channel = link.channel
+        now = clock()
+        began = now()
+        encoded: list[tuple[bytes, Any, list[Any], list[Any]]] = []
+        for index, args in enumerate(items):
+            attached = channel.attachments()
+            buffers: list[Any] = []
+            callbacks: list[Any] = []
+            request = protocol.Request(protocol.OP_CALL, target, args, None)
+            try:
+                payload = await protocol.encodeRequest(request, attached, buffers, callbacks)
+            except AdapterError as error:
+                raise AdapterError(f"map item {index}, {error}", adapter=error.adapter) from error.__cause__
+            except UnsendableError as error:
+                raise UnsendableError(f"map item {index}, {error}") from error.__cause__
+            encoded.append((payload, attached, buffers, callbacks))
+        if not items:
+            return []
+        if self.closed:
+            raise WorkerClosedError(f"cannot call {where}: the client was closed")
+        if link.gone is not None:
+            raise WorkerClosedError(f"cannot call {where}: worker {link.name!r} {link.gone}")
+        replies = _MapReplies()
+        idents: list[int] = []
+        results: list[Any] = [None] * len(items)
+        left = len(items)
+        first = last = received = None
+        timeout = call.timeout
+        deadline = asyncio.timeout(timeout)
+        try:
+            for index, (payload, attached, buffers, callbacks) in enumerate(encoded):
+                ident = link.nextId()
+                link.pending[ident] = _MapSlot(replies, index)
+                idents.append(ident)
+                if callbacks:
+                    link.callbacks[ident] = callbacks
+                channel.send(protocol.outgoing(FrameKind.REQUEST, ident, payload, attached, buffers))
+            encoded.clear()
+            channel.flush()  # at once, as one message (with whatever this turn queued before it)
+            async with deadline:
+                while left:
+                    if not replies.arrived and replies.error is None:
+                        await replies.wait()
+                    arrived, replies.arrived = replies.arrived, []
+                    for index, frame in arrived:
+                        ident = idents[index]
+                        del link.pending[ident]  # answered: no longer busy, no longer cancellable
+                        link.callbacks.pop(ident, None)
+                        ok, value, stamps = await protocol.decodeReply(
+                            frame.payload, frame.attached, frame.buffers, frame.joined
+                        )
+                        if not ok:
+                            raise await value.rebuild(f"{each}, map item {index}")
+                        results[index] = value
+                        left -= 1
+                        if stamps is not None:
+                            received = stamps.received if received is None else min(received, stamps.received)
+                            first = stamps.started if first is None else min(first, stamps.started)
+                            last = stamps.finished if last is None else max(last, stamps.finished)
+                    if replies.error is not None:
+                        raise replies.error
+        except TimeoutError:
+            if not deadline.expired():
+                raise
+            raise TimeoutError(
+                f"{where} did not answer within {timeout:g} s ({left} of {len(items)} calls unanswered, now "
+                f"cancelled); late answers are dropped"
+            ) from None
+        finally:
+            for ident in idents:
+                slot = link.pending.pop(ident, None)
+                if slot is not None:  # not taken: nobody waits for it any more
+                    link.callbacks.pop(ident, None)
+                    link.parts.pop(ident, None)
+                    if not slot.done() and link.gone is None:  # not answered either: the worker is told
+                        link.cancel(ident)
+        if received is not None and first is not None and last is not None:
+            call.timing = _timing(began, protocol.Stamps(received, first, last), now())
+            if log.isEnabledFor(logging.DEBUG):
+                log.debug("%s: %s", where, call.timing)
+        return results
+
     async def close(self) -> None:
         if self.closed:
             return
         self.closed = True
         if self.onClose is not None:
             self.onClose()
+
+
+class _MapReplies:
+    """The replies of one map's calls as they arrive, in arrival order, and the first failure the link reported."""
+
+    __slots__ = ("_waiter", "arrived", "error")
+
+    def __init__(self) -> None:
+        self.arrived: list[tuple[int, Frame]] = []
+        self.error: BaseException | None = None
+        self._waiter: asyncio.Future[None] | None = None
+
+    def arrive(self, index: int, frame: Frame) -> None:
+        self.arrived.append((index, frame))
+        self._wake()
+
+    def fail(self, error: BaseException) -> None:
+        if self.error is None:
+            self.error = error
+            self._wake()
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def wait(self) -> None:
+        """Until a reply or a failure arrives (the caller checks there is none first)."""
+        self._waiter = asyncio.get_running_loop().create_future()
+        try:
+            await self._waiter
+        finally:
+            self._waiter = None
+
+
+class _MapSlot:
+    """One call of a map, waiting on the link's :attr:`Link.pending` in a future's place: hands its reply on at once."""
+
+    __slots__ = ("_done", "index", "replies")
+
+    def __init__(self, replies: _MapReplies, index: int) -> None:
+        self.replies = replies
+        self.index = index
+        self._done = False
+
+    def done(self) -> bool:
+        return self._done
+
+    def set_result(self, frame: Frame, /) -> None:
+        self._done = True
+        self.replies.arrive(self.index, frame)
+
+    def set_exception(self, error: BaseException, /) -> None:
+        self._done = True
+        self.replies.fail(error)
 
 
 def _timing(began: float, stamps: protocol.Stamps, ended: float) -> CallTiming:
@@ -492,6 +657,7 @@ class ServiceClient:
     """Base of every client ``connect`` returns; subclasses gain one method per public service method."""
 
     _service: type = object
+    _stop: type = object
 
     def __init__(self, connection: Connection) -> None:
         self._connection = connection
@@ -526,6 +692,61 @@ class ServiceClient:
         target = protocol.ServiceTarget(service.__qualname__, service.__module__, method)
         request = protocol.Request(protocol.OP_CALL, target, args, kwargs)
         return self._connection.call(request, f"{service.__qualname__}.{method}() on worker {self.workerName!r}")
+
+    @overload
+    def map[A, T](self, method: Callable[[Any, A], Awaitable[T]], iterable: Iterable[A], /) -> Call[list[T]]: ...
+
+    @overload
+    def map[A, T](self, method: Callable[[Any, A], T], iterable: Iterable[A], /) -> Call[list[T]]: ...
+
+    @overload
+    def map[A, B, T](
+        self, method: Callable[[Any, A, B], Awaitable[T]], first: Iterable[A], second: Iterable[B], /
+    ) -> Call[list[T]]: ...
+
+    @overload
+    def map[A, B, T](
+        self, method: Callable[[Any, A, B], T], first: Iterable[A], second: Iterable[B], /
+    ) -> Call[list[T]]: ...
+
+    @overload
+    def map(
+        self, method: Callable[..., Any], iterable: Iterable[Any], /, *iterables: Iterable[Any]
+    ) -> Call[list[Any]]: ...
+
+    def map(self, method: Callable[..., Any], iterable: Iterable[Any], /, *iterables: Iterable[Any]) -> Call[list[Any]]:
+        """Call ``method`` once per item, like the built-in ``map``: the results in input order.
+
+        ``method`` is a method of the service, ``Service.method`` or ``client.method``, not a generator method. With
+        several iterables, each call takes one item of each as its positional arguments, and the map stops at the
+        shortest (``zip``). The items are read and checked against the method's signature here, at once
+        (``TypeError`` naming the item's index); an argument that cannot cross fails when the map runs, naming the
+        item too (``map item 3, args[0]: cannot send ...``), before anything is sent.
+
+        Returns a :class:`~workerlib.Call` of the list of results: await it, gather it, or give it its own deadline
+        with ``.withTimeout(seconds)``, which bounds the whole map. All its calls leave in one message and their
+        results come back in as few as the worker's pace allows; no task is made per call. The first call that fails
+        raises its exception; a deadline that passes raises ``TimeoutError``; cancelling the task that awaits the map
+        raises ``CancelledError``. Each way, every call not answered yet is cancelled in the worker::
+
+            sums = await calculator.map(Calculator.add, [1, 2, 3], [10, 20, 30])  # [11, 22, 33]
+        """
+        service = self._service
+        name, function = mappedMethod(service, self._stop, method, "client")
+        signature, fits = _mapSignature(function)
+        items = list(zip(iterable, *iterables, strict=False))  # stops at the shortest, as map() does
+        owner = f"{service.__qualname__}.{name}()"
+        for index, args in enumerate(items):
+            if not fits(len(args)):
+                try:
+                    signature.bind(*args)
+                except TypeError as error:
+                    raise TypeError(f"map item {index}: {owner}: {error}") from None
+        target = protocol.ServiceTarget(service.__qualname__, service.__module__, name)
+        each = f"{owner} on worker {self.workerName!r}"
+        where = f"map({service.__qualname__}.{name}) of {len(items)} items on worker {self.workerName!r}"
+        connection = self._connection
+        return Call(lambda call: connection.runMap(call, target, items, each), connection.timeout, where)
 
     def _stream(self, method: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Stream[Any]:
         source = streamOf(self, method, args, kwargs)
@@ -562,10 +783,55 @@ def isStreaming(function: Callable[..., Any]) -> bool:
     return inspect.isgeneratorfunction(function) or inspect.isasyncgenfunction(function)
 
 
+def mappedMethod(service: type, stop: type, method: Any, spelled: str) -> tuple[str, Callable[..., Any]]:
+    """The name and function of the service method a ``map`` was given, or ``TypeError`` saying what to pass.
+
+    Accepted: the service's function (``Service.method``, inherited ones and those of a base the service overrides
+    included) and the stand-in of a client or pool of the service (``client.method``, ``pool.method``).
+    ``spelled`` is what the caller is called in the message (``client``, ``pool``).
+    """
+    qualname = service.__qualname__
+    name = getattr(method, "__name__", None)
+    name = name if isinstance(name, str) else ""
+    function = publicMethods(service, stop).get(name)
+    if function is None or not _isMethodNamed(method, service, name):
+        raise TypeError(f"map() takes a method of {qualname} ({qualname}.name or {spelled}.name), got {method!r}")
+    if isStreaming(function):
+        raise TypeError(
+            f"map() takes a method that returns one value; {name}() is a generator: iterate "
+            f"{spelled}.{name}(...) with async for instead"
+        )
+    return name, function
+
+
+def _isMethodNamed(method: Any, service: type, name: str) -> bool:
+    """Whether ``method`` is the function ``name`` of ``service`` or of a class it derives from, or a stand-in of it."""
+    try:
+        found = inspect.unwrap(method)
+    except ValueError:  # a cycle of __wrapped__
+        return False
+    found = getattr(found, "__func__", found)  # a client's or pool's stand-in, bound, unwraps to a bound method
+    return any(vars(cls).get(name) is found for cls in service.__mro__)
+
+
+@functools.cache
+def _mapSignature(function: Callable[..., Any]) -> tuple[inspect.Signature, Callable[[int], bool]]:
+    """A service method's signature as its client has it (no ``self``), and whether a count of arguments certainly
+    binds to it (see :func:`~workerlib.decorators.remoteMethod`)."""
+    parameters = list(inspect.signature(function).parameters.values())
+    signature = inspect.Signature(parameters[1:])
+    return signature, _positionalFit(signature)
+
+
 def clientClass(service: type, stop: type) -> type[ServiceClient]:
     """The client class for ``service``, made once: one wrapt stand-in per public method."""
     if service not in _clientClasses:
-        namespace: dict[str, Any] = {"_service": service, "__doc__": service.__doc__, "__module__": service.__module__}
+        namespace: dict[str, Any] = {
+            "_service": service,
+            "_stop": stop,
+            "__doc__": service.__doc__,
+            "__module__": service.__module__,
+        }
         for name, function in publicMethods(service, stop).items():
             namespace[name] = remoteMethod(function, name, service.__qualname__, streams=isStreaming(function))
         _clientClasses[service] = type(f"{service.__qualname__}Client", (ServiceClient,), namespace)

@@ -9,13 +9,12 @@ its own pending calls with :class:`~workerlib.WorkerClosedError` and is replaced
 from __future__ import annotations
 
 import asyncio
-import inspect
 import logging
 from collections.abc import Awaitable, Callable, Iterable
-from typing import Any
+from typing import Any, overload
 
 from .calls import Call, Stream
-from .client import ServiceClient, isStreaming, streamOf
+from .client import ServiceClient, isStreaming, mappedMethod, streamOf
 from .decorators import remoteMethod
 from .errors import WorkerClosedError
 from .methods import publicMethods
@@ -74,20 +73,42 @@ class Pool:
         """The default deadline of the pool's calls, in seconds (``None``: wait for ever)."""
         return self._timeout
 
-    async def map(self, method: Callable[..., Any], iterable: Iterable[Any], /) -> list[Any]:
-        """Call ``method`` once per item of ``iterable``, spread over the workers; the results in input order.
+    @overload
+    async def map[A, T](self, method: Callable[[Any, A], Awaitable[T]], iterable: Iterable[A], /) -> list[T]: ...
 
-        ``method`` is the service's method (``Service.method``) or the pool's (``pool.method``); each call gets one
-        item as its argument. The first call that fails stops the rest and raises its exception.
+    @overload
+    async def map[A, T](self, method: Callable[[Any, A], T], iterable: Iterable[A], /) -> list[T]: ...
+
+    @overload
+    async def map[A, B, T](
+        self, method: Callable[[Any, A, B], Awaitable[T]], first: Iterable[A], second: Iterable[B], /
+    ) -> list[T]: ...
+
+    @overload
+    async def map[A, B, T](
+        self, method: Callable[[Any, A, B], T], first: Iterable[A], second: Iterable[B], /
+    ) -> list[T]: ...
+
+    @overload
+    async def map(
+        self, method: Callable[..., Any], iterable: Iterable[Any], /, *iterables: Iterable[Any]
+    ) -> list[Any]: ...
+
+    async def map(self, method: Callable[..., Any], iterable: Iterable[Any], /, *iterables: Iterable[Any]) -> list[Any]:
+        """Call ``method`` once per item, spread over the workers; the results in input order.
+
+        ``method`` is the service's method (``Service.method``) or the pool's (``pool.method``). Like the built-in
+        ``map``, each call takes one item of each iterable as its positional arguments, and the map stops at the
+        shortest iterable (``zip``). The first call that fails stops the rest and raises its exception.
         """
-        name = self._methodName(method)
-        items = list(iterable)
+        name, _ = mappedMethod(self._service, self._stop, method, "pool")
+        items = list(zip(iterable, *iterables, strict=False))  # stops at the shortest, as map() does
         results: list[Any] = [None] * len(items)
         indexes = iter(range(len(items)))
 
         async def work() -> None:
             for index in indexes:  # shared: each worker loop takes the next item when it is free
-                results[index] = await self._call(name, (items[index],), {})
+                results[index] = await self._call(name, items[index], {})
 
         tasks = [asyncio.ensure_future(work()) for _ in range(min(len(items), CALLS_PER_WORKER * self._size))]
         try:
@@ -154,26 +175,6 @@ class Pool:
 
     def _stream(self, method: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Stream[Any]:
         return Stream(_PoolStream(self, method, args, kwargs), self._timeout, self._where(method))
-
-    def _methodName(self, method: Callable[..., Any]) -> str:
-        name = getattr(method, "__name__", None)
-        methods = publicMethods(self._service, self._stop)
-        function = methods.get(name) if isinstance(name, str) else None
-        if (
-            not isinstance(name, str)
-            or function is None
-            or not getattr(inspect.unwrap(method), "__qualname__", "").endswith(f".{name}")
-        ):
-            raise TypeError(
-                f"map() takes a method of {self._service.__qualname__} ({self._service.__qualname__}.name or "
-                f"pool.name), got {method!r}"
-            )
-        if isStreaming(function):
-            raise TypeError(
-                f"map() takes a method that returns one value; {name}() is a generator: iterate "
-                f"pool.{name}(...) with async for instead"
-            )
-        return name
 
     # ---- replacing workers that died ------------------------------------------------------------------------------
 
