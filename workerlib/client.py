@@ -21,6 +21,7 @@ from . import protocol
 from ._runtime import clock
 from .calls import Call, CallTiming, Stream
 from .decorators import _positionalFit, remoteMethod
+from .endpoint import Endpoint, handles
 from .errors import AdapterError, CallbackExpiredError, ProtocolError, UnsendableError, WorkerClosedError
 from .methods import publicMethods
 from .protocol import Frame, FrameKind
@@ -40,26 +41,23 @@ class Waiting(Protocol):
     def set_exception(self, error: BaseException, /) -> None: ...
 
 
-class Link:
+class Link(Endpoint):
     """Everything this thread knows of one worker: its channel, the calls waiting for a reply, whether it still lives.
 
-    Shared by every client of that worker, so a worker's death fails all of their pending calls at once.
+    Shared by every client of that worker, so a worker's death fails all of their pending calls at once. Each kind of
+    frame the worker sends is handled by the method marked for it (see :mod:`workerlib.endpoint`).
     """
 
     def __init__(self, name: str, worker: Any, channel: Channel) -> None:
+        super().__init__(channel, f"worker {name!r}", log)
         self.name = name
         self.worker = worker
         """PyScript's own object for the worker (``None`` on a loopback)."""
-        self.channel = channel
         self.pending: dict[int, Waiting] = {}
         """What waits for a reply, by request id."""
         self.streams: dict[int, StreamFeed] = {}
-        self.parts = protocol.PartsAhead()
-        """The parts of a reply that arrived ahead of it, by request id (see ``FrameKind.PART``)."""
         self.partsGoing: set[int] = set()
         """Requests whose parts went ahead and whose payload has not been sent yet (see ``MAX_OPEN_PART_IDS``)."""
-        self.refusals = protocol.RefusalLog(log, f"worker {name!r}")
-        """Frames of the worker's refused as malformed or past a limit, logged coalesced."""
         self.callbacks: dict[int, list[Any]] = {}
         """The callables passed to each call in progress, by request id: what the worker's callbacks call."""
         self.gone: str | None = None
@@ -69,51 +67,52 @@ class Link:
         self.watchers: list[Callable[[str], None]] = []
         """Called with the reason once the link fails (a pool replaces a worker that died)."""
         self._ids = itertools.count(1)
-        channel.onFrames = self.received
         channel.onMalformed = self._malformed
         channel.onSendFailed = self._sendFailed
         channel.onPeerDied = lambda reason: self.fail(f"lost its Python interpreter ({reason})")
 
-    def received(self, frames: list[Frame]) -> None:
-        """Route the frames of one message to the calls waiting for them."""
-        for frame in frames:
-            kind = frame.kind
-            if kind == FrameKind.CALLBACK_CALL:
-                asyncio.Task(self._callBack(frame), loop=asyncio.get_event_loop(), eager_start=True)
-                continue
-            if kind == FrameKind.PART:
-                if frame.id in self.pending:
-                    refused = self.parts.add(frame)
-                    if refused is not None:
-                        self.refusals.refuse(refused)
-                continue  # parts of a reply nobody waits for any more: dropped
-            feed = self.streams.get(frame.id)
-            if feed is not None and kind in (FrameKind.STREAM_ITEM, FrameKind.STREAM_END, FrameKind.REPLY):
-                if kind == FrameKind.STREAM_ITEM and feed.arrived >= feed.allowed:
-                    self._overran(frame.id, feed)
-                    continue
-                feed.put(frame)  # a REPLY ends a stream too: the worker failed before the stream started
-                continue
-            future = self.pending.get(frame.id)
-            if kind == FrameKind.REPLY:
-                self.parts.claim(frame)
-                if future is not None and not future.done():
-                    future.set_result(frame)
-                elif frame.id == 0:  # the worker's answer to a message of ours it could not read
-                    log.warning("worker %r could not read a message this thread sent", self.name)
-                continue  # a late reply to a call that gave up: dropped
-            if kind in (FrameKind.STREAM_ITEM, FrameKind.STREAM_END) and future is None:
-                continue  # the rest of a stream whose consumer left: dropped
-            error = ProtocolError(
-                f"worker {self.name!r} sent a frame of {protocol.kindName(frame.kind)} (id {frame.id}), "
-                f"which this side does not handle (workerlib protocol version {protocol.VERSION})"
-            )
+    @handles(FrameKind.REPLY)
+    def _reply(self, frame: Frame) -> None:
+        feed = self.streams.get(frame.id)
+        if feed is not None:
+            feed.put(frame)  # a REPLY ends a stream too: the worker failed before the stream started
+            return
+        self.parts.claim(frame)
+        waiting = self.pending.get(frame.id)
+        if waiting is not None and not waiting.done():
+            waiting.set_result(frame)
+        elif frame.id == 0:  # the worker's answer to a message of ours it could not read
+            log.warning("worker %r could not read a message this thread sent", self.name)
+        # else a late reply to a call that gave up: dropped
+
+    @handles(FrameKind.STREAM_ITEM, FrameKind.STREAM_END)
+    def _streamed(self, frame: Frame) -> None:
+        feed = self.streams.get(frame.id)
+        if feed is not None:
+            if frame.kind == FrameKind.STREAM_ITEM and feed.arrived >= feed.allowed:
+                self._overran(frame.id, feed)
+            else:
+                feed.put(frame)
+        elif frame.id in self.pending:  # a stream's frame for a call that is no stream: it cannot complete
+            error = ProtocolError(f"worker {self.name!r} sent {protocol.kindName(frame.kind)} for call {frame.id}")
             self.refusals.refuse(error)
-            if frame.kind in (FrameKind.STREAM_ITEM, FrameKind.STREAM_END):
-                self._failCall(frame.id, error)  # these name one of this side's calls: it cannot complete
-            elif frame.kind != FrameKind.CALLBACK_REPLY and self.gone is None:
-                # A frame the worker started (its own id): answered, so nothing on its side waits for ever.
-                self.channel.send(Frame(FrameKind.REPLY, frame.id, protocol.refusal(error)))
+            self._failCall(frame.id, error)
+        # else the rest of a stream whose consumer left: dropped
+
+    @handles(FrameKind.PART)
+    def _part(self, frame: Frame) -> None:
+        if frame.id in self.pending:
+            refused = self.parts.add(frame)
+            if refused is not None:
+                self.refusals.refuse(refused)
+        # else parts of a reply nobody waits for any more: dropped
+
+    @handles(FrameKind.CALLBACK_CALL)
+    def _callbackCall(self, frame: Frame) -> None:
+        asyncio.Task(self._callBack(frame), loop=asyncio.get_event_loop(), eager_start=True)
+
+    def answers(self, frame: Frame) -> bool:
+        return super().answers(frame) and self.gone is None
 
     def _overran(self, ident: int, feed: StreamFeed) -> None:
         """Stream ``ident``'s worker sent an item past the credit this side granted: fail the stream, stop it."""

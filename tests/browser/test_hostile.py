@@ -5,7 +5,8 @@ with crafted bytes. Every test runs on both Pyodide releases.
 One page (``pages/hostile``): four workers serve the same pathological service, so a call that kills one (as the
 unprotected code does) leaves the others to the rest of the page. The page's last section has the worker answer with
 crafted replies; if one kills the main thread's interpreter, a JavaScript watchdog still reports what the page found
-until then, and the tests of what is missing say so.
+until then, and the tests of what is missing say so. Among them are issue 20's crash, hang, depth, hashing, failure
+and framing attacks, the same bytes as the unit attack suite's (``pages/hostile/attackpayloads.py``).
 """
 
 from __future__ import annotations
@@ -18,13 +19,14 @@ from workerlib import codec
 
 from .conftest import EVERY_PYODIDE, RunPage
 from .harness import PageRun, PageSpec, WorkerSpec
+from .pages.hostile import attackpayloads
 
 pytestmark = EVERY_PYODIDE  # every test here runs on 314.0.2 and on 0.29.5
 
 HOSTILE = PageSpec(
     "hostile",
     workers=[WorkerSpec(name, src="worker_hostile.py") for name in ("hostile", "deep", "deeperror", "fatal")],
-    shared=["hostile_shared.py", "stackops.py", "worker_hostile.py"],
+    shared=["hostile_shared.py", "stackops.py", "worker_hostile.py", "attackpayloads.py"],
     # Four workers boot at once; without the protections of issue 12, six calls wait for their 10 s deadline.
     timeout=300,
 )
@@ -43,12 +45,22 @@ CRAFTED = (
     "enumBuild",
     "enumBuildEqual",
     "enumBuildSNaN",
+    "hangingReply",
+    "emptyTupleInFrozenset",
+    "exceptionChain",
+    "tuplesSharingOneHash",
     "binbytes8",
     "longBinput",
+    "straddlingFrame",
     "binbytes8Below2GB",
+    "listsFilledAfterPop",
+    "unicodeErrorOutOfRange",
+    "crashingReply",
     "deepFrozenset",
+    "hangingTreePart",
 )
-"""The crafted replies of ``worker_hostile.craftedReply``, in the page's order."""
+"""The crafted replies of ``worker_hostile.craftedReply`` and issue 20's (``attackpayloads.REPLIES``, the bytes
+``tests/unit/test_attacks.py`` decodes), in the page's order (``worker_hostile.CRAFTED``)."""
 CALL_TIMEOUT = 10.0
 """The page's deadline for calls to workers a call may kill (``main.CALL_TIMEOUT``)."""
 PROMPTLY = 3.0
@@ -227,6 +239,11 @@ def test_the_worker_really_died_of_a_pyodide_fatal_error(run: PageRun) -> None:
 # ---- 6. a worker answering with crafted bytes ----------------------------------------------------------------------
 
 
+def test_the_page_sends_every_crafted_reply_listed_here_and_every_attack_of_issue_20(page: dict[str, Any]) -> None:
+    assert tuple(page.get("craftedKinds", ())) == CRAFTED, "worker_hostile.CRAFTED and CRAFTED here differ"
+    assert set(attackpayloads.REPLIES) <= set(CRAFTED), set(attackpayloads.REPLIES) - set(CRAFTED)
+
+
 @pytest.mark.parametrize("kind", CRAFTED)
 def test_a_crafted_reply_is_refused_and_changes_nothing(page: dict[str, Any], kind: str) -> None:
     crafted = page.get("crafted", {})
@@ -240,7 +257,14 @@ def test_a_crafted_reply_is_refused_and_changes_nothing(page: dict[str, Any], ki
         pytest.fail(f"the page has no outcome for {kind!r}")
     found = crafted[kind]
     raised = error(found)
-    assert "ProtocolError" in raised["isinstance"], raised  # DecodeError is one
+    if kind in attackpayloads.FAILURES:
+        # A failure reply whose exception cannot be rebuilt: the caller gets the worker's failure as a RemoteError,
+        # which prints (the exception itself, raised here, crashed printing it).
+        assert raised["type"] == "RemoteError", raised
+        assert raised["remoteType"] == attackpayloads.FAILURES[kind], raised
+        assert found["printed"], "the failure was not printed"
+    else:
+        assert "ProtocolError" in raised["isinstance"], raised  # DecodeError is one
     assert found["heapGrowth"] < HEAP_GROWTH_LIMIT, f"the main thread's Wasm memory grew by {found['heapGrowth']:,}"
     assert found["enumIntact"] is True, found["enumState"]
     assert found["ranCode"] is False

@@ -19,6 +19,7 @@ LADDER: list[set[str]] = [
     {"codec"},
     {"protocol"},
     {"transport"},
+    {"endpoint"},
     {"client", "server"},
     {"pool"},
     {"service"},

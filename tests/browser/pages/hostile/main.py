@@ -11,6 +11,7 @@ import json
 import time
 import traceback
 
+import attackpayloads  # noqa: F401 - defines the classes issue 20's payloads name (Link) on this thread
 import js
 import pagekit
 import pyodide_js
@@ -29,7 +30,7 @@ CALL_TIMEOUT = 10.0  # seconds: the deadline of every call on a worker a patholo
 SECTION_DEADLINE = 60.0
 BOOT_DEADLINE = 120.0  # four workers boot at once on a busy 2-core machine
 
-results = {"nestingLimit": NESTING_LIMIT, "depth": DEPTH}
+results = {"nestingLimit": NESTING_LIMIT, "depth": DEPTH, "craftedKinds": list(CRAFTED)}
 
 _WATCHDOG_JS = r"""
 (api) => {
@@ -224,15 +225,28 @@ def execMark():
     return bool(js.Reflect.has(js.globalThis, EXEC_MARK))
 
 
+async def printing(awaitable, printed):
+    """``awaitable``'s outcome; an exception it raises is printed in full first (traceback, chain and notes, as a
+    console would) and ``printed["length"]`` set: a rebuilt exception with fields out of range crashed the
+    interpreter printing it (issue 20)."""
+    try:
+        return await awaitable
+    except BaseException as error:
+        printed["length"] = len("".join(traceback.format_exception(error)))
+        raise
+
+
 async def crafted():
     """Item 6: the worker answers with crafted bytes; this thread must refuse them, unharmed."""
     hostile = client("hostile")
-    found = results["crafted"] = {}  # filled as it goes: the last kind may kill an unprotected decoder
+    found = results["crafted"] = {}  # filled as it goes: the last kinds may kill an unprotected decoder
     for kind in CRAFTED:
         results["runningCrafted"] = kind
         state, heap = memberState(), heapBytes()
         publish()
-        outcome = found[kind] = await attempt(hostile.lie(kind))
+        printed = {}
+        outcome = found[kind] = await attempt(printing(hostile.lie(kind), printed))
+        outcome["printed"] = printed.get("length")
         outcome["heapGrowth"] = heapBytes() - heap
         outcome["enumState"] = memberState()
         outcome["enumIntact"] = outcome["enumState"] == state

@@ -6,8 +6,10 @@ Imported by the main thread too (for the ``Hostile`` client), where it serves no
 import inspect
 import pickletools
 import struct
+from collections.abc import Sequence
 from decimal import Decimal
 
+import attackpayloads
 import stackops
 from hostile_shared import Color, ImageTooSmallError, LimitExceededError
 
@@ -64,8 +66,13 @@ class Hostile(WorkerService):
         return {name: stackops.attempt(name, depth) for name in stackops.OPERATIONS}
 
     def lie(self, kind: str) -> str:
-        """Answer this very call with the crafted reply ``kind`` instead of the honest one."""
-        lieOnce(craftedReply(kind))
+        """Answer this very call with the crafted reply ``kind`` instead of the honest one (and the parts it sends
+        ahead of it, if any)."""
+        if kind in attackpayloads.REPLIES:
+            sent = attackpayloads.crafted(kind, member=(Color.__module__, Color.__qualname__))
+            lieOnce(sent.reply, sent.parts)
+        else:
+            lieOnce(craftedReply(kind))
         return "the honest answer"
 
 
@@ -147,18 +154,31 @@ CRAFTED = (
     "enumBuild",
     "enumBuildEqual",
     "enumBuildSNaN",
+    "hangingReply",
+    "emptyTupleInFrozenset",
+    "exceptionChain",
+    "tuplesSharingOneHash",
     "binbytes8",
     "longBinput",
+    "straddlingFrame",
     "binbytes8Below2GB",
+    "listsFilledAfterPop",
+    "unicodeErrorOutOfRange",
+    "crashingReply",
     "deepFrozenset",
+    "hangingTreePart",
 )
-"""In the order the page sends them: those that grow the heap (which never shrinks) late, the largest last but one,
-and the one that kills an unprotected decoder last of all."""
+"""In the order the page sends them: those of ``craftedReply`` and those of ``attackpayloads.REPLIES`` (issue 20's).
+Those an unprotected decoder survives first; then those that grow the heap (which never shrinks), the largest last
+of them; then those that kill an unprotected decoder's interpreter (a deep value's ``repr``, printing a bad
+``UnicodeDecodeError``, hashing), whose watchdog still reports what came before; and the one that hangs it (2**40
+hash steps decoding a part) last of all, since a hang stops the watchdog too."""
 
 
-def lieOnce(crafted: bytes) -> None:
+def lieOnce(crafted: bytes, parts: Sequence[bytes] = ()) -> None:
     """Make the next reply this worker encodes ``crafted``, by replacing ``workerlib.protocol.encodeReply`` (and the
-    server's own name for it, if it has one) for one call."""
+    server's own name for it, if it has one) for one call; ``parts`` are sent ahead of it as ``PART`` frames, through
+    the ``sendPart`` the server gives ``encodeReply`` for a long list."""
     import workerlib.server as server
 
     original = protocol.encodeReply
@@ -168,16 +188,26 @@ def lieOnce(crafted: bytes) -> None:
         for module in patched:
             module.encodeReply = original
 
+    def sendParts(args, kwargs):
+        sendPart = kwargs.get("sendPart", args[5] if len(args) > 5 else None)
+        if parts and sendPart is None:
+            raise RuntimeError("encodeReply was given no sendPart: the parts cannot go ahead of the reply")
+        for part in parts:
+            if not sendPart(part):
+                raise RuntimeError("sendPart refused a part")
+
     if inspect.iscoroutinefunction(original):
 
         async def lying(*args, **kwargs):
             restore()
+            sendParts(args, kwargs)
             return crafted
 
     else:
 
         def lying(*args, **kwargs):
             restore()
+            sendParts(args, kwargs)
             return crafted
 
     for module in patched:
