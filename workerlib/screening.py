@@ -191,6 +191,15 @@ def screen(
     """
     if isinstance(data, memoryview):
         data = data.tobytes() if len(data) < 4096 else data
+    if isQuick(data, keys):
+        return QUICK
+    reader = _Recognizer(data, limit, keys, frozenset() if keys >= 0 else standIns, budget or Budget(len(data)))
+    return EXACT if reader.read() else MEASURE
+
+
+def isQuick(data: bytes | memoryview, keys: int = -1) -> bool:
+    """Whether ``data`` is in the quick grammar (see the module): built-in values only, which :func:`screen` needs
+    to read no further. Raises :class:`~workerlib.DecodeError` for what no reading accepts."""
     size = len(data)
     if size < 3 or data[0] != 0x80 or data[1] != 5 or data[size - 1] != 0x2E:
         raise DecodeError(f"malformed payload ({size} bytes): not a protocol 5 pickle ending in STOP")
@@ -205,7 +214,7 @@ def screen(
         stop = frameEnd if position < frameEnd < end else end
         position = run(data, position, stop).end()  # type: ignore[union-attr]
         if position == end:
-            return QUICK
+            return True
         region = stop if position < stop else end
         op = data[position]
         if op == 0x95 and position >= frameEnd:  # FRAME, outside any frame
@@ -220,9 +229,7 @@ def screen(
             length = _declared(data, position + 1, width, region)
             position += 1 + width + length
         else:
-            break
-    reader = _Recognizer(data, limit, keys, frozenset() if keys >= 0 else standIns, budget or Budget(size))
-    return EXACT if reader.read() else MEASURE
+            return False
 
 
 def _declared(data: bytes | memoryview, at: int, width: int, end: int) -> int:
