@@ -1,6 +1,6 @@
 """Runs the benchmark page headless: raw PyScript calls against workerlib calls, in the same page and run.
 
-Builds ``bench/`` into a page the way the browser tests build theirs (``tests/browser/harness.py``), serves the
+Builds ``bench/`` into a page the way the browser tests build theirs (:mod:`tools.pages`), serves the
 repository from 127.0.0.1, runs the page in headless Chromium, prints a Markdown table and writes it with the versions
 used to ``build/bench/results.json``. Exits 1 when the page fails (a wrong result included), 0 otherwise; with
 ``--strict``, also when a ratio misses its target.
@@ -16,14 +16,13 @@ import platform
 import sys
 from pathlib import Path
 from typing import Any
-from unittest import mock
 
 from playwright.sync_api import Browser, sync_playwright
 
-from tests.browser import harness
-from tests.browser.harness import PageSpec, WorkerSpec
+from tools import pages
 from tools.browser import Console, PageError, launchChromium, waitForPage
 from tools.devserver import REPOSITORY, DevServer
+from tools.pages import PageSpec, WorkerSpec
 
 SPEC = PageSpec(
     "bench",
@@ -35,14 +34,13 @@ RESULTS = REPOSITORY / "build" / "bench" / "results.json"
 PROGRESS = "bench: "
 
 
-def buildBenchPage(pyodide: str = harness.PYODIDE_DEFAULT) -> str:
+def buildBenchPage(pyodide: str = pages.PYODIDE_DEFAULT) -> str:
     """Write ``build/bench/index.html`` and its configs for the sources in ``bench/``; return the page's URL path.
 
-    This is the browser tests' own :func:`~tests.browser.harness.buildPage` (same wheels, configs and ``pagekit``),
+    This is how the browser tests build theirs (:func:`tools.pages.buildPage`: same wheels, configs and ``pagekit``),
     pointed at ``bench/`` instead of ``tests/browser/pages/``.
     """
-    with mock.patch.multiple(harness, PAGES=REPOSITORY, BUILT_PAGES=REPOSITORY / "build"):
-        return harness.buildPage(SPEC, pyodide=pyodide)
+    return pages.buildPage(SPEC, pages=REPOSITORY, built=REPOSITORY / "build", pyodide=pyodide)
 
 
 class ProgressConsole(Console):
@@ -55,7 +53,7 @@ class ProgressConsole(Console):
 
 
 def runBench(
-    browser: Browser, origin: str, *, scale: float, timeout: float, pyodide: str = harness.PYODIDE_DEFAULT
+    browser: Browser, origin: str, *, scale: float, timeout: float, pyodide: str = pages.PYODIDE_DEFAULT
 ) -> dict[str, Any]:
     """Open the page on Pyodide ``pyodide``, wait for ``window.pageResult`` and return what the page reported."""
     url = origin + buildBenchPage(pyodide) + (f"?scale={scale:g}" if scale != 1 else "")
@@ -165,8 +163,8 @@ def main() -> None:
     parser.add_argument("--strict", action="store_true", help="exit 1 when a ratio misses its target")
     parser.add_argument(
         "--pyodide",
-        choices=sorted(harness.PYODIDE_RELEASES),
-        default=harness.PYODIDE_DEFAULT,
+        choices=sorted(pages.PYODIDE_RELEASES),
+        default=pages.PYODIDE_DEFAULT,
         help="the Pyodide release the page runs on (default: PyScript 0.7.31's own)",
     )
     options = parser.parse_args()

@@ -35,17 +35,17 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from types import ModuleType
 from typing import Any
-from unittest import mock
 
 from playwright.sync_api import Browser, Page, sync_playwright
 from playwright.sync_api import Error as PlaywrightError
 
-from tests.browser import harness
-from tests.browser.harness import PageSpec
+from tools import pages
 from tools.browser import launchChromium
 from tools.devserver import REPOSITORY, DevServer
+from tools.pages import PageSpec
 
-PAGE_FOLDER = harness.PAGES / "hostile"
+TEST_PAGES = pages.REPOSITORY / "tests" / "browser" / "pages"  # the hostile test page's probes, by path
+PAGE_FOLDER = TEST_PAGES / "hostile"
 SPEC = PageSpec(
     "hostile", main="probe_main.py", shared=["stackops.py", "probe_service.py"], title="workerlib stack probe"
 )
@@ -198,8 +198,8 @@ class Prober:
         self.workerPages: dict[str, Page] = {}
 
     def url(self, release: str, **query: str) -> str:
-        with mock.patch.multiple(harness, BUILT_PAGES=BUILT):  # beside, not over, the browser tests' built pages
-            path = harness.buildPage(SPEC, pyodide=release)
+        # Built beside, not over, the browser tests' built pages.
+        path = pages.buildPage(SPEC, pages=TEST_PAGES, built=BUILT, pyodide=release)
         return f"{self.origin}{path}?{urllib.parse.urlencode(query)}"
 
     def open(self, url: str, timeout: float) -> Page:
@@ -220,9 +220,9 @@ class Prober:
             url = self.url(
                 release,
                 thread="worker",
-                src=harness._url(PAGE_FOLDER / "probe_worker.py"),
-                stackops=harness._url(PAGE_FOLDER / "stackops.py"),
-                interpreter=harness.pyodideRelease(release).url,
+                src=pages.url(PAGE_FOLDER / "probe_worker.py"),
+                stackops=pages.url(PAGE_FOLDER / "stackops.py"),
+                interpreter=pages.pyodideRelease(release).url,
             )
             page = self.workerPages[release] = self.open(url, PAGE_TIMEOUT)
         return page
@@ -231,9 +231,7 @@ class Prober:
         return self.evaluate(release, "probeInWorker", [operation, depth])
 
     def inService(self, release: str, operation: str, depth: int) -> str:
-        return self.evaluate(
-            release, "probeInService", [operation, depth, harness._url(PAGE_FOLDER / "probe_service.py")]
-        )
+        return self.evaluate(release, "probeInService", [operation, depth, pages.url(PAGE_FOLDER / "probe_service.py")])
 
     def evaluate(self, release: str, function: str, args: list[object]) -> str:
         """Call ``window.<function>(...args)`` on the release's probe page and wait for its outcome (the page gives
@@ -285,7 +283,7 @@ def table(results: list[Series], limit: int) -> str:
     def number(value: int | None) -> str:
         return "-" if value is None else f"{value:,}"
 
-    releases, threads = list(harness.PYODIDE_RELEASES), list(THREADS)
+    releases, threads = list(pages.PYODIDE_RELEASES), list(THREADS)
     order = sorted(
         results,
         key=lambda found: (
@@ -325,7 +323,7 @@ def load(path: Path) -> tuple[dict[str, Any], list[Series]]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--release", action="append", choices=list(harness.PYODIDE_RELEASES))
+    parser.add_argument("--release", action="append", choices=list(pages.PYODIDE_RELEASES))
     parser.add_argument("--thread", action="append", choices=THREADS)
     parser.add_argument("--op", action="append", choices=OPERATIONS)
     parser.add_argument("--start", type=int, default=1000, help="first depth probed (default 1000)")
@@ -346,11 +344,11 @@ def main() -> None:
         print(f"NESTING_LIMIT = {limit} ({source}); Chromium {report['chromium']}")
         print(table(done, limit))
         return
-    releases = options.release or list(harness.PYODIDE_RELEASES)
+    releases = options.release or list(pages.PYODIDE_RELEASES)
     threads = options.thread or list(THREADS)
     operations = options.op or list(OPERATIONS)
     for release in releases:
-        harness.pyodideRelease(release)  # fails early, naming 'make npm', if the npm package is missing
+        pages.pyodideRelease(release)  # fails early, naming 'make npm', if the npm package is missing
     bounds = (options.start, options.cap, options.precision, options.crash_span)
     results = load(options.out)[1] if options.resume and options.out.exists() else []
     measured = {(found.operation, found.release, found.thread) for found in results}

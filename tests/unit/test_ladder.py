@@ -69,3 +69,16 @@ def test_the_ladder_test_sees_an_upward_import(tmp_path: Path) -> None:
     module = tmp_path / "kinds.py"
     module.write_text("from . import codec\n\ndef f():\n    from .protocol import Frame\n")
     assert importsOf(module) == {"codec", "protocol"}
+
+
+def test_tools_never_import_tests() -> None:
+    wrong = []
+    for path in sorted((REPOSITORY / "tools").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            names = [alias.name for alias in node.names] if isinstance(node, ast.Import) else []
+            if isinstance(node, ast.ImportFrom) and node.level == 0:
+                names = [node.module or ""]
+            wrong += [
+                f"{path.relative_to(REPOSITORY)} imports {name}" for name in names if name.split(".")[0] == "tests"
+            ]
+    assert not wrong, "\n".join(wrong)
