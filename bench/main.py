@@ -35,6 +35,7 @@ def samplesFor(count):
 
 
 raw = await pyscript.workers[WORKER]  # noqa: F704 - PyScript runs main scripts with top-level await
+alone = await pyscript.workers["raw"]  # noqa: F704 - raw PyScript in a worker of its own, without workerlib
 bench = await Bench.connect(WORKER)  # noqa: F704
 
 
@@ -82,6 +83,14 @@ async def rawConcurrent():
 
 async def libConcurrent():
     return await asyncio.gather(*(timedCall(bench.add(n, 1)) for n in range(100)))
+
+
+async def libMap():
+    return await bench.map(Bench.add, range(100), [1] * 100)
+
+
+async def aloneAdd():
+    return fromJs(await alone.add(1, 2))
 
 
 def comparable(value, expected):
@@ -168,8 +177,23 @@ async def verifyPair(label, rawCall, libCall, expected):
 
 
 rows = []
-# Targets: issue 11 ("A channel of workerlib's own"), ratio workerlib / raw PyScript in the same page and run.
-rows.append(await compare("add", "add(1, 2)", rawAdd, libAdd, 3, samples=30, inner=200, target=1.3))  # noqa: F704
+# Targets: issue 21 ("One lean call path") for calls, issue 11 ("A channel of workerlib's own") for data; the ratio is
+# workerlib / raw PyScript in the same page and run.
+rows.append(await compare("add", "add(1, 2)", rawAdd, libAdd, 3, samples=30, inner=200, target=1.5))  # noqa: F704
+# Raw PyScript in a worker of its own against raw PyScript beside workerlib: a side effect of workerlib on PyScript's
+# own calls would show here (the "workerlib" column is raw PyScript in the worker workerlib also serves).
+rows.append(
+    await compare(  # noqa: F704
+        "rawBeside",
+        "raw add(1, 2) beside workerlib, against raw alone",
+        aloneAdd,
+        rawAdd,
+        3,
+        samples=30,
+        inner=200,
+        target=None,
+    )
+)
 
 for size, samples in ((10_000, 60), (100_000, 25), (1_000_000, 11)):
     numbers = list(range(size))
@@ -250,7 +274,18 @@ rows.append(
         libConcurrent,
         [n + 1 for n in range(100)],
         samples=40,
-        target=0.25,
+        target=1.0,
+    )
+)
+rows.append(
+    await compare(  # noqa: F704
+        "map",
+        "client.map of 100 add() against raw's 100 concurrent add()",
+        rawConcurrent,
+        libMap,
+        [n + 1 for n in range(100)],
+        samples=40,
+        target=0.15,
     )
 )
 
@@ -333,6 +368,7 @@ beyond = {
     "callbackRoundTripUs": round(statistics.median(callbackTimes) / CALLBACKS * 1e6, 2),
     "callbacks": CALLBACKS,
     "addRoundTripUs": round(addTime * 1e6, 2),
+    "perAddTarget": 1.0,  # issue 21: a stream item and an awaited callback round trip each cost at most an add()
 }
 progress(
     f"{beyond['mapCase']}: 1 worker {beyond['mapOneWorkerMs']:.1f} ms, pool of 2 {beyond['mapTwoWorkersMs']:.1f} ms, "
