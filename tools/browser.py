@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import time
@@ -75,13 +76,43 @@ def failure(reason: str, page: Page, console: Console, errors: list[str]) -> Pag
     return PageError("\n".join(parts))
 
 
+BANNER = "document.querySelector('.py-error') !== null"
+SETTLE_SECONDS = 5.0
+"""How long a failed page is given for its other sign of the failure to arrive: PyScript shows a failed main script
+both as an error banner and as a traceback in the console, in either order, and on a loaded machine seconds apart."""
+
+
+def failedPage(page: Page, console: Console, *, settle: float = SETTLE_SECONDS) -> PageError:
+    """The report on a page that failed, the same whichever sign of it came first.
+
+    Waits until the page shows an error banner and a script printed a traceback, at most ``settle`` seconds (a
+    worker's traceback has no banner), then names both signs it saw and carries the banners and the whole console.
+    """
+    deadline = time.monotonic() + settle
+    errors = pageErrors(page)
+    while not (errors and console.fatal.is_set()):
+        left = deadline - time.monotonic()
+        if left <= 0:
+            break
+        # Either wait lets the console handlers run; the banner's wait ends as soon as it shows.
+        with contextlib.suppress(PlaywrightTimeout):
+            page.wait_for_function(f"() => {BANNER}" if not errors else "() => false", timeout=min(250, left * 1000))
+        errors = pageErrors(page)
+    signs = []
+    if errors:
+        signs.append("the page shows an error")
+    if console.fatal.is_set():
+        signs.append("a script printed a Python traceback")
+    return failure(" and ".join(signs) or "the page failed", page, console, errors)
+
+
 def waitForPage(page: Page, console: Console, readyCondition: str, *, timeout: float) -> None:
     """Wait until the JavaScript expression ``readyCondition`` is true, failing fast on errors.
 
-    Raises :class:`PageError` when the page shows a PyScript error banner, when any script (main thread or worker)
-    prints a Python traceback, or after ``timeout`` seconds.
+    Raises :class:`PageError` (:func:`failedPage`) when the page shows a PyScript error banner or any script (main
+    thread or worker) prints a Python traceback, and after ``timeout`` seconds.
     """
-    condition = f"() => ({readyCondition}) || document.querySelector('.py-error') !== null"
+    condition = f"() => ({readyCondition}) || {BANNER}"
     started = time.monotonic()
     while True:
         try:
@@ -90,11 +121,8 @@ def waitForPage(page: Page, console: Console, readyCondition: str, *, timeout: f
         except PlaywrightTimeout:
             # Short waits let the console handlers run, so a worker's traceback ends the wait at once.
             if console.fatal.is_set():
-                raise failure("a script printed a Python traceback", page, console, pageErrors(page)) from None
+                raise failedPage(page, console) from None
             if time.monotonic() - started > timeout:
                 raise failure(f"not ready after {timeout:.0f} s", page, console, pageErrors(page)) from None
-    errors = pageErrors(page)
-    if errors:
-        raise failure("the page shows an error", page, console, errors)
-    if console.fatal.is_set():
-        raise failure("a script printed a Python traceback", page, console, errors)
+    if console.fatal.is_set() or pageErrors(page):
+        raise failedPage(page, console)

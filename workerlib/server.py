@@ -3,7 +3,10 @@
 A :class:`Session` serves the frames arriving on one :class:`~workerlib.transport.Channel`. Each request runs as a
 task started eagerly, so a sync method (and an ``async`` one that never waits) is done before the next frame is
 looked at, in arrival order; its reply is queued at once. Replies ready when a message has been handled leave
-together, as one message; a slow ``async`` method answers later, on its own, holding nobody back.
+together, as one message; a slow ``async`` method answers later, on its own, holding nobody back. A request the
+main thread cancelled before it started never starts: cancelled in the same message, or marked cancelled in the
+buffer a cross-origin isolated page shares with the worker (:meth:`~workerlib.transport.Channel.wasCancelled`), which
+the main thread does before it interrupts the call running ahead of it.
 
 Every failure, from a malformed payload to an exception in a service method, becomes a reply: :func:`dispatch` never
 raises, so one bad call cannot stop the worker from serving the next. Nothing here touches JavaScript.
@@ -317,6 +320,8 @@ class Session:
         self.awaiting: dict[int, asyncio.Future[Any]] = {}
         """Callback calls sent to the main thread, by their id, until their reply arrives."""
         self._callbackIds = itertools.count(1)
+        self.skipped = 0
+        """Requests never started because the main thread had cancelled them (see :meth:`received`)."""
         channel.onFrames = self.received
         channel.onMalformed = self._malformed
         channel.onSendFailed = self._sendFailed
@@ -324,10 +329,17 @@ class Session:
     def received(self, frames: list[Frame]) -> None:
         """Start every request of one message in order; send the replies that are ready as one message."""
         loop = asyncio.get_event_loop()
+        # Requests cancelled in the same message never start (the cancels come after them).
+        dropped = {frame.id for frame in frames if frame.kind == FrameKind.CANCEL}
         for frame in frames:
             kind = frame.kind
             if kind == FrameKind.REQUEST:
                 self.parts.claim(frame)
+                # A request the main thread cancelled while the worker ran the ones before it never starts: the mark
+                # in shared memory is there before the running one is interrupted (Channel.interrupt).
+                if frame.id in dropped or self.channel.wasCancelled(frame.id):
+                    self.skipped += 1
+                    continue
                 self._start(frame, loop)
             elif kind == FrameKind.PART:
                 if frame.id in self.running:  # its request started without it: nothing will claim it
@@ -338,6 +350,7 @@ class Session:
                     self.refusals.refuse(refused)
             elif kind == FrameKind.CANCEL:
                 self.parts.pop(frame.id, None)  # a request whose encoding failed after some parts went
+                self.channel.wasCancelled(frame.id)  # its mark, if the request started before the mark was made
                 running = self.running.get(frame.id)
                 if running is not None:
                     self.cancelled.add(frame.id)

@@ -117,12 +117,23 @@ class Channel:
         return False
 
     def interrupt(self, ident: int) -> None:
-        """Main thread: interrupt request ``ident`` if the worker is running it as sync Python code right now.
+        """Main thread: the caller gave up on request ``ident``: the worker must not start it, and a sync method
+        running it is interrupted.
 
         The worker cannot read a frame while a sync method runs, so this goes around the channel: where the page is
-        cross-origin isolated, through a shared buffer Pyodide checks as it runs (see :class:`PortChannel`).
-        Elsewhere it does nothing, and the method runs to its end.
+        cross-origin isolated, through a buffer shared with the worker (see :class:`PortChannel`). The request is
+        marked cancelled there at once, before its ``CANCEL`` frame is sent; the interrupt itself fires one turn of
+        the event loop later, after the other cancellations made in this turn (the rest of an ``asyncio.gather``)
+        are marked too, so the worker never starts a call queued behind the one it stops. Elsewhere it does nothing:
+        the method runs to its end, and the worker learns of the cancellation from the ``CANCEL`` frame.
         """
+
+    def wasCancelled(self, ident: int) -> bool:
+        """Worker: whether the main thread marked request ``ident`` cancelled (:meth:`interrupt`); the mark is taken.
+
+        Asked before a request starts (a marked one never does) and when its ``CANCEL`` frame arrives.
+        """
+        return False
 
     def interruptible(self, ident: int) -> contextlib.AbstractContextManager[Any]:
         """Worker: mark sync Python code run for request ``ident``, which :meth:`interrupt` may then stop."""
@@ -386,18 +397,37 @@ const reportDeath = (api, port) => {
 // Pyodide's event loop runs call_soon callbacks through scheduler.postTask where the browser has it: a task posted
 // the same way runs after every callback already queued, so frames sent in this turn are all in the batch.
 const scheduleFlush = globalThis.scheduler?.postTask ? (flush) => { scheduler.postTask(flush); } : undefined;
-// The interrupt buffer: [0] is Pyodide's (a signal number to raise), [1] the request a worker runs as sync code
-// (negative once the main thread asked to interrupt it). Interrupt only the request running now: asked of [1] and
-// changed in one atomic step, so a request that just ended is never interrupted in its successor's place.
+// The interrupt buffer (Int32Array, see INTERRUPT_SLOTS): [0] is Pyodide's (a signal number to raise), [1] the
+// request a worker runs as sync code (negative once the main thread asked to interrupt it), [2] where the next mark
+// goes, [3] how many marks are live, [4...] marks: requests the main thread cancelled, which the worker must not start.
+const MARKS = 4;
+// Main thread, cancelling a request: mark it first, so the worker never starts it once the mark is there.
+const markCancelled = (shared, slot) => {
+  const at = MARKS + (Atomics.add(shared, 2, 1) >>> 0) % (shared.length - MARKS);
+  if (Atomics.exchange(shared, at, slot) === 0) Atomics.add(shared, 3, 1);  // else an older mark made way
+};
+// Interrupt only the request running now: asked of [1] and changed in one atomic step, so a request that just ended
+// is never interrupted in its successor's place.
 const interrupt = (shared, slot) => {
   if (Atomics.compareExchange(shared, 1, slot, -slot) === slot) Atomics.store(shared, 0, 2);
+};
+// Worker: whether the request was marked cancelled; the mark is taken away.
+const takeMark = (shared, slot) => {
+  if (Atomics.load(shared, 3) === 0) return false;
+  for (let at = MARKS; at < shared.length; at++) {
+    if (shared[at] === slot && Atomics.compareExchange(shared, at, slot, 0) === slot) {
+      Atomics.sub(shared, 3, 1);
+      return true;
+    }
+  }
+  return false;
 };
 const enterSync = (shared, slot) => { Atomics.store(shared, 1, slot); };
 const leaveSync = (shared) => { Atomics.store(shared, 1, 0); };
 const interruptWanted = (shared) => Atomics.load(shared, 1) < 0;
 return {
   tagOf, cloneProblem, transferableOf, postBatch, postParts, listen, reportDeath, scheduleFlush,
-  interrupt, enterSync, leaveSync, interruptWanted,
+  markCancelled, interrupt, takeMark, enterSync, leaveSync, interruptWanted,
 };
 """
 
@@ -474,6 +504,7 @@ class PortChannel(Channel):
         self.port = port
         self.interrupts = interrupts
         """The shared ``Int32Array`` of :func:`interruptSlot` (cross-origin isolated pages only), else ``None``."""
+        self._interrupting: list[int] = []
         helpers = _helpers()
         self._postBatch = helpers.postBatch
         self._postParts = helpers.postParts
@@ -509,8 +540,26 @@ class PortChannel(Channel):
         return self.interrupts is not None
 
     def interrupt(self, ident: int) -> None:
-        if self.interrupts is not None:
-            _helpers().interrupt(self.interrupts, interruptSlot(ident))
+        if self.interrupts is None:
+            return
+        slot = interruptSlot(ident)
+        _helpers().markCancelled(self.interrupts, slot)
+        self._interrupting.append(slot)
+        if len(self._interrupting) == 1:
+            # A turn later: the other calls cancelled in this turn are marked before the running one stops.
+            asyncio.get_event_loop().call_soon(self._fireInterrupts)
+
+    def _fireInterrupts(self) -> None:
+        slots, self._interrupting = self._interrupting, []
+        if self.interrupts is not None and not self.closed:
+            interrupt = _helpers().interrupt
+            for slot in slots:
+                interrupt(self.interrupts, slot)
+
+    def wasCancelled(self, ident: int) -> bool:
+        if self.interrupts is None:
+            return False
+        return bool(_helpers().takeMark(self.interrupts, interruptSlot(ident)))
 
     def interruptible(self, ident: int) -> contextlib.AbstractContextManager[Any]:
         if self.interrupts is None:
@@ -555,6 +604,12 @@ class PortChannel(Channel):
                     proxy.destroy()
 
 
+INTERRUPT_SLOTS = 4 + 4096
+"""Int32 slots in the buffer a cross-origin isolated page shares with each worker: Pyodide's signal slot, the request
+running as sync code, two counters, and room for 4096 marks of requests cancelled whose ``CANCEL`` frame the worker
+has not read yet (beyond that, the oldest marks make way, and those requests are dropped only by their frame)."""
+
+
 def interruptSlot(ident: int) -> int:
     """Request ``ident`` as the interrupt buffer holds it: a positive 31-bit number."""
     return ident % 0x7FFFFFFF or 0x7FFFFFFF
@@ -572,6 +627,7 @@ class _Interruptible:
 
     def __exit__(self, *exc: object) -> None:
         _helpers().leaveSync(self.shared)
+        _deferred.disarm()  # an interrupt that came as the call ended must not hit what runs next
 
 
 _interruptBuffer: list[Any] = []  # the one this worker's Pyodide watches, once the main thread sent it
@@ -580,8 +636,14 @@ _interruptBuffer: list[Any] = []  # the one this worker's Pyodide watches, once 
 def _watchInterrupts(shared: Any) -> None:
     """Worker: let Pyodide watch ``shared``, and turn its SIGINT into ``KeyboardInterrupt`` only when asked to.
 
-    Pyodide raises the signal in whatever Python code runs when it looks; the handler checks that the request marked
+    Pyodide runs the handler in whatever Python code runs when it looks; the handler checks that the request marked
     running is the one the main thread asked to interrupt, so a late interrupt never hits the next request.
+
+    Where the interpreter looked from a backward jump (the check a loop makes), the exception is not raised there but
+    at the start of the next line (:class:`_DeferredInterrupt`): CPython 3.14 compiles some loops with a backward
+    jump that its exception table does not cover (3.13 others), and an exception raised there leaves the function
+    without running its ``except`` and ``finally`` blocks (``tools/repro/interrupt_handlers_314``). Anywhere else
+    (a C function such as ``time.sleep`` that checks for signals, a call's start) it is raised at once.
     """
     import signal
 
@@ -589,10 +651,87 @@ def _watchInterrupts(shared: Any) -> None:
     _interruptBuffer[:] = [shared]
 
     def onInterrupt(signum: int, frame: Any) -> None:
+        if not (_interruptBuffer and _helpers().interruptWanted(_interruptBuffer[0])):
+            return
+        if frame is not None and frame.f_code is _EXIT_CODE:
+            return  # the call is ending: leaving its guard must not fail
+        if frame is not None and _atBackwardJump(frame) and _deferred.arm():
+            return
+        raise KeyboardInterrupt("the main thread cancelled this call")
+
+    signal.signal(signal.SIGINT, onInterrupt)
+
+
+_EXIT_CODE = _Interruptible.__exit__.__code__
+
+
+@cache
+def _backwardJumps() -> frozenset[int]:
+    import dis
+
+    return frozenset(dis.opmap[name] for name in ("JUMP_BACKWARD", "JUMP_BACKWARD_NO_INTERRUPT") if name in dis.opmap)
+
+
+def _atBackwardJump(frame: Any) -> bool:
+    """Whether ``frame`` stands at a backward jump (``co_code`` holds the instructions unspecialized)."""
+    code = frame.f_code.co_code
+    return 0 <= frame.f_lasti < len(code) and code[frame.f_lasti] in _backwardJumps()
+
+
+class _DeferredInterrupt:
+    """Raises ``KeyboardInterrupt`` at the start of the next line Python runs, through ``sys.monitoring`` LINE events.
+
+    A tool id is taken only while armed (the first free one, 4 and 3 first: PEP 669 assigns neither) and freed with
+    its callback and events as soon as the event fired or the interrupted call ended, so no id is held between calls
+    and no other tool's events or callbacks are touched. Without a free id, :meth:`arm` says so and the caller raises
+    at once, as before.
+    """
+
+    ORDER = (4, 3, 5, 2, 1, 0)
+
+    def __init__(self) -> None:
+        self.tool: int | None = None
+
+    def arm(self) -> bool:
+        if self.tool is not None:
+            return True
+        monitoring = getattr(sys, "monitoring", None)
+        if monitoring is None:
+            return False
+        for tool in self.ORDER:
+            try:
+                monitoring.use_tool_id(tool, "workerlib interrupt")
+            except ValueError:  # in use
+                continue
+            self.tool = tool
+            try:
+                monitoring.register_callback(tool, monitoring.events.LINE, self._onLine)
+                monitoring.set_events(tool, monitoring.events.LINE)
+            except BaseException:
+                self.disarm()
+                return False
+            return True
+        return False
+
+    def disarm(self) -> None:
+        tool, self.tool = self.tool, None
+        if tool is None:
+            return
+        monitoring = sys.monitoring
+        with contextlib.suppress(ValueError):
+            monitoring.set_events(tool, 0)
+            monitoring.register_callback(tool, monitoring.events.LINE, None)
+            monitoring.free_tool_id(tool)
+
+    def _onLine(self, code: Any, line: int) -> None:
+        if code.co_filename == __file__:
+            return  # this module's own lines: the rest of the signal handler, or the guard the call leaves by
+        self.disarm()
         if _interruptBuffer and _helpers().interruptWanted(_interruptBuffer[0]):
             raise KeyboardInterrupt("the main thread cancelled this call")
 
-    signal.signal(signal.SIGINT, onInterrupt)
+
+_deferred = _DeferredInterrupt()
 
 
 def interruptsAvailable() -> bool:
@@ -751,7 +890,7 @@ async def openChannel(name: str, worker: Any) -> PortChannel:
     handshake: dict[str, Any] = {PORT_MARK: protocol.VERSION}
     interrupts = None
     if interruptsAvailable():
-        interrupts = handshake["interrupts"] = js.Int32Array.new(js.SharedArrayBuffer.new(8))
+        interrupts = handshake["interrupts"] = js.Int32Array.new(js.SharedArrayBuffer.new(4 * INTERRUPT_SLOTS))
     message = ffi.to_js(handshake, dict_converter=js.Object.fromEntries)
     element.xworker.postMessage(message, ffi.to_js([channel.port2]))
     return PortChannel(channel.port1, name, interrupts)
