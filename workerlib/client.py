@@ -114,6 +114,10 @@ class Link(Endpoint):
     def answers(self, frame: Frame) -> bool:
         return super().answers(frame) and self.gone is None
 
+    def refusal(self, frame: Frame) -> bytes:
+        # To a worker that may be hostile, the smallest fixed answer: the reason is in this thread's log.
+        return protocol.refusal(ProtocolError("a frame of a kind this side does not handle"))
+
     def _overran(self, ident: int, feed: StreamFeed) -> None:
         """Stream ``ident``'s worker sent an item past the credit this side granted: fail the stream, stop it."""
         error = ProtocolError(

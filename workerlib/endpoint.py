@@ -84,8 +84,12 @@ class Endpoint:
         )
         self.refusals.refuse(error)
         if self.answers(frame):
-            self.channel.send(Frame(FrameKind.REPLY, frame.id, protocol.refusal(error)))
+            self.channel.send(Frame(FrameKind.REPLY, frame.id, self.refusal(frame)))
 
     def answers(self, frame: Frame) -> bool:
         """Whether an unhandled ``frame`` gets a refusal as its reply (an answer is never answered)."""
         return frame.kind not in (FrameKind.REPLY, FrameKind.CALLBACK_REPLY)
+
+    def refusal(self, frame: Frame) -> bytes:
+        """The reply to an unhandled ``frame``: the ``ProtocolError`` naming its kind, encoded once per kind."""
+        return protocol.unhandledRefusal(frame.kind)

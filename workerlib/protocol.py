@@ -529,6 +529,18 @@ def _refusal(kind: str) -> bytes:
     return codec.encode((False, failure, None))
 
 
+@functools.cache
+def unhandledRefusal(kind: int) -> bytes:
+    """The reply to a frame of a kind the receiving side does not handle: encoded once per kind (at most 256), so a
+    flood of them costs nothing to answer, yet it names the kind (two sides of different versions meet here)."""
+    message = (
+        f"a frame of {kindName(kind)} came, which this side does not handle (workerlib protocol version {VERSION})"
+    )
+    exception = codec.encode(ProtocolError(message))  # rebuilt as the ProtocolError itself on the other side
+    failure = RemoteFailure(exception, typeName="workerlib.errors.ProtocolError", message=message, tracebackText="")
+    return codec.encode((False, failure, None))
+
+
 REPORT_EVERY = 5.0
 """Seconds between two warnings a :class:`RefusalLog` writes: a flood of refused frames logs one line per this many
 seconds, counting the ones it did not log, rather than one line per frame."""

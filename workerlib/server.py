@@ -31,6 +31,7 @@ from typing import Any
 from . import codec, protocol
 from ._runtime import clock
 from .decorators import typechecked
+from .endpoint import Endpoint, handles
 from .errors import CallbackExpiredError, ProtocolError
 from .methods import publicMethods
 from .protocol import Frame, FrameKind, RemoteFailure
@@ -302,83 +303,86 @@ class _Credit:
         self.left -= 1
 
 
-class Session:
-    """Serves the requests that arrive on one channel: see the module's docstring."""
+class Session(Endpoint):
+    """Serves the requests that arrive on one channel: see the module's docstring. Each kind of frame the main thread
+    sends is handled by the method marked for it (see :mod:`workerlib.endpoint`)."""
 
     def __init__(self, channel: Channel, lifeLock: LifeLock = _noLifeLock) -> None:
-        self.channel = channel
+        super().__init__(channel, "the main thread", log)
         self.lifeLock = lifeLock
         self.running: dict[int, asyncio.Task[None]] = {}
         self.cancelled: set[int] = set()
         self.credits: dict[int, _Credit] = {}
-        self.parts = protocol.PartsAhead()
-        """The parts of requests that arrived ahead of them, by request id (see ``FrameKind.PART``)."""
         self.partsGoing: set[int] = set()
         """Requests whose reply's parts went ahead and whose reply has not been sent yet (``MAX_OPEN_PART_IDS``)."""
-        self.refusals = protocol.RefusalLog(log, "the main thread")
-        """Frames of the main thread's refused as malformed or past a limit, logged coalesced."""
         self.awaiting: dict[int, asyncio.Future[Any]] = {}
         """Callback calls sent to the main thread, by their id, until their reply arrives."""
         self._callbackIds = itertools.count(1)
         self.skipped = 0
-        """Requests never started because the main thread had cancelled them (see :meth:`received`)."""
-        channel.onFrames = self.received
+        """Requests never started because the main thread had cancelled them (see :meth:`_request`)."""
+        self.dropped: set[int] = set()
+        """The requests cancelled in the message being handled: they never start (the cancels come after them)."""
         channel.onMalformed = self._malformed
         channel.onSendFailed = self._sendFailed
 
     def received(self, frames: list[Frame]) -> None:
         """Start every request of one message in order; send the replies that are ready as one message."""
-        loop = asyncio.get_event_loop()
-        # Requests cancelled in the same message never start (the cancels come after them).
-        dropped = {frame.id for frame in frames if frame.kind == FrameKind.CANCEL}
-        for frame in frames:
-            kind = frame.kind
-            if kind == FrameKind.REQUEST:
-                self.parts.claim(frame)
-                # A request the main thread cancelled while the worker ran the ones before it never starts: the mark
-                # in shared memory is there before the running one is interrupted (Channel.interrupt).
-                if frame.id in dropped or self.channel.wasCancelled(frame.id):
-                    self.skipped += 1
-                    continue
-                self._start(frame, loop)
-            elif kind == FrameKind.PART:
-                if frame.id in self.running:  # its request started without it: nothing will claim it
-                    self.refusals.refuse(ProtocolError(f"a part came for request {frame.id} after the request"))
-                    continue
-                refused = self.parts.add(frame)
-                if refused is not None:
-                    self.refusals.refuse(refused)
-            elif kind == FrameKind.CANCEL:
-                self.parts.pop(frame.id, None)  # a request whose encoding failed after some parts went
-                self.channel.wasCancelled(frame.id)  # its mark, if the request started before the mark was made
-                running = self.running.get(frame.id)
-                if running is not None:
-                    self.cancelled.add(frame.id)
-                    running.cancel()
-            elif kind == FrameKind.STREAM_PULL:
-                credit = self.credits.get(frame.id)
-                if credit is not None:
-                    try:
-                        credit.grant(protocol.decodeCount(frame.payload))
-                    except ProtocolError as malformed:
-                        log.warning("ignoring a stream pull: %s", malformed)
-            elif kind == FrameKind.CALLBACK_REPLY:
-                waiting = self.awaiting.pop(frame.id, None)
-                if waiting is not None:
-                    asyncio.Task(self._settle(waiting, frame), loop=loop, eager_start=True)
-            elif kind == FrameKind.REPLY:
-                # Answers are never answered: a worker that asked nothing drops them, so no two sides echo forever.
-                if frame.id == 0:  # the main thread's answer to a message of ours it could not read
-                    log.warning("the main thread could not read a message this worker sent; its console says why")
-                else:
-                    self.refusals.refuse(ProtocolError(f"a REPLY frame (id {frame.id}) came, which nobody here awaits"))
-            else:
-                error = ProtocolError(
-                    f"this worker does not handle a frame of {protocol.kindName(kind)} "
-                    f"(protocol version {protocol.VERSION})"
-                )
-                asyncio.Task(self._fail(frame.id, error), loop=loop, eager_start=True)
+        self.dropped = {frame.id for frame in frames if frame.kind == FrameKind.CANCEL}
+        super().received(frames)
+
+    def afterMessage(self) -> None:
         self.channel.flush()
+
+    @handles(FrameKind.REQUEST)
+    def _request(self, frame: Frame) -> None:
+        self.parts.claim(frame)
+        # A request the main thread cancelled while the worker ran the ones before it never starts: the mark in shared
+        # memory is there before the running one is interrupted (Channel.interrupt).
+        if frame.id in self.dropped or self.channel.wasCancelled(frame.id):
+            self.skipped += 1
+            return
+        self._start(frame, asyncio.get_event_loop())
+
+    @handles(FrameKind.PART)
+    def _part(self, frame: Frame) -> None:
+        if frame.id in self.running:  # its request started without it: nothing will claim it
+            self.refusals.refuse(ProtocolError(f"a part came for request {frame.id} after the request"))
+            return
+        refused = self.parts.add(frame)
+        if refused is not None:
+            self.refusals.refuse(refused)
+
+    @handles(FrameKind.CANCEL)
+    def _cancel(self, frame: Frame) -> None:
+        self.parts.pop(frame.id, None)  # a request whose encoding failed after some parts went
+        self.channel.wasCancelled(frame.id)  # its mark, if the request started before the mark was made
+        running = self.running.get(frame.id)
+        if running is not None:
+            self.cancelled.add(frame.id)
+            running.cancel()
+
+    @handles(FrameKind.STREAM_PULL)
+    def _pull(self, frame: Frame) -> None:
+        credit = self.credits.get(frame.id)
+        if credit is not None:
+            try:
+                credit.grant(protocol.decodeCount(frame.payload))
+            except ProtocolError as malformed:
+                self.refusals.refuse(malformed)
+
+    @handles(FrameKind.CALLBACK_REPLY)
+    def _callbackReply(self, frame: Frame) -> None:
+        waiting = self.awaiting.pop(frame.id, None)
+        if waiting is not None:
+            asyncio.Task(self._settle(waiting, frame), loop=asyncio.get_event_loop(), eager_start=True)
+
+    @handles(FrameKind.REPLY)
+    def _reply(self, frame: Frame) -> None:
+        # Answers are never answered: a worker that asked nothing drops them, so no two sides echo forever.
+        if frame.id == 0:  # the main thread's answer to a message of ours it could not read
+            log.warning("the main thread could not read a message this worker sent; its console says why")
+        else:
+            self.refusals.refuse(ProtocolError(f"a REPLY frame (id {frame.id}) came, which nobody here awaits"))
 
     def _start(self, frame: Frame, loop: asyncio.AbstractEventLoop) -> None:
         task = asyncio.Task(self._answer(frame), loop=loop, eager_start=True)
