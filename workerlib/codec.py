@@ -161,6 +161,15 @@ JOINED = _Joined()
 list those parts built in its place (``joined`` of :func:`decodeAsync`)."""
 
 
+@dataclasses.dataclass(slots=True)
+class Joined:
+    """A list sent ahead in parts, as its parts built it (see :func:`decodePart`), and how deep it nests: the deepest
+    of its parts, each measured as it arrived, so the payload that takes the list need not measure it again."""
+
+    items: list[Any]
+    depth: int
+
+
 def _joined() -> Any:
     """Stands in, inside a pickle, for a list sent ahead in parts; never actually called."""
     raise DecodeError("a list sent in parts used outside a workerlib decoder")
@@ -541,18 +550,21 @@ class _Bounded(io.BytesIO):
         return super().write(data)
 
 
-def decodePart(payload: bytes | memoryview) -> list[Any]:
+def decodePart(payload: bytes | memoryview, depths: list[int] | None = None) -> list[Any]:
     """The items of one part of a list sent ahead in parts (see :func:`encodePart`), checked like any payload;
     :class:`DecodeError` unless it holds a list and nothing that needs more than itself (adapted segments,
-    attached values, buffers, callbacks), and, for a part sent as a tree, unless its pickle memoizes nothing."""
+    attached values, buffers, callbacks), and, for a part sent as a tree, unless its pickle memoizes nothing.
+
+    With ``depths``, the part's depth is appended to it (measured in C as the check walks it): the list the parts
+    build nests as deep as the deepest of them (:class:`Joined`)."""
     start = bytes(payload[: len(MAGIC)])
     if start == MAGIC:
         raise DecodeError("refusing a part of a list sent in parts: it has segments, which parts never have")
     if start == TREE_PART:
         keys, body = _treeKeys(payload)
-        value = _load(body, {}, preset=keys)
+        value = _load(body, {}, preset=keys, depths=depths)
     else:
-        value = _load(payload, {})
+        value = _load(payload, {}, depths=depths)
     if type(value) is not list:
         raise DecodeError(f"refusing a part of a list sent in parts: it holds {type(value).__qualname__}, not a list")
     return value
@@ -603,7 +615,7 @@ class _Unpickler(pickle.Unpickler):
         buffers: Sequence[Any],
         budget: screening.Budget,
         callback: Callable[[int], Any] | None = None,
-        joined: list[Any] | Exception | None = None,
+        joined: Joined | list[Any] | Exception | None = None,
     ) -> None:
         # A stream, not the bytes themselves: the unpickler then never reads past what the payload holds.
         super().__init__(io.BytesIO(data))
@@ -654,7 +666,7 @@ class _Unpickler(pickle.Unpickler):
             raise DecodeError("malformed payload: it refers to a list sent in parts, and no parts came before it")
         if isinstance(joined, Exception):
             raise DecodeError(f"a part of a list sent in parts was refused: {joined}") from joined
-        return joined
+        return joined.items if isinstance(joined, Joined) else joined
 
     def outOfBandValue(self, index: Any, mutable: Any, typecode: Any = "") -> Any:
         if type(mutable) is not bool:
@@ -721,9 +733,17 @@ def _load(
     buffers: Sequence[Any] = (),
     limit: int = NESTING_LIMIT,
     callback: Callable[[int], Any] | None = None,
-    joined: list[Any] | Exception | None = None,
+    joined: Joined | list[Any] | Exception | None = None,
     preset: list[str] | None = None,
+    depths: list[int] | None = None,
 ) -> Any:
+    if depths is not None:
+        value = _load(data, resolved, attached, buffers, limit, callback, joined, preset)
+        # The depth of a part, which its check just made sure is within the limit: a level walk in C, exact for a
+        # tree; a plain part with shared items is measured exactly.
+        found = nesting.levelsDepth(value, limit, None if preset is not None else 2 * len(data) + 4096)
+        depths.append(found if found is not None else nesting.depthOf(value, limit + 1))
+        return value
     if len(data) < _TINY and preset is None and screening.isQuick(data):
         # The calls made most: a few built-in values, with nothing to call and too short to nest past the limit.
         try:
@@ -734,7 +754,8 @@ def _load(
     budget = screening.Budget(len(data) + sum(map(len, buffers)))
     standIns = _STAND_INS_ALWAYS | _standInsFor(resolved, attached, buffers, callback, joined)
     keys = len(preset) if preset is not None else -1
-    verdict = screening.screen(data, limit, keys=keys, standIns=standIns, budget=budget)
+    joinedDepth = joined.depth if isinstance(joined, Joined) else -1
+    verdict = screening.screen(data, limit, keys=keys, standIns=standIns, budget=budget, joinedDepth=joinedDepth)
     stream = data if preset is None else _preamble(preset) + data
     unpickler = _Unpickler(stream, resolved, attached, buffers, budget, callback, joined)
     # Every container a payload builds is new and alive: the collector's passes during the load would find nothing
@@ -764,9 +785,9 @@ def _load(
         # unless parts are shared.
         deeper = len(data) >= limit and nesting.exceedsPlain(value, 2 * len(data) + 4096, limit)
     else:
-        # A cycle, or values built elsewhere: measured as the encoder measures, on the value itself, each container
-        # once (a level walk would go round a cycle to the limit).
-        deeper = nesting.depthOf(value, limit + 1) > limit
+        # A cycle, or values built elsewhere (a list sent in parts, adapted segments): measured as the encoder
+        # measures, on the value itself, a level at a time in C where it can (nesting.exceeds).
+        deeper = nesting.exceeds(value, limit)
     if deeper:
         nesting.dismantle(value)  # ours alone: emptied, so that freeing it cannot overflow the stack
         raise DecodeError(f"refusing a payload whose value nests deeper than NESTING_LIMIT ({NESTING_LIMIT}) levels")
@@ -782,7 +803,7 @@ def _standInsFor(
     attached: Sequence[Any],
     buffers: Sequence[Any],
     callback: Callable[[int], Any] | None,
-    joined: list[Any] | Exception | None,
+    joined: Joined | list[Any] | Exception | None,
 ) -> frozenset[str]:
     """The stand-ins that refer to what came beside a payload, for those of its companions that came."""
     names = []
@@ -852,7 +873,7 @@ async def decodeAsync(
     buffers: Sequence[Any] = (),
     envelope: int = 0,
     callback: Callable[[int], Any] | None = None,
-    joined: list[Any] | Exception | None = None,
+    joined: Joined | list[Any] | Exception | None = None,
 ) -> Any:
     """Rebuild the value a payload holds, awaiting ``async`` adapter decoders.
 

@@ -149,6 +149,27 @@ _TREE_LEAVES = frozenset({bytearray})  # checked like containers (a shared one m
 _TREE_SCALARS = SCALARS - _TREE_LEAVES
 
 
+def levelsDepth(value: Any, limit: int = NESTING_LIMIT, budget: int | None = None) -> int | None:
+    """The depth of ``value``, made of built-in containers and scalars only, gathered a level at a time in C; None
+    past ``limit`` levels, or (with ``budget``) when shared parts make the walk gather more than ``budget`` items.
+    Exact for a tree (a part sent as one: see :func:`workerlib.codec.decodePart`)."""
+    level: list[Any] = [value]
+    count = visited = 0
+    while True:
+        count += 1
+        if count > limit + 1:
+            return None
+        if budget is not None:
+            visited += sum(map(operator.length_hint, level))
+            if visited > budget:
+                return None
+        below = gc.get_referents(*level)
+        if not below:
+            # The containers above the last level reach count - 1 levels down; one more if it holds containers.
+            return count if not SCALARS.issuperset(map(type, level)) else count - 1
+        level = below
+
+
 def exceedsTree(value: Any, limit: int = NESTING_LIMIT) -> bool:
     """:func:`exceeds` for a value known to be a tree of built-in values (each container held by its parent alone,
     as a part sent as a tree is: see :func:`workerlib.codec.decodePart`): its levels add up to its size, so they are

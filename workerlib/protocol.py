@@ -103,7 +103,7 @@ class Frame:
     buffers: Sequence[Any] = ()
     """Large ``bytes``/``bytearray`` values travelling beside the payload (a channel may turn them into its own
     buffers when the frame is sent); on arrival, ``bytes``."""
-    joined: list[Any] | Exception | None = None
+    joined: codec.Joined | list[Any] | Exception | None = None
     """On arrival: what the ``PART`` frames sent ahead of this one built, the list or the error that refused a part."""
 
 
@@ -627,7 +627,7 @@ async def decodeRequest(
     attached: Sequence[Any] = (),
     buffers: Sequence[Any] = (),
     callback: Callable[[int], Any] | None = None,
-    joined: list[Any] | Exception | None = None,
+    joined: codec.Joined | list[Any] | Exception | None = None,
 ) -> Request:
     """Decode a request, checking its shape, or raise :class:`ProtocolError` saying what is wrong with it.
 
@@ -699,7 +699,7 @@ async def decodeReply(
     payload: bytes | memoryview,
     attached: Sequence[Any] = (),
     buffers: Sequence[Any] = (),
-    joined: list[Any] | Exception | None = None,
+    joined: codec.Joined | list[Any] | Exception | None = None,
 ) -> tuple[bool, Any, Stamps | None]:
     """Decode a reply, checking its shape; ``joined`` as for :func:`decodeRequest`."""
     # A failure's exception travels as a payload of its own, so a reply's value sits one level down.
@@ -746,12 +746,13 @@ the list then goes whole."""
 class Parts:
     """The parts sent ahead of one frame, each decoded as it arrives; a part that fails spoils the list."""
 
-    __slots__ = ("count", "error", "items")
+    __slots__ = ("count", "depths", "error", "items")
 
     def __init__(self) -> None:
         self.items: list[Any] = []
         self.error: Exception | None = None
         self.count = 0
+        self.depths: list[int] = []  # each part's, as its check measured it
 
     def add(self, payload: bytes | memoryview, ident: int) -> ProtocolError | None:
         """Decode one part onto the list; the error refusing it when it is one more than :data:`MAX_PARTS`."""
@@ -767,14 +768,14 @@ class Parts:
             self.items = []
             return self.error
         try:
-            self.items += codec.decodePart(payload)
+            self.items += codec.decodePart(payload, self.depths)
         except Exception as error:  # a malformed part: the payload that refers to the list gets the error
             self.error, self.items = error, []
         return None
 
-    def joined(self) -> list[Any] | Exception:
-        """The list the parts built, or the error that refused one of them."""
-        return self.items if self.error is None else self.error
+    def joined(self) -> codec.Joined | Exception:
+        """The list the parts built, with how deep it nests, or the error that refused one of them."""
+        return codec.Joined(self.items, max(self.depths, default=1)) if self.error is None else self.error
 
 
 class PartsAhead(dict[int, Parts]):

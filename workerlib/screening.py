@@ -180,6 +180,7 @@ def screen(
     keys: int = -1,
     standIns: frozenset[str] = EVERY_STAND_IN,
     budget: Budget | None = None,
+    joinedDepth: int = -1,
 ) -> int:
     """Refuse ``data`` unless it is a payload workerlib's encoder could have made (see the module); else say how
     its depth is known (:data:`QUICK`, :data:`EXACT` or :data:`MEASURE`).
@@ -187,13 +188,15 @@ def screen(
     ``keys``: for a part sent as a tree, how many strings the unpickler's memo holds before the payload is read (see
     :func:`workerlib.codec.decodePart`); such a payload memoizes nothing and calls no stand-in. ``standIns``: the
     stand-ins this payload may call (those whose values came with it). ``budget``: what decoding may spend, shared
-    with the decoder (a new one for ``data``'s length by default).
+    with the decoder (a new one for ``data``'s length by default). ``joinedDepth``: how deep the list sent ahead in
+    parts nests, when its parts were measured (else the value is measured after loading).
     """
     if isinstance(data, memoryview):
         data = data.tobytes() if len(data) < 4096 else data
     if isQuick(data, keys):
         return QUICK
     reader = _Recognizer(data, limit, keys, frozenset() if keys >= 0 else standIns, budget or Budget(len(data)))
+    reader.joinedDepth = joinedDepth
     return EXACT if reader.read() else MEASURE
 
 
@@ -329,7 +332,7 @@ _MODULE = b"workerlib.codec"
 _BY_NAME = {(module.encode(), qualname.encode()): kind for (module, qualname), kind in kinds.BY_NAME.items()}
 _STAND_IN_INDEX = {name.encode(): index for index, name in enumerate(STAND_INS)}
 _SEGMENT, _CONSTRUCT, _MEMBER, _FILL, _INLINE, _ATTACHED, _OUT_OF_BAND, _CALLBACK, _JOINED = range(len(STAND_INS))
-_EXTERNAL = frozenset({_SEGMENT, _INLINE, _JOINED})  # their results are built elsewhere: measured after loading
+_EXTERNAL = frozenset({_SEGMENT, _JOINED})  # their results are built elsewhere: measured after loading
 _KNOWN_TEXT = 32  # strings up to this long keep their bytes: a stand-in's module and name are among them
 _NO_MARK = -1
 
@@ -351,6 +354,7 @@ class _Recognizer:
         self.allowed = frozenset(_STAND_IN_INDEX[name.encode()] for name in standIns)
         self.budget = budget
         self.external = False
+        self.joinedDepth = -1  # how deep the list sent in parts nests, when its parts were measured
         self.unwound: list[_Node] = []  # what POPs took off the stack, waiting for the tuple they unwind to
 
     def fail(self, at: int, why: str) -> DecodeError:
@@ -846,6 +850,14 @@ def _reduce(reader: _Recognizer, at: int) -> _Node:
     elif stand == _MEMBER:
         reader.hashed(node, [items[2]], at)  # looked up by value: hashed like a key
         node.aimed = False  # a member hashes by its name
+    elif stand == _INLINE:
+        # A sync adapter's decode makes the value from its data, right here: it nests as the data does (the encoder
+        # counts the adapted object as one level).
+        data = items[2]
+        node.depth = max(1, data.depth)
+        node.loose = data.loose
+    elif stand == _JOINED and reader.joinedDepth >= 0:
+        node.depth = reader.joinedDepth  # the deepest of its parts: each part is that list's slice
     elif stand in _EXTERNAL:
         reader.external = True
     elif stand == _OUT_OF_BAND and len(items) == 3:

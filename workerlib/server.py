@@ -202,7 +202,7 @@ async def dispatch(
     callback: Callable[[int], Any] | None = None,
     guard: Guard = contextlib.nullcontext,
     streamer: Streamer | None = None,
-    joined: list[Any] | Exception | None = None,
+    joined: codec.Joined | list[Any] | Exception | None = None,
     sendPart: protocol.PartSender | None = None,
 ) -> tuple[bytes, codec.Attachments | None, list[Any]]:
     """Decode a request, run it, and encode the reply: a result, or the exception that stopped it.
