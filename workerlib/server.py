@@ -155,24 +155,27 @@ async def run(
     *,
     guard: Guard = contextlib.nullcontext,
     streamer: Streamer | None = None,
+    services: ServiceTable | None = None,
 ) -> Any:
     """Carry out one decoded request and return its result; exceptions propagate to :func:`dispatch`.
 
-    A stream request hands the generator to ``streamer``, which sends its items, and returns ``None``.
+    A stream request hands the generator to ``streamer``, which sends its items, and returns ``None``. ``services``:
+    the table the request is served from (this worker's :data:`table` by default).
     """
+    served = services if services is not None else table
     if request.operation == protocol.OP_DESCRIBE:
-        return table.describe(await lifeLock())
+        return served.describe(await lifeLock())
     if request.operation == protocol.OP_CALLBACK:
         raise ProtocolError("a worker does not take callback calls; only the main thread does")
     if request.operation == protocol.OP_FUNCTION:
-        function = table.functions.get(request.target)
+        function = served.functions.get(request.target)
         if function is None:
-            exported = ", ".join(sorted(table.functions)) or "nothing"
+            exported = ", ".join(sorted(served.functions)) or "nothing"
             raise ProtocolError(f"this worker exports no function {request.target!r}; it exports {exported}")
     else:
         target: protocol.ServiceTarget = request.target
-        cls = table.implementation(target.qualname, target.module)
-        function = table.method(table.instance(cls), target.method)
+        cls = served.implementation(target.qualname, target.module)
+        function = served.method(served.instance(cls), target.method)
     with guard():
         result = function(*request.args, **(request.kwargs or {}))
     if request.operation == protocol.OP_STREAM:
@@ -204,6 +207,7 @@ async def dispatch(
     streamer: Streamer | None = None,
     joined: codec.Joined | list[Any] | Exception | None = None,
     sendPart: protocol.PartSender | None = None,
+    services: ServiceTable | None = None,
 ) -> tuple[bytes, codec.Attachments | None, list[Any]]:
     """Decode a request, run it, and encode the reply: a result, or the exception that stopped it.
 
@@ -218,7 +222,7 @@ async def dispatch(
     try:
         request = await protocol.decodeRequest(payload, attached, buffers, callback, joined)
         started = now()
-        result = await run(request, lifeLock, guard=guard, streamer=streamer)
+        result = await run(request, lifeLock, guard=guard, streamer=streamer, services=services)
     except BaseException as error:  # SystemExit from a method included: the worker must stay up
         return await _failureReply(error, protocol.Stamps(received, started, now())), None, []
     stamps = protocol.Stamps(received, started, now())
@@ -307,9 +311,11 @@ class Session(Endpoint):
     """Serves the requests that arrive on one channel: see the module's docstring. Each kind of frame the main thread
     sends is handled by the method marked for it (see :mod:`workerlib.endpoint`)."""
 
-    def __init__(self, channel: Channel, lifeLock: LifeLock = _noLifeLock) -> None:
+    def __init__(self, channel: Channel, lifeLock: LifeLock = _noLifeLock, table: ServiceTable | None = None) -> None:
         super().__init__(channel, "the main thread", log)
         self.lifeLock = lifeLock
+        self.services = table
+        """The table this session serves from; None: the worker's own :data:`table` (what defining a class fills)."""
         self.running: dict[int, asyncio.Task[None]] = {}
         self.cancelled: set[int] = set()
         self.credits: dict[int, _Credit] = {}
@@ -446,6 +452,7 @@ class Session(Endpoint):
                 streamer=streamer,
                 joined=frame.joined,
                 sendPart=sendPart,
+                services=self.services,
             )
         finally:
             scope.active = False

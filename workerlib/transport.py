@@ -5,12 +5,13 @@ one turn of the event loop leave together as one message, a batch; the other end
 receives to whoever owns it (a client's link on the main thread, a server session in a worker). The rest of workerlib
 never looks behind this seam.
 
-Two implementations:
+Two implementations (the second in the public testing module):
 
 * :class:`PortChannel`, in the browser: one end of a ``MessageChannel``. On the first connect to a worker, the main
   thread makes the channel and hands one port to the worker through PyScript (:func:`openChannel`); the worker picks
   it up in :func:`acceptPorts`. Batches cross as ``ArrayBuffer`` objects that are transferred, never cloned.
-* :class:`LoopbackChannel`, in plain CPython: two ends in one thread, for tests (:func:`loopbackPair`).
+* :class:`workerlib.testing.LoopbackChannel`, in plain CPython: two ends in one thread, for tests
+  (:func:`workerlib.testing.loopbackPair`).
 
 This is the only module that touches ``js``, ``pyscript`` or a ``JsProxy``, and it imports them only when a browser
 function runs, so plain CPython can import it.
@@ -189,41 +190,7 @@ class Channel:
 # ---- in-process loopback, for plain CPython ------------------------------------------------------------------------
 
 
-class LoopbackChannel(Channel):
-    """One end of an in-process pair: a message reaches the other end in a later turn of the event loop.
-
-    Batches go through the same layout as in a browser. Objects of the ``carries`` types travel beside the payload by
-    reference, the way JavaScript objects do on a :class:`PortChannel`.
-    """
-
-    def __init__(self, name: str, carries: tuple[type, ...] = ()) -> None:
-        super().__init__(name)
-        self.peer: LoopbackChannel | None = None
-        self.carries = carries
-
-    def attachments(self) -> codec.Attachments | None:
-        return _CollectAttached(lambda obj: isinstance(obj, self.carries)) if self.carries else None
-
-    def send(self, frame: Frame) -> None:
-        frame.buffers = [bytes(buffer) for buffer in frame.buffers]  # copied when sent, as a PortChannel does
-        super().send(frame)
-
-    def _post(self, batch: protocol.Batch) -> None:
-        peer = self.peer
-        if peer is None or peer.closed:
-            return
-        separate = [bytes(part) for part in batch.separate]
-        asyncio.get_event_loop().call_soon(peer._receive, batch.data, separate, list(batch.attached))
-
-
-def loopbackPair(name: str = "loopback", carries: tuple[type, ...] = ()) -> tuple[LoopbackChannel, LoopbackChannel]:
-    """Two connected channel ends in this thread: ``(main end, worker end)``."""
-    main, worker = LoopbackChannel(name, carries), LoopbackChannel(name, carries)
-    main.peer, worker.peer = worker, main
-    return main, worker
-
-
-class _CollectAttached:
+class CollectAttached:
     """The values one payload carries beside it, and which of them move rather than copy."""
 
     def __init__(self, accepts: Callable[[object], bool], check: Callable[[Any, Any], None] | None = None) -> None:
@@ -517,7 +484,7 @@ class PortChannel(Channel):
         self._schedule = helpers.scheduleFlush
 
     def attachments(self) -> codec.Attachments | None:
-        return _CollectAttached(_isAttachable, _checkCloneable)
+        return CollectAttached(_isAttachable, _checkCloneable)
 
     def _scheduleFlush(self) -> None:
         if self._schedule is None:

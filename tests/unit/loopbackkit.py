@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 from workerlib import server
 from workerlib.client import Link
-from workerlib.transport import loopbackPair
+from workerlib.testing import loopbackPair
 
 
 def loopbackLink(name: str = "loop", carries: tuple[type, ...] = ()) -> Link:

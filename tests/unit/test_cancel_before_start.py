@@ -15,7 +15,7 @@ import pytest
 from workerlib import WorkerService, protocol, server
 from workerlib.client import Connection, Link, clientClass
 from workerlib.protocol import Frame, FrameKind
-from workerlib.transport import LoopbackChannel, loopbackPair
+from workerlib.testing import LoopbackChannel, loopbackPair
 
 starts: list[str] = []
 duringA: list[Callable[[], None]] = []

@@ -16,7 +16,7 @@ from workerlib import Call, CallTiming, UnsendableError, WorkerClosedError, Work
 from workerlib.client import Connection, Link, ServiceClient, clientClass
 from workerlib.pool import poolClass
 from workerlib.protocol import Frame, FrameKind
-from workerlib.transport import LoopbackChannel
+from workerlib.testing import LoopbackChannel
 
 from .loopbackkit import loopbackLink, settle
 

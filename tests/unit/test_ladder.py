@@ -23,7 +23,7 @@ LADDER: list[set[str]] = [
     {"client", "server"},
     {"pool"},
     {"service"},
-    {"diagnostics"},
+    {"diagnostics", "testing"},
     {"__init__"},
 ]
 """The rungs, from the bottom: a module may import only modules of the rungs below its own."""

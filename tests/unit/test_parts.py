@@ -19,7 +19,7 @@ import pytest
 from workerlib import DecodeError, UnsendableError, WorkerService, codec, nesting, protocol, server
 from workerlib.client import Connection, Link, clientClass
 from workerlib.protocol import Frame, FrameKind
-from workerlib.transport import LoopbackChannel, loopbackPair
+from workerlib.testing import LoopbackChannel, loopbackPair
 
 from .loopbackkit import settle
 

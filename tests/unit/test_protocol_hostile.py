@@ -30,7 +30,7 @@ from workerlib import (
 )
 from workerlib.client import Connection, Link, clientClass
 from workerlib.protocol import Frame, FrameKind
-from workerlib.transport import LoopbackChannel, loopbackPair
+from workerlib.testing import LoopbackChannel, loopbackPair
 
 from .loopbackkit import settle
 
