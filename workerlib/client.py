@@ -14,7 +14,7 @@ import functools
 import inspect
 import itertools
 import logging
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, Protocol, overload
 
 from . import protocol
@@ -137,8 +137,6 @@ class Link(Endpoint):
         A callback call refused before anything runs (malformed, or naming a call that has ended) is answered with a
         fixed failure (:func:`protocol.refusal`) and logged coalesced: a flood of them costs this thread little.
         """
-        attachments = None
-        buffers: list[Any] = []
         try:
             request = await protocol.decodeRequest(frame.payload, frame.attached, frame.buffers)
             if request.operation != protocol.OP_CALLBACK:
@@ -158,13 +156,13 @@ class Link(Endpoint):
             result = passed[index](*request.args, **(request.kwargs or {}))
             if inspect.isawaitable(result):
                 result = await result
-            attachments = self.channel.attachments()
-            payload = await protocol.encodeReply(True, result, None, attachments, buffers)
+            beside: protocol.Beside | None = self.channel.beside()
+            payload = await protocol.encodeReply(True, result, None, beside)
         except Exception as error:  # the callback's own exception included: the worker raises it where it awaits
-            attachments, buffers = None, []
+            beside = None
             payload = await protocol.encodeReply(False, await protocol.RemoteFailure.capture(error))
         if self.gone is None:
-            self.channel.send(protocol.outgoing(FrameKind.CALLBACK_REPLY, frame.id, payload, attachments, buffers))
+            self.channel.send(protocol.outgoing(FrameKind.CALLBACK_REPLY, frame.id, payload, beside))
 
     def _failCall(self, ident: int, error: Exception) -> None:
         future = self.pending.get(ident)
@@ -215,17 +213,16 @@ class Link(Endpoint):
         where: str,
         *,
         timeout: float | None = None,
-        attached: Any = None,
-        buffers: Sequence[Any] = (),
-        callbacks: list[Any] | None = None,
+        beside: protocol.Beside | None = None,
         ident: int | None = None,
     ) -> Frame:
         """Send one frame and wait for the reply frame with its id, at most ``timeout`` seconds.
 
         A call that stops waiting (a deadline, a cancelled task) tells the worker with a ``CANCEL`` frame, and
-        interrupts it if it is a sync method running (see :meth:`Channel.interrupt`). ``callbacks`` are the callables
-        the request passes, which the worker may call until the reply arrives. ``ident``: the id the request's parts
-        were sent ahead with (see :meth:`sendPart`), else a new one.
+        interrupts it if it is a sync method running (see :meth:`Channel.interrupt`). ``beside``: what travels beside
+        the payload, its callbacks included (the callables the request passes, which the worker may call until the
+        reply arrives). ``ident``: the id the request's parts were sent ahead with (see :meth:`sendPart`), else a new
+        one.
         """
         if self.gone is not None:
             raise WorkerClosedError(f"cannot call {where}: worker {self.name!r} {self.gone}")
@@ -233,11 +230,11 @@ class Link(Endpoint):
             ident = self.nextId()
         reply: asyncio.Future[Frame] = asyncio.get_running_loop().create_future()
         self.pending[ident] = reply
-        if callbacks:
-            self.callbacks[ident] = callbacks
+        if beside is not None and beside.callbacks:
+            self.callbacks[ident] = beside.callbacks
         try:
             self.partsGoing.discard(ident)  # the payload leaves before any later part: its parts are claimed
-            self.channel.send(protocol.outgoing(kind, ident, payload, attached, buffers))
+            self.channel.send(protocol.outgoing(kind, ident, payload, beside))
             # No wait_for without a deadline: the common case stays one plain await.
             return await (reply if timeout is None else asyncio.wait_for(reply, timeout))
         except TimeoutError:
@@ -282,17 +279,15 @@ class Link(Endpoint):
         self.channel.interrupt(ident)
         self.channel.send(Frame(FrameKind.CANCEL, ident))
 
-    def openStream(
-        self, payload: bytes, where: str, attached: Any, buffers: Sequence[Any], callbacks: list[Any]
-    ) -> tuple[int, StreamFeed]:
+    def openStream(self, payload: bytes, where: str, beside: protocol.Beside) -> tuple[int, StreamFeed]:
         """Send a stream's request; its frames then gather in the returned feed until :meth:`closeStream`."""
         if self.gone is not None:
             raise WorkerClosedError(f"cannot call {where}: worker {self.name!r} {self.gone}")
         ident = self.nextId()
         feed = self.streams[ident] = StreamFeed()
-        if callbacks:
-            self.callbacks[ident] = callbacks
-        self.channel.send(protocol.outgoing(FrameKind.REQUEST, ident, payload, attached, buffers))
+        if beside.callbacks:
+            self.callbacks[ident] = beside.callbacks
+        self.channel.send(protocol.outgoing(FrameKind.REQUEST, ident, payload, beside))
         return ident, feed
 
     def closeStream(self, ident: int, stop: bool) -> None:
@@ -388,11 +383,9 @@ class _RemoteStream:
         if connection.closed:
             raise WorkerClosedError(f"cannot call {self.where}: the client was closed")
         link = connection.link
-        attached = link.channel.attachments()
-        buffers: list[Any] = []
-        callbacks: list[Any] = []
-        payload = await protocol.encodeRequest(self.request, attached, buffers, callbacks)
-        self.ident, self.feed = link.openStream(payload, self.where, attached, buffers, callbacks)
+        beside = link.channel.beside(callbacks=True)
+        payload = await protocol.encodeRequest(self.request, beside)
+        self.ident, self.feed = link.openStream(payload, self.where, beside)
 
     async def next(self, timeout: float | None) -> tuple[bool, Any]:
         assert self.feed is not None
@@ -446,9 +439,6 @@ class Connection:
             raise WorkerClosedError(f"cannot call {call.where}: the client was closed")
         now = clock()
         began = now()
-        attached = self.link.channel.attachments()
-        buffers: list[Any] = []
-        callbacks: list[Any] = []
         link = self.link
         ident = link.nextId()
         sent = False
@@ -459,8 +449,9 @@ class Connection:
             sent = sent or went
             return went
 
+        beside = link.channel.beside(callbacks=True, sendPart=sendPart)
         try:
-            payload = await protocol.encodeRequest(request, attached, buffers, callbacks, sendPart)
+            payload = await protocol.encodeRequest(request, beside)
         except BaseException:
             if sent and link.gone is None:
                 link.cancel(ident)  # the worker drops the parts it holds
@@ -470,9 +461,7 @@ class Connection:
             payload,
             call.where,
             timeout=call.timeout,
-            attached=attached,
-            buffers=buffers,
-            callbacks=callbacks,
+            beside=beside,
             ident=ident,
         )
         ok, value, stamps = await protocol.decodeReply(frame.payload, frame.attached, frame.buffers, frame.joined)
@@ -502,19 +491,17 @@ class Connection:
         channel = link.channel
         now = clock()
         began = now()
-        encoded: list[tuple[bytes, Any, list[Any], list[Any]]] = []
+        encoded: list[tuple[bytes, protocol.Beside]] = []
         for index, args in enumerate(items):
-            attached = channel.attachments()
-            buffers: list[Any] = []
-            callbacks: list[Any] = []
+            beside = channel.beside(callbacks=True)
             request = protocol.Request(protocol.OP_CALL, target, args, None)
             try:
-                payload = await protocol.encodeRequest(request, attached, buffers, callbacks)
+                payload = await protocol.encodeRequest(request, beside)
             except AdapterError as error:
                 raise AdapterError(f"map item {index}, {error}", adapter=error.adapter) from error.__cause__
             except UnsendableError as error:
                 raise UnsendableError(f"map item {index}, {error}") from error.__cause__
-            encoded.append((payload, attached, buffers, callbacks))
+            encoded.append((payload, beside))
         if not items:
             return []
         if self.closed:
@@ -529,13 +516,13 @@ class Connection:
         timeout = call.timeout
         deadline = asyncio.timeout(timeout)
         try:
-            for index, (payload, attached, buffers, callbacks) in enumerate(encoded):
+            for index, (payload, beside) in enumerate(encoded):
                 ident = link.nextId()
                 link.pending[ident] = _MapSlot(replies, index)
                 idents.append(ident)
-                if callbacks:
-                    link.callbacks[ident] = callbacks
-                channel.send(protocol.outgoing(FrameKind.REQUEST, ident, payload, attached, buffers))
+                if beside.callbacks:
+                    link.callbacks[ident] = beside.callbacks
+                channel.send(protocol.outgoing(FrameKind.REQUEST, ident, payload, beside))
             encoded.clear()
             channel.flush()  # at once, as one message (with whatever this turn queued before it)
             async with deadline:

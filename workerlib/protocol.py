@@ -107,12 +107,32 @@ class Frame:
     """On arrival: what the ``PART`` frames sent ahead of this one built, the list or the error that refused a part."""
 
 
-def outgoing(kind: int, ident: int, payload: bytes, attachments: Any = None, buffers: Sequence[Any] = ()) -> Frame:
-    """A frame to send: ``payload`` with the values ``attachments`` collected while it was encoded (see
-    ``Channel.attachments``; ``None`` when nothing travels beside it) and the ``buffers`` put aside for it."""
+@dataclass(slots=True)
+class Beside:
+    """What travels beside one payload rather than inside it: made once per frame (``Channel.beside``), handed down
+    to the encoder, which writes into it, and read again when the frame is made (:func:`outgoing`).
+
+    Everything it is used for: JavaScript values the payload refers to by index, collected by the channel's
+    ``attachments`` (and which of them move); large ``bytes``/``bytearray`` and packed number lists put in
+    ``buffers`` of their own; the callables a request passes (``callbacks``, requests into a worker only), which
+    travel as references; and ``sendPart``, which sends the parts of a long list ahead of the payload.
+    """
+
+    attachments: codec.Attachments | None = None
+    buffers: list[Any] = field(default_factory=list)
+    callbacks: list[Any] | None = None
+    sendPart: PartSender | None = None
+
+
+def outgoing(kind: int, ident: int, payload: bytes, beside: Beside | None = None) -> Frame:
+    """A frame to send: ``payload`` with what travels beside it (the values its attachments collected, its
+    buffers)."""
+    if beside is None:
+        return Frame(kind, ident, payload)
+    attachments = beside.attachments
     values = getattr(attachments, "values", ())
     moved = getattr(attachments, "transfer", ())
-    return Frame(kind, ident, payload, values, moved, buffers)
+    return Frame(kind, ident, payload, values, moved, beside.buffers)
 
 
 @dataclass(frozen=True)
@@ -573,19 +593,22 @@ class RefusalLog:
         self._lastLogged = now
 
 
-async def encodeRequest(
-    request: Request,
-    attachments: codec.Attachments | None = None,
-    buffers: list[Any] | None = None,
-    callbacks: list[Any] | None = None,
-    sendPart: PartSender | None = None,
-) -> bytes:
+async def encodeRequest(request: Request, beside: Beside | None = None) -> bytes:
     """Encode a request; an argument that cannot cross raises ``TypeError`` naming it, before anything is sent.
 
-    With ``buffers``, large ``bytes``/``bytearray`` arguments are put there rather than in the payload; with
-    ``callbacks``, callables among the arguments are put there and travel as references; with ``sendPart``, the
-    first long list among the arguments may be sent ahead in parts (see :data:`SPLIT_ABOVE`).
+    With ``beside``, what may travel beside the payload does (see :class:`Beside`): large ``bytes``/``bytearray``
+    arguments and lists of numbers go in its buffers, callables among the arguments in its callbacks (when it has a
+    list for them), and the first long list among the arguments may be sent ahead in parts (see
+    :data:`SPLIT_ABOVE`). Without it, everything travels in the payload, or fails there.
     """
+    attachments = buffers = callbacks = sendPart = None
+    if beside is not None:
+        attachments, buffers, callbacks, sendPart = (
+            beside.attachments,
+            beside.buffers,
+            beside.callbacks,
+            beside.sendPart,
+        )
     target = request.target
     if isinstance(target, ServiceTarget):  # plain strings on the wire: the pickler's fastest path, every call
         target = (target.qualname, target.module, target.method)
@@ -671,19 +694,16 @@ async def decodeRequest(
     return Request(operation, target, args, kwargs)
 
 
-async def encodeReply(
-    ok: bool,
-    value: Any,
-    stamps: Stamps | None = None,
-    attachments: codec.Attachments | None = None,
-    buffers: list[Any] | None = None,
-    sendPart: PartSender | None = None,
-) -> bytes:
+async def encodeReply(ok: bool, value: Any, stamps: Stamps | None = None, beside: Beside | None = None) -> bytes:
     """Encode a reply: a result when ``ok``, else a :class:`RemoteFailure`; ``stamps`` time the call.
 
-    With ``buffers``, a result that is a large ``bytes``/``bytearray`` is put there rather than in the payload; with
-    ``sendPart``, a result that is a long list may be sent ahead in parts (see :data:`SPLIT_ABOVE`).
+    With ``beside`` (see :class:`Beside`), a result that is a large ``bytes``/``bytearray`` or list of numbers goes in
+    its buffers, JavaScript values in its attachments, and a long list may be sent ahead in parts (see
+    :data:`SPLIT_ABOVE`).
     """
+    attachments = buffers = sendPart = None
+    if beside is not None:
+        attachments, buffers, sendPart = beside.attachments, beside.buffers, beside.sendPart
     times = None if stamps is None else (stamps.received, stamps.started, stamps.finished)
     if buffers is not None and _isLargeBuffer(value):
         value = _outOfBand(value, buffers, {})

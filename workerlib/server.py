@@ -198,7 +198,7 @@ async def run(
 async def dispatch(
     payload: bytes | memoryview,
     attached: Sequence[Any] = (),
-    attachments: codec.Attachments | None = None,
+    beside: protocol.Beside | None = None,
     lifeLock: LifeLock = _noLifeLock,
     buffers: Sequence[Any] = (),
     *,
@@ -206,16 +206,16 @@ async def dispatch(
     guard: Guard = contextlib.nullcontext,
     streamer: Streamer | None = None,
     joined: codec.Joined | list[Any] | Exception | None = None,
-    sendPart: protocol.PartSender | None = None,
     services: ServiceTable | None = None,
-) -> tuple[bytes, codec.Attachments | None, list[Any]]:
+) -> tuple[bytes, protocol.Beside | None]:
     """Decode a request, run it, and encode the reply: a result, or the exception that stopped it.
 
-    ``attached`` and ``buffers`` came with the request; values of the result that ``attachments`` accepts travel
-    beside the reply, as does a large ``bytes`` result: both are returned with the reply's payload (a failure carries
-    neither). Never raises: whatever goes wrong becomes a failure reply, so the worker keeps serving. ``callback``,
-    ``guard`` and ``streamer``: see :func:`protocol.decodeRequest` and :func:`run`. ``joined``: what the parts sent
-    ahead of the request built; ``sendPart`` sends parts of a long list result ahead of the reply.
+    ``attached`` and ``buffers`` came with the request; what of the result may travel beside the reply goes into
+    ``beside`` (:class:`~workerlib.protocol.Beside`: JavaScript values, a large ``bytes`` result, the parts of a long
+    list sent ahead), returned with the reply's payload (a failure carries nothing beside it: ``None``). Never raises:
+    whatever goes wrong becomes a failure reply, so the worker keeps serving. ``callback``, ``guard`` and
+    ``streamer``: see :func:`protocol.decodeRequest` and :func:`run`. ``joined``: what the parts sent ahead of the
+    request built.
     """
     now = clock()
     received = started = now()
@@ -224,14 +224,12 @@ async def dispatch(
         started = now()
         result = await run(request, lifeLock, guard=guard, streamer=streamer, services=services)
     except BaseException as error:  # SystemExit from a method included: the worker must stay up
-        return await _failureReply(error, protocol.Stamps(received, started, now())), None, []
+        return await _failureReply(error, protocol.Stamps(received, started, now())), None
     stamps = protocol.Stamps(received, started, now())
-    replyBuffers: list[Any] = []
     try:
-        reply = await protocol.encodeReply(True, result, stamps, attachments, replyBuffers, sendPart)
-        return reply, attachments, replyBuffers
+        return await protocol.encodeReply(True, result, stamps, beside), beside
     except Exception as error:  # an unsendable result, or an adapter that failed to encode it
-        return await _failureReply(error, stamps), None, []
+        return await _failureReply(error, stamps), None
 
 
 async def _failureReply(error: BaseException, stamps: protocol.Stamps | None) -> bytes:
@@ -441,17 +439,16 @@ class Session(Endpoint):
             return True
 
         try:
-            reply, attachments, buffers = await dispatch(
+            reply, beside = await dispatch(
                 frame.payload,
                 frame.attached,
-                self.channel.attachments(),
+                self.channel.beside(sendPart=sendPart),
                 self.lifeLock,
                 frame.buffers,
                 callback=scope.callback,
                 guard=guard,
                 streamer=streamer,
                 joined=frame.joined,
-                sendPart=sendPart,
                 services=self.services,
             )
         finally:
@@ -462,7 +459,7 @@ class Session(Endpoint):
             self.cancelled.discard(ident)
             return
         kind = FrameKind.STREAM_END if scope.streamed else FrameKind.REPLY
-        self._send(protocol.outgoing(kind, ident, reply, attachments, buffers))
+        self._send(protocol.outgoing(kind, ident, reply, beside))
 
     async def _stream(self, ident: int, items: Iterator[Any] | AsyncIterator[Any], guard: Guard) -> None:
         """Send what a generator yields while the consumer keeps up; close the generator however this ends."""
@@ -494,24 +491,22 @@ class Session(Endpoint):
             await _closeGenerator(items)
 
     async def _sendItem(self, ident: int, item: Any) -> None:
-        attachments = self.channel.attachments()
-        buffers: list[Any] = []
-        payload = await protocol.encodeReply(True, item, None, attachments, buffers)
-        self._send(protocol.outgoing(FrameKind.STREAM_ITEM, ident, payload, attachments, buffers))
+        beside = self.channel.beside()
+        payload = await protocol.encodeReply(True, item, None, beside)
+        self._send(protocol.outgoing(FrameKind.STREAM_ITEM, ident, payload, beside))
 
     def callBack(self, ident: int, index: int, args: tuple[Any, ...], kwargs: dict[str, Any]) -> asyncio.Future[Any]:
         """Send a callback call to the main thread now; the future settles with the callable's outcome."""
         request = protocol.Request(protocol.OP_CALLBACK, (ident, index), args, kwargs)
-        attachments = self.channel.attachments()
-        buffers: list[Any] = []
+        beside = self.channel.beside()
         # Encoded here and now (a sync method calling back does not give the loop a turn); an async adapter can't.
-        payload = codec.runNow(protocol.encodeRequest(request, attachments, buffers), "a callback's arguments")
+        payload = codec.runNow(protocol.encodeRequest(request, beside), "a callback's arguments")
         future: asyncio.Future[Any] = asyncio.get_event_loop().create_future()
         # Fire-and-forget is allowed: a failure nobody awaits is not reported as "never retrieved".
         future.add_done_callback(lambda done: done.cancelled() or done.exception())
         callId = next(self._callbackIds)
         self.awaiting[callId] = future
-        self._send(protocol.outgoing(FrameKind.CALLBACK_CALL, callId, payload, attachments, buffers))
+        self._send(protocol.outgoing(FrameKind.CALLBACK_CALL, callId, payload, beside))
         self.channel.flush()
         return future
 

@@ -70,6 +70,11 @@ class Channel:
         """A collector for values that may travel beside one payload, or ``None`` when this channel carries none."""
         return None
 
+    def beside(self, *, callbacks: bool = False, sendPart: protocol.PartSender | None = None) -> protocol.Beside:
+        """What may travel beside one payload sent on this channel (see :class:`~workerlib.protocol.Beside`): its
+        collector of JavaScript values, buffers, and with ``callbacks`` a list for the callables a request passes."""
+        return protocol.Beside(self.attachments(), [], [] if callbacks else None, sendPart)
+
     def send(self, frame: Frame) -> None:
         """Queue ``frame``; frames queued in one turn of the event loop leave as one message."""
         if self.closed:

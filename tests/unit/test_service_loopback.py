@@ -345,10 +345,10 @@ def test_large_lists_of_numbers_travel_packed_and_come_back_as_lists(table: serv
     mixed = [*range(2000), True]  # a bool is not packed as an int: the list is pickled as it is
     huge = [*range(2000), 2**70]  # nor an int beyond 64 bits
     for value, packed in ((ints, "q"), (floats, "d"), (mixed, None), (huge, None)):
-        buffers: list[Any] = []
+        beside = protocol.Beside()
         request = protocol.Request(protocol.OP_CALL, protocol.ServiceTarget("Greeter", __name__, "later"), (value,))
-        asyncio.run(protocol.encodeRequest(request, buffers=buffers))
-        assert buffers == ([array.array(packed, value).tobytes()] if packed else [])  # the bytes of an array
+        asyncio.run(protocol.encodeRequest(request, beside))
+        assert beside.buffers == ([array.array(packed, value).tobytes()] if packed else [])  # the bytes of an array
         back = asyncio.run(greeter.later(value))
         assert back == value
         assert [type(item) for item in back] == [type(item) for item in value]

@@ -342,7 +342,7 @@ def test_a_callback_called_after_its_call_ended_fails_clearly(feeds: Any) -> Non
 def test_a_callback_is_refused_in_a_reply() -> None:
     async def main() -> None:
         payload = await protocol.encodeRequest(
-            protocol.Request(protocol.OP_FUNCTION, "f", (print,), {}), None, None, []
+            protocol.Request(protocol.OP_FUNCTION, "f", (print,), {}), protocol.Beside(callbacks=[])
         )
         with pytest.raises(ProtocolError, match="refusing a callback in a payload that cannot carry one"):
             await protocol.decodeReply(payload)
