@@ -178,7 +178,7 @@ hash steps decoding a part) last of all, since a hang stops the watchdog too."""
 def lieOnce(crafted: bytes, parts: Sequence[bytes] = ()) -> None:
     """Make the next reply this worker encodes ``crafted``, by replacing ``workerlib.protocol.encodeReply`` (and the
     server's own name for it, if it has one) for one call; ``parts`` are sent ahead of it as ``PART`` frames, through
-    the ``sendPart`` the server gives ``encodeReply`` for a long list."""
+    the ``sendPart`` the server hands ``encodeReply`` (in its ``Beside``) for a long list."""
     import workerlib.server as server
 
     original = protocol.encodeReply
@@ -189,7 +189,9 @@ def lieOnce(crafted: bytes, parts: Sequence[bytes] = ()) -> None:
             module.encodeReply = original
 
     def sendParts(args, kwargs):
-        sendPart = kwargs.get("sendPart", args[5] if len(args) > 5 else None)
+        # encodeReply(ok, value, stamps, beside): the parts' sender travels in what goes beside the reply.
+        beside = kwargs.get("beside", args[3] if len(args) > 3 else None)
+        sendPart = getattr(beside, "sendPart", None)
         if parts and sendPart is None:
             raise RuntimeError("encodeReply was given no sendPart: the parts cannot go ahead of the reply")
         for part in parts:
