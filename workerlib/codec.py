@@ -737,14 +737,7 @@ def _load(
     preset: list[str] | None = None,
     depths: list[int] | None = None,
 ) -> Any:
-    if depths is not None:
-        value = _load(data, resolved, attached, buffers, limit, callback, joined, preset)
-        # The depth of a part, which its check just made sure is within the limit: a level walk in C, exact for a
-        # tree; a plain part with shared items is measured exactly.
-        found = nesting.levelsDepth(value, limit, None if preset is not None else 2 * len(data) + 4096)
-        depths.append(found if found is not None else nesting.depthOf(value, limit + 1))
-        return value
-    if len(data) < _TINY and preset is None and screening.isQuick(data):
+    if len(data) < _TINY and preset is None and depths is None and screening.isQuick(data):
         # The calls made most: a few built-in values, with nothing to call and too short to nest past the limit.
         try:
             return pickle.loads(data)
@@ -775,9 +768,20 @@ def _load(
     finally:
         if collecting:
             gc.enable()
-    if verdict == screening.EXACT:
+    if depths is not None:
+        # A part: its depth is wanted, and measuring it is its check (one level walk in C, exact for a tree; a plain
+        # part whose shared items outgrow the walk's budget is measured exactly).
+        found = nesting.levelsDepth(value, limit, None if preset is not None else 2 * len(data) + 4096)
+        if found is None and preset is None:
+            found = nesting.depthOf(value, limit + 1)
+        if found is None or found > limit:
+            deeper = True
+        else:
+            deeper = False
+            depths.append(found)
+    elif verdict == screening.EXACT:
         return value
-    if preset is not None:
+    elif preset is not None:
         # A tree part memoizes nothing: nothing in it is held twice, and its levels add up to its length.
         deeper = len(data) >= limit and nesting.exceedsTree(value, limit)
     elif verdict == screening.QUICK:

@@ -45,7 +45,7 @@ from typing import Any, NamedTuple
 import pytest
 
 import workerlib
-from workerlib import codec
+from workerlib import codec, screening
 
 NESTING_LIMIT: int = getattr(codec, "NESTING_LIMIT", 1000)
 MUTANTS_PER_KIND = int(os.environ.get("WORKERLIB_FUZZ_MUTANTS", "500"))
@@ -528,17 +528,7 @@ def mutateNesting(rng: random.Random, parts: list[Piece]) -> str:
     return f"a {depth}-deep tuple in a frozenset at {index}"
 
 
-STAND_IN_NAMES = [
-    "_segment",
-    "_construct",
-    "_member",
-    "_fill",
-    "_inline",
-    "_attached",
-    "_outOfBand",
-    "_callback",
-    "_joined",
-]
+STAND_IN_NAMES = list(screening.STAND_INS)  # the names the decoder knows its stand-ins by
 
 
 def mutateGrammar(rng: random.Random, parts: list[Piece]) -> str:
