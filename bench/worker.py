@@ -5,6 +5,9 @@ Raw PyScript exports plain functions through ``__export__``; they receive ``JsPr
 and return Python values as they are.
 """
 
+import cProfile
+import io
+import pstats
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -64,3 +67,26 @@ class Bench(WorkerService):
         for i in range(n):
             total += await callback(i)
         return total
+
+    def profileStart(self) -> None:
+        """Start profiling this worker's Python (``tools/callprofile.py``): every call served from now on counts."""
+        global _profiler
+        _profiler = cProfile.Profile()
+        _profiler.enable()
+
+    def profileStop(self, calls: int) -> str:
+        """Stop profiling; the profile as text, per call of ``calls``, sorted by own time."""
+        return _report(_profiler, calls)
+
+
+_profiler: Any = None
+
+
+def _report(profiler: Any, calls: int) -> str:
+    """A profile's text: total function calls per round trip, then the top entries by own time."""
+    profiler.disable()
+    out = io.StringIO()
+    stats = pstats.Stats(profiler, stream=out)
+    stats.sort_stats("tottime").print_stats(40)
+    stats.print_callers("call_soon|_scheduleFlush|create_task")
+    return f"{stats.total_calls / calls:.1f} Python calls per round trip\n" + out.getvalue()

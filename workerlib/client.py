@@ -516,15 +516,17 @@ class Connection:
         timeout = call.timeout
         deadline = asyncio.timeout(timeout)
         try:
+            frames = []
             for index, (payload, beside) in enumerate(encoded):
                 ident = link.nextId()
                 link.pending[ident] = _MapSlot(replies, index)
                 idents.append(ident)
                 if beside.callbacks:
                     link.callbacks[ident] = beside.callbacks
-                channel.send(protocol.outgoing(FrameKind.REQUEST, ident, payload, beside))
+                frames.append(protocol.outgoing(FrameKind.REQUEST, ident, payload, beside))
             encoded.clear()
-            channel.flush()  # at once, as one message (with whatever this turn queued before it)
+            channel.sendAll(frames)  # one message (with whatever this turn queued before it)
+            frames.clear()
             async with deadline:
                 while left:
                     if not replies.arrived and replies.error is None:

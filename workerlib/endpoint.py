@@ -62,7 +62,8 @@ class Endpoint:
         channel.onFrames = self.received
 
     def received(self, frames: list[Frame]) -> None:
-        """Handle the frames of one message in order, each by its kind's handler, then :meth:`afterMessage`."""
+        """Handle the frames of one message in order, each by its kind's handler (what they send leaves together
+        when the message is handled: see :class:`~workerlib.transport.Channel`)."""
         handlers = self.handlers
         for frame in frames:
             handler = handlers.get(frame.kind)
@@ -70,10 +71,6 @@ class Endpoint:
                 self.unhandled(frame)
             else:
                 handler(self, frame)
-        self.afterMessage()
-
-    def afterMessage(self) -> None:
-        """Called once the frames of a message are handled (the worker sends the replies that are ready then)."""
 
     def unhandled(self, frame: Frame) -> None:
         """A frame of a kind this end does not handle: logged (coalesced), and answered with a fixed refusal when it

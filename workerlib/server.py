@@ -334,9 +334,6 @@ class Session(Endpoint):
         self.dropped = {frame.id for frame in frames if frame.kind == FrameKind.CANCEL}
         super().received(frames)
 
-    def afterMessage(self) -> None:
-        self.channel.flush()
-
     @handles(FrameKind.REQUEST)
     def _request(self, frame: Frame) -> None:
         self.parts.claim(frame)

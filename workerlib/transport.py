@@ -44,13 +44,16 @@ type OnMalformed = Callable[[ProtocolError, list[Frame]], None]
 class Channel:
     """One end of a connection between two threads: frames out, batches of frames in.
 
-    :meth:`send` queues a frame; the queue leaves as one message at the end of the current turn of the event loop (or
-    at once with :meth:`flush`). The owner sets :attr:`onFrames`, called with the frames of each message received, and
-    :attr:`onMalformed`, called with the error and the frames that could be read (none, when the batch itself is
-    malformed) when a message cannot be handled, a batch of another protocol version among them, and
-    :attr:`onSendFailed`, called with the frames of a message the browser refused to post: those carrying JavaScript
-    values (the rest are sent again), or all of them when none did. Counters of messages and frames both ways are
-    kept for tests and diagnostics.
+    :meth:`send` sends a frame: the first frame of a turn of the event loop leaves at once, alone; the frames sent
+    after it in the same turn are queued and leave together as one message when the turn ends (or at once with
+    :meth:`flush`), so a lone call waits for nothing and the calls of an ``asyncio.gather`` leave in two messages.
+    Frames sent while a received message is being handled leave together when its handling ends.
+
+    The owner sets :attr:`onFrames`, called with the frames of each message received, and :attr:`onMalformed`,
+    called with the error and the frames that could be read (none, when the batch itself is malformed) when a message
+    cannot be handled, a batch of another protocol version among them, and :attr:`onSendFailed`, called with the
+    frames of a message the browser refused to post: those carrying JavaScript values (the rest are sent again), or
+    all of them when none did. Counters of messages and frames both ways are kept for tests and diagnostics.
     """
 
     def __init__(self, name: str) -> None:
@@ -65,6 +68,10 @@ class Channel:
         self.receivedMessages = 0
         self.receivedFrames = 0
         self._outbox: list[Frame] = []
+        self._turnOpen = False
+        """A frame left at once in this turn of the loop; later ones wait for the turn's end (:meth:`_endTurn`)."""
+        self._receiving = False
+        """A received message is being handled: what is sent meanwhile leaves when its handling ends."""
 
     def attachments(self) -> codec.Attachments | None:
         """A collector for values that may travel beside one payload, or ``None`` when this channel carries none."""
@@ -76,16 +83,36 @@ class Channel:
         return protocol.Beside(self.attachments(), [], [] if callbacks else None, sendPart)
 
     def send(self, frame: Frame) -> None:
-        """Queue ``frame``; frames queued in one turn of the event loop leave as one message."""
+        """Send ``frame``: at once if it is the first of this turn of the event loop, else with the turn's others."""
         if self.closed:
             raise WorkerClosedError(f"the channel to {self.name!r} is closed")
         self._outbox.append(frame)
-        if len(self._outbox) == 1:
-            try:
-                self._scheduleFlush()
-            except BaseException:
-                self._outbox.pop()  # not sent: a later send must find the outbox empty and schedule again
-                raise
+        self._sent()
+
+    def sendAll(self, frames: list[Frame]) -> None:
+        """Send ``frames`` together, as :meth:`send` sends one (a ``client.map``'s calls: one message)."""
+        if self.closed:
+            raise WorkerClosedError(f"the channel to {self.name!r} is closed")
+        self._outbox.extend(frames)
+        self._sent()
+
+    def _sent(self) -> None:
+        if self._receiving or self._turnOpen:
+            return  # leaves when the message's handling or the turn ends
+        # The first frames of a turn leave now; the turn's end is scheduled after, so their message is on its way
+        # first. Until then, frames queue: the tasks of an asyncio.gather all send before the turn ends.
+        self._turnOpen = True
+        self.flush()
+        try:
+            self._scheduleEndTurn()
+        except BaseException:
+            self._turnOpen = False  # nothing will end the turn: the next frame must leave at once again
+            raise
+
+    def _endTurn(self) -> None:
+        self._turnOpen = False
+        if self._outbox:
+            self.flush()
 
     def flush(self) -> None:
         """Send the queued frames now, as one message (several, when more than ``protocol.MAX_BATCH_FRAMES`` are
@@ -113,9 +140,9 @@ class Channel:
                         self.send(frame)  # not to blame: goes again, in the next message
             self.onSendFailed(refused or frames, error)
 
-    def _scheduleFlush(self) -> None:
-        # After the callbacks already queued: the tasks of an asyncio.gather all send before the flush runs.
-        asyncio.get_event_loop().call_soon(self.flush)
+    def _scheduleEndTurn(self) -> None:
+        # After the callbacks already queued: the tasks of an asyncio.gather all send before the turn ends.
+        asyncio.get_event_loop().call_soon(self._endTurn)
 
     @property
     def canInterrupt(self) -> bool:
@@ -174,10 +201,15 @@ class Channel:
             )
             return
         self.receivedFrames += len(frames)
+        self._receiving = True
         try:
             self.onFrames(frames)
         except Exception:  # a bug on this side: report it, and keep the channel usable
             log.exception("handling frames received from %r failed", self.name)
+        finally:
+            self._receiving = False
+        if self._outbox and not self.closed:
+            self.flush()  # what handling the message sent (the replies of sync methods): one message, now
 
     def _unowned(self, frames: list[Frame]) -> None:
         log.warning("dropping %d frames from %r: nobody owns this channel end", len(frames), self.name)
@@ -483,19 +515,19 @@ class PortChannel(Channel):
         self._handler = _ffi().create_proxy(self._onMessage)
         self._died = _ffi().create_proxy(self._peerDied)
         helpers.listen(port, self._handler, self._died)
-        # Scheduling the flush straight from JavaScript with one lasting proxy saves making a once-callable and an
-        # asyncio handle per message (a quarter of a small call's time on the main thread, measured).
-        self._flushProxy = _ffi().create_proxy(self.flush)
+        # Scheduling the turn's end straight from JavaScript with one lasting proxy saves making a once-callable and
+        # an asyncio handle per turn (a quarter of a small call's time on the main thread, measured).
+        self._endTurnProxy = _ffi().create_proxy(self._endTurn)
         self._schedule = helpers.scheduleFlush
 
     def attachments(self) -> codec.Attachments | None:
         return CollectAttached(_isAttachable, _checkCloneable)
 
-    def _scheduleFlush(self) -> None:
+    def _scheduleEndTurn(self) -> None:
         if self._schedule is None:
-            super()._scheduleFlush()
+            super()._scheduleEndTurn()
         else:
-            self._schedule(self._flushProxy)
+            self._schedule(self._endTurnProxy)
 
     def send(self, frame: Frame) -> None:
         if frame.buffers:
@@ -571,7 +603,7 @@ class PortChannel(Channel):
             super().close()
             with contextlib.suppress(Exception):
                 self.port.close()
-            for proxy in (self._handler, self._flushProxy, self._died):
+            for proxy in (self._handler, self._endTurnProxy, self._died):
                 with contextlib.suppress(Exception):
                     proxy.destroy()
 

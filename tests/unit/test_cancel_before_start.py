@@ -97,10 +97,11 @@ def test_a_call_cancelled_in_the_message_that_carries_it_never_starts(table: ser
     mainEnd.onFrames = lambda frames: replies.extend(frame.id for frame in frames)
 
     async def scenario() -> None:
+        frames = []
         for ident, name in ((1, "b"), (2, "c")):
             request = protocol.Request(protocol.OP_CALL, protocol.ServiceTarget("Burner", __name__, "burn"), (name,))
-            mainEnd.send(Frame(FrameKind.REQUEST, ident, await protocol.encodeRequest(request)))
-        mainEnd.send(Frame(FrameKind.CANCEL, 1))  # one message: b, c, and b's cancel
+            frames.append(Frame(FrameKind.REQUEST, ident, await protocol.encodeRequest(request)))
+        mainEnd.sendAll([*frames, Frame(FrameKind.CANCEL, 1)])  # one message: b, c, and b's cancel
         for _ in range(100):
             if replies:
                 return
