@@ -40,11 +40,15 @@ def main() -> None:
         waitForPage(page, console, "window.pageResult !== undefined", timeout=600)
         results = json.loads(page.evaluate("window.pageResult"))
         browser.close()
+    micro = results.pop("micro")
     for case, found in results.items():
         print(f"==== {case}: {found['msPerCall']:.3f} ms per call under the profiler")
         for thread in ("main", "worker"):
             print(f"---- {thread}")
             print("\n".join(found[thread].splitlines()[: options.lines + 8]))
+    print("==== unprofiled, main thread, microseconds per operation")
+    for what, us in micro.items():
+        print(f"{us:10.2f}  {what}")
 
 
 if __name__ == "__main__":

@@ -29,6 +29,20 @@ class CallTiming:
         )
 
 
+def timingOf(began: float, started: float, finished: float, ended: float) -> CallTiming:
+    """The :class:`CallTiming` of a call from its four instants, in milliseconds on the clock threads share."""
+
+    def seconds(start: float, end: float) -> float:
+        return max(end - start, 0.0) / 1000.0  # clocks of two threads may disagree by a hair
+
+    return CallTiming(
+        argumentTransfer=seconds(began, started),
+        execution=seconds(started, finished),
+        returnTransfer=seconds(finished, ended),
+        total=seconds(began, ended),
+    )
+
+
 class Call[T](Coroutine[Any, Any, T]):
     """What calling a client method returns: a coroutine of the result, with a deadline and timing of its own.
 
@@ -41,15 +55,39 @@ class Call[T](Coroutine[Any, Any, T]):
         print(call.timing)
     """
 
-    def __init__(self, run: Callable[[Call[T]], Coroutine[Any, Any, T]], timeout: float | None, where: str) -> None:
+    __slots__ = ("_args", "_run", "_running", "_stamps", "_timing", "timeout", "where")
+
+    def __init__(
+        self, run: Callable[..., Coroutine[Any, Any, T]], timeout: float | None, where: str, *args: Any
+    ) -> None:
+        # ``run(call, *args)`` is the coroutine doing the work, made when the call is first awaited: a bound method
+        # and its arguments rather than a closure made for every call.
         self._run = run
+        self._args = args
         self.timeout = timeout
         """Seconds to wait for the answer before raising ``TimeoutError``; ``None`` waits for ever."""
         self.where = where
         """What is called, as errors name it: ``Calculator.add() on worker 'calc'``."""
-        self.timing: CallTiming | None = None
-        """Set once the worker has answered (with a result or with the method's exception)."""
         self._running: Coroutine[Any, Any, T] | None = None
+        self._stamps: tuple[float, float, float, float] | None = None
+        self._timing: CallTiming | None = None
+
+    @property
+    def timing(self) -> CallTiming | None:
+        """Where the time of this call went; ``None`` until the worker has answered (with a result or with the
+        method's exception)."""
+        if self._timing is None and self._stamps is not None:
+            self._timing = timingOf(*self._stamps)  # worked out when asked: most calls are never asked
+        return self._timing
+
+    @timing.setter
+    def timing(self, timing: CallTiming | None) -> None:
+        self._timing = timing
+
+    def answered(self, began: float, started: float, finished: float, ended: float) -> None:
+        """Record the four instants of a call (milliseconds on the clock threads share): called, the method's start
+        and end in the worker, the result decoded here."""
+        self._stamps = (began, started, finished, ended)
 
     def withTimeout(self, seconds: float | None) -> Call[T]:
         """Give this call its own deadline in seconds (``None``: wait for ever); returns the call itself."""
@@ -62,7 +100,7 @@ class Call[T](Coroutine[Any, Any, T]):
 
     def _coroutine(self) -> Coroutine[Any, Any, T]:
         if self._running is None:
-            self._running = self._run(self)
+            self._running = self._run(self, *self._args)
         return self._running
 
     # The coroutine protocol, handed to the coroutine that does the work: asyncio.run(), create_task() and
@@ -87,7 +125,8 @@ class Call[T](Coroutine[Any, Any, T]):
         )
 
     def __repr__(self) -> str:
-        state = "answered" if self.timing is not None else "sent" if self._running is not None else "not sent"
+        answered = self._stamps is not None or self._timing is not None
+        state = "answered" if answered else "sent" if self._running is not None else "not sent"
         return f"<Call {self.where}, {state}>"
 
 

@@ -18,8 +18,8 @@ from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, Protocol, overload
 
 from . import protocol
-from ._runtime import clock
-from .calls import Call, CallTiming, Stream
+from ._runtime import clock, newFuture
+from .calls import Call, Stream
 from .decorators import _positionalFit, remoteMethod
 from .endpoint import Endpoint, handles
 from .errors import AdapterError, CallbackExpiredError, ProtocolError, UnsendableError, WorkerClosedError
@@ -228,7 +228,7 @@ class Link(Endpoint):
             raise WorkerClosedError(f"cannot call {where}: worker {self.name!r} {self.gone}")
         if ident is None:
             ident = self.nextId()
-        reply: asyncio.Future[Frame] = asyncio.get_running_loop().create_future()
+        reply: asyncio.Future[Frame] = newFuture()
         self.pending[ident] = reply
         if beside is not None and beside.callbacks:
             self.callbacks[ident] = beside.callbacks
@@ -359,7 +359,7 @@ class StreamFeed:
         while not self.frames:
             if self.error is not None:
                 raise self.error
-            self._waiter = asyncio.get_running_loop().create_future()
+            self._waiter = newFuture()
             try:
                 await (self._waiter if timeout is None else asyncio.wait_for(self._waiter, timeout))
             finally:
@@ -431,7 +431,7 @@ class Connection:
         return self.link.name
 
     def call(self, request: protocol.Request, where: str) -> Call[Any]:
-        return Call(lambda call: self.run(call, request), self.timeout, where)
+        return Call(self.run, self.timeout, where, request)
 
     async def run(self, call: Call[Any], request: protocol.Request) -> Any:
         """Carry out one call: encode the request, exchange frames, decode the reply."""
@@ -439,6 +439,22 @@ class Connection:
             raise WorkerClosedError(f"cannot call {call.where}: the client was closed")
         now = clock()
         began = now()
+        payload = protocol.plainRequest(request)
+        if payload is None:
+            frame = await self._exchange(call, request)
+        else:  # the calls made most: nothing travels beside the payload or goes ahead of it
+            frame = await self.link.request(FrameKind.REQUEST, payload, call.where, timeout=call.timeout)
+        ok, value, stamps = await protocol.decodeReply(frame.payload, frame.attached, frame.buffers, frame.joined)
+        if stamps is not None:
+            call.answered(began, stamps.started, stamps.finished, now())
+            if log.isEnabledFor(logging.DEBUG):
+                log.debug("%s: %s", call.where, call.timing)
+        if ok:
+            return value
+        raise await value.rebuild(call.where)
+
+    async def _exchange(self, call: Call[Any], request: protocol.Request) -> Frame:
+        """Send a request whose arguments may travel beside its payload or ahead of it; its reply frame."""
         link = self.link
         ident = link.nextId()
         sent = False
@@ -456,22 +472,9 @@ class Connection:
             if sent and link.gone is None:
                 link.cancel(ident)  # the worker drops the parts it holds
             raise
-        frame = await link.request(
-            FrameKind.REQUEST,
-            payload,
-            call.where,
-            timeout=call.timeout,
-            beside=beside,
-            ident=ident,
+        return await link.request(
+            FrameKind.REQUEST, payload, call.where, timeout=call.timeout, beside=beside, ident=ident
         )
-        ok, value, stamps = await protocol.decodeReply(frame.payload, frame.attached, frame.buffers, frame.joined)
-        if stamps is not None:
-            call.timing = _timing(began, stamps, now())
-            if log.isEnabledFor(logging.DEBUG):
-                log.debug("%s: %s", call.where, call.timing)
-        if ok:
-            return value
-        raise await value.rebuild(call.where)
 
     async def runMap(
         self, call: Call[Any], target: protocol.ServiceTarget, items: list[tuple[Any, ...]], each: str
@@ -565,7 +568,7 @@ class Connection:
                     if not slot.done() and link.gone is None:  # not answered either: the worker is told
                         link.cancel(ident)
         if received is not None and first is not None and last is not None:
-            call.timing = _timing(began, protocol.Stamps(received, first, last), now())
+            call.answered(began, first, last, now())
             if log.isEnabledFor(logging.DEBUG):
                 log.debug("%s: %s", where, call.timing)
         return results
@@ -604,7 +607,7 @@ class _MapReplies:
 
     async def wait(self) -> None:
         """Until a reply or a failure arrives (the caller checks there is none first)."""
-        self._waiter = asyncio.get_running_loop().create_future()
+        self._waiter = newFuture()
         try:
             await self._waiter
         finally:
@@ -633,26 +636,23 @@ class _MapSlot:
         self.replies.fail(error)
 
 
-def _timing(began: float, stamps: protocol.Stamps, ended: float) -> CallTiming:
-    def seconds(start: float, end: float) -> float:
-        return max(end - start, 0.0) / 1000.0  # clocks of two threads may disagree by a hair
-
-    return CallTiming(
-        argumentTransfer=seconds(began, stamps.started),
-        execution=seconds(stamps.started, stamps.finished),
-        returnTransfer=seconds(stamps.finished, ended),
-        total=seconds(began, ended),
-    )
-
-
 class ServiceClient:
     """Base of every client ``connect`` returns; subclasses gain one method per public service method."""
 
     _service: type = object
     _stop: type = object
 
+    _methods: tuple[str, ...] = ()
+
     def __init__(self, connection: Connection) -> None:
         self._connection = connection
+        self._targets: dict[str, tuple[protocol.ServiceTarget, str]] = {}
+        """Per method called: what the wire names and what messages name, worked out once."""
+        cls = type(self)
+        for name in self._methods:
+            # Bound once, here: wrapt binds a stand-in anew at every attribute read otherwise (a few microseconds of
+            # pure Python in Pyodide, every call). The class's stand-in has no __set__, so this one is found first.
+            vars(self)[name] = getattr(cls, name).__get__(self, cls)
 
     @property
     def worker(self) -> Any:
@@ -680,10 +680,13 @@ class ServiceClient:
         await self.close()
 
     def _call(self, method: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Call[Any]:
-        service = self._service
-        target = protocol.ServiceTarget(service.__qualname__, service.__module__, method)
-        request = protocol.Request(protocol.OP_CALL, target, args, kwargs)
-        return self._connection.call(request, f"{service.__qualname__}.{method}() on worker {self.workerName!r}")
+        known = self._targets.get(method)
+        if known is None:
+            service = self._service
+            target = protocol.ServiceTarget(service.__qualname__, service.__module__, method)
+            known = self._targets[method] = (target, f"{service.__qualname__}.{method}() on worker {self.workerName!r}")
+        target, where = known
+        return self._connection.call(protocol.Request(protocol.OP_CALL, target, args, kwargs), where)
 
     @overload
     def map[A, T](self, method: Callable[[Any, A], Awaitable[T]], iterable: Iterable[A], /) -> Call[list[T]]: ...
@@ -824,8 +827,10 @@ def clientClass(service: type, stop: type) -> type[ServiceClient]:
             "__doc__": service.__doc__,
             "__module__": service.__module__,
         }
-        for name, function in publicMethods(service, stop).items():
+        methods = publicMethods(service, stop)
+        for name, function in methods.items():
             namespace[name] = remoteMethod(function, name, service.__qualname__, streams=isStreaming(function))
+        namespace["_methods"] = tuple(methods)
         _clientClasses[service] = type(f"{service.__qualname__}Client", (ServiceClient,), namespace)
     return _clientClasses[service]
 

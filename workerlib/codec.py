@@ -394,7 +394,7 @@ async def encodeAsync(
     carries (a request's tuples): the nesting limit counts from below them. With ``callbacks``, a list, callables
     (:data:`CALLABLE_TYPES`) are appended to it and travel as references to their index (decode with ``callback``).
     """
-    if _isSmallAndPlain(value, 3):
+    if isSmallAndPlain(value, 3):
         return pickle.dumps(value, protocol=PROTOCOL)  # nothing the reducer would look at: skip it
     encoding = _Encoding(attachments, NESTING_LIMIT + envelope, callbacks)
     encoding.dump(value, where)
@@ -426,7 +426,7 @@ def _checkNesting(value: Any, where: str, limit: int) -> None:
         )
 
 
-def _isSmallAndPlain(value: Any, depth: int) -> bool:
+def isSmallAndPlain(value: Any, depth: int) -> bool:
     """Whether ``value`` is built of a few exact built-in scalars in tuples, lists and dicts: the calls most made.
 
     Such a value pickles without ever reaching :meth:`_Pickler.reducer_override`, so the plain C pickler gives the
@@ -440,11 +440,11 @@ def _isSmallAndPlain(value: Any, depth: int) -> bool:
         return False
     if kind is dict:
         for key, item in value.items():
-            if type(key) not in _SCALARS or (type(item) not in _SCALARS and not _isSmallAndPlain(item, depth - 1)):
+            if type(key) not in _SCALARS or (type(item) not in _SCALARS and not isSmallAndPlain(item, depth - 1)):
                 return False
         return True
     for item in value:  # noqa: SIM110 - a plain loop: all() over a generator costs more than the check
-        if type(item) not in _SCALARS and not _isSmallAndPlain(item, depth - 1):
+        if type(item) not in _SCALARS and not isSmallAndPlain(item, depth - 1):
             return False
     return True
 
