@@ -444,7 +444,10 @@ class Connection:
             frame = await self._exchange(call, request)
         else:  # the calls made most: nothing travels beside the payload or goes ahead of it
             frame = await self.link.request(FrameKind.REQUEST, payload, call.where, timeout=call.timeout)
-        ok, value, stamps = await protocol.decodeReply(frame.payload, frame.attached, frame.buffers, frame.joined)
+        reply = protocol.plainReply(frame)
+        if reply is None:
+            reply = await protocol.decodeReply(frame.payload, frame.attached, frame.buffers, frame.joined)
+        ok, value, stamps = reply
         if stamps is not None:
             call.answered(began, stamps.started, stamps.finished, now())
             if log.isEnabledFor(logging.DEBUG):

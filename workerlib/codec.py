@@ -726,6 +726,14 @@ class _Unpickler(pickle.Unpickler):
         return found
 
 
+def _loadQuick(data: bytes | memoryview) -> Any:
+    # The calls made most: a few built-in values, with nothing to call and too short to nest past the limit.
+    try:
+        return pickle.loads(data)
+    except Exception as error:
+        raise DecodeError(f"malformed payload ({len(data)} bytes): {type(error).__name__}: {error}") from None
+
+
 def _load(
     data: bytes | memoryview,
     resolved: dict[int, Any],
@@ -738,11 +746,7 @@ def _load(
     depths: list[int] | None = None,
 ) -> Any:
     if len(data) < _TINY and preset is None and depths is None and screening.isQuick(data):
-        # The calls made most: a few built-in values, with nothing to call and too short to nest past the limit.
-        try:
-            return pickle.loads(data)
-        except Exception as error:
-            raise DecodeError(f"malformed payload ({len(data)} bytes): {type(error).__name__}: {error}") from None
+        return _loadQuick(data)
     # One budget for all the work this payload causes: the screen, the stand-ins' building, the measure after.
     budget = screening.Budget(len(data) + sum(map(len, buffers)))
     standIns = _STAND_INS_ALWAYS | _standInsFor(resolved, attached, buffers, callback, joined)
@@ -868,6 +872,16 @@ def _readIndex(part: memoryview, segments: int) -> tuple[tuple[str, ...], tuple[
     if not valid:
         raise DecodeError(f"malformed payload: a frame index that does not describe {segments} segments")
     return keys, modules, refers
+
+
+def decodeQuick(payload: bytes | memoryview, envelope: int = 0) -> tuple[bool, Any]:
+    """``(True, value)`` for a short payload of the screen's quick grammar (a few built-in values: nothing in it can
+    call anything or nest past the limit), decoded at once; ``(False, None)`` for any other, which
+    :func:`decodeAsync` decodes. ``envelope`` as for :func:`decodeAsync`."""
+    # Too short to nest past the limit, whatever the envelope: each level takes a byte at least.
+    if len(payload) < _TINY and payload[:4] != MAGIC and screening.isQuick(payload):
+        return True, _loadQuick(payload)
+    return False, None
 
 
 async def decodeAsync(

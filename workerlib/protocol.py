@@ -83,6 +83,8 @@ SEPARATE_ABOVE = 64 * 1024
 BATCH_MAGIC = b"WLB"
 _BATCH_HEADER = struct.Struct("<3sBI")
 _FRAME_HEADER = struct.Struct("<BBIIIQ")
+_ONE_FRAME = struct.Struct("<3sBIBBIIIQ")  # a batch of one frame: both headers, read and written at once
+assert _ONE_FRAME.size == _BATCH_HEADER.size + _FRAME_HEADER.size
 MAX_ID = 2**32 - 1
 MAX_BATCH_FRAMES = 1024
 """The most frames one batch may hold. A receiver refuses a batch announcing more as a whole, before reading any of
@@ -136,8 +138,7 @@ def outgoing(kind: int, ident: int, payload: bytes, beside: Beside | None = None
     return Frame(kind, ident, payload, values, moved, beside.buffers)
 
 
-@dataclass(frozen=True)
-class Batch:
+class Batch(NamedTuple):
     """A batch as it travels: the header and small payloads, the separate payloads, attached values, transferables."""
 
     data: bytes
@@ -148,6 +149,12 @@ class Batch:
 
 def packBatch(frames: Sequence[Frame], version: int = VERSION) -> Batch:
     """Lay ``frames`` out as one batch (see the module's docstring)."""
+    if len(frames) == 1:  # a lone call or reply, the most common message: its two headers packed in one go
+        frame = frames[0]
+        payload = frame.payload
+        if not (frame.attached or frame.buffers or frame.transfer) and len(payload) < SEPARATE_ABOVE:
+            head = _ONE_FRAME.pack(BATCH_MAGIC, version, 1, frame.kind, 0, frame.id, 0, 0, len(payload))
+            return Batch(head + payload, [], [], [])
     headers: list[bytes | memoryview] = [_BATCH_HEADER.pack(BATCH_MAGIC, version, len(frames))]
     inline: list[bytes | memoryview] = []
     separate: list[Any] = []
@@ -173,6 +180,16 @@ def unpackBatch(
     Inline payloads are views into ``data``: nothing is copied.
     """
     view = memoryview(data).cast("B")
+    if not (separate or attached) and len(view) >= _ONE_FRAME.size:
+        # One frame with nothing beside it, read in one go; anything else, or anything amiss, takes the full path.
+        magic, version, count, kind, flags, ident, attachedCount, bufferCount, length = _ONE_FRAME.unpack_from(view)
+        if (
+            magic == BATCH_MAGIC
+            and count == 1
+            and flags == attachedCount == bufferCount == 0
+            and length == len(view) - _ONE_FRAME.size
+        ):
+            return version, [Frame(kind, ident, view[_ONE_FRAME.size :])]
     try:
         magic, version, count = _BATCH_HEADER.unpack_from(view, 0)
     except struct.error:
@@ -602,10 +619,13 @@ def plainRequest(request: Request) -> bytes | None:
     target = request.target
     if type(target) is ServiceTarget:
         target = tuple(target)  # plain strings on the wire, never the class
-    message = (request.operation, target, request.args, request.kwargs or {})
-    if codec.isSmallAndPlain(message, REQUEST_ENVELOPE + 1):
-        return pickle.dumps(message, protocol=codec.PROTOCOL)
-    return None
+    args, kwargs = request.args, request.kwargs or {}
+    message = (request.operation, target, args, kwargs)
+    if not codec.isSmallAndPlain(message, REQUEST_ENVELOPE + 1):
+        return None
+    if _anyLargeBuffer(args) or (kwargs and _anyLargeBuffer(kwargs.values())):
+        return None  # a large bytes argument travels in a buffer of its own: encodeRequest puts it there
+    return pickle.dumps(message, protocol=codec.PROTOCOL)
 
 
 async def encodeRequest(request: Request, beside: Beside | None = None) -> bytes:
@@ -730,6 +750,15 @@ async def encodeReply(ok: bool, value: Any, stamps: Stamps | None = None, beside
         raise _renamed(error, {"reply[1]": "return value" if ok else "exception"}) from error.__cause__
 
 
+def plainReply(frame: Frame) -> tuple[bool, Any, Stamps | None] | None:
+    """:func:`decodeReply` of a reply frame that carries a few built-in values and nothing beside them (what most
+    calls return), decoded at once; ``None`` for any other, which :func:`decodeReply` decodes."""
+    if frame.attached or frame.buffers or frame.joined is not None:
+        return None
+    found, message = codec.decodeQuick(frame.payload, 1)
+    return _checkedReply(message) if found else None
+
+
 async def decodeReply(
     payload: bytes | memoryview,
     attached: Sequence[Any] = (),
@@ -738,7 +767,12 @@ async def decodeReply(
 ) -> tuple[bool, Any, Stamps | None]:
     """Decode a reply, checking its shape; ``joined`` as for :func:`decodeRequest`."""
     # A failure's exception travels as a payload of its own, so a reply's value sits one level down.
-    message = await codec.decodeAsync(payload, attached=attached, buffers=buffers, envelope=1, joined=joined)
+    return _checkedReply(
+        await codec.decodeAsync(payload, attached=attached, buffers=buffers, envelope=1, joined=joined)
+    )
+
+
+def _checkedReply(message: Any) -> tuple[bool, Any, Stamps | None]:
     if not (isinstance(message, tuple) and len(message) == 3 and isinstance(message[0], bool)):
         raise ProtocolError(f"a reply must be a 3-tuple (ok, value, stamps), got {_describe(message)}")
     ok, value, stamps = message
