@@ -1,15 +1,17 @@
 """The worker side: which services and functions this worker serves, and the sessions that run calls.
 
-A :class:`Session` serves the frames arriving on one :class:`~workerlib.transport.Channel`. Each request runs as a
-task started eagerly, so a sync method (and an ``async`` one that never waits) is done before the next frame is
-looked at, in arrival order; its reply is queued at once. Replies ready when a message has been handled leave
-together, as one message; a slow ``async`` method answers later, on its own, holding nobody back. A request the
-main thread cancelled before it started never starts: cancelled in the same message, or marked cancelled in the
-buffer a cross-origin isolated page shares with the worker (:meth:`~workerlib.transport.Channel.wasCancelled`), which
-the main thread does before it interrupts the call running ahead of it.
+A :class:`Session` serves the frames arriving on one :class:`~workerlib.transport.Channel`, from the
+:class:`ServiceTable` it was given. Each request is one :class:`ServedCall`, run as a task started eagerly, so a sync
+method (and an ``async`` one that never waits) is done before the next frame is looked at, in arrival order; its
+reply is queued at once. Replies ready when a message has been handled leave together, as one message; a slow
+``async`` method answers later, on its own, holding nobody back. A request the main thread cancelled before it
+started never starts: cancelled in the same message, or marked cancelled in the buffer a cross-origin isolated page
+shares with the worker (:meth:`~workerlib.transport.Channel.wasCancelled`), which the main thread does before it
+interrupts the call running ahead of it.
 
-Every failure, from a malformed payload to an exception in a service method, becomes a reply: :func:`dispatch` never
-raises, so one bad call cannot stop the worker from serving the next. Nothing here touches JavaScript.
+Every failure, from a malformed payload to an exception in a service method, becomes a reply:
+:meth:`ServedCall.answer` never raises, so one bad call cannot stop the worker from serving the next. Nothing here
+touches JavaScript.
 
 A request for a generator method (``OP_STREAM``) is answered with ``STREAM_ITEM`` frames, each sent as the generator
 yields it, while the consumer has taken all but :data:`~workerlib.protocol.STREAM_AHEAD` of them (``STREAM_PULL``
@@ -20,16 +22,17 @@ frames say how many it took), then one ``STREAM_END``. A callable passed as an a
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import inspect
 import itertools
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import AbstractContextManager
+from types import CoroutineType, NoneType
 from typing import Any
 
 from . import codec, protocol
-from ._runtime import clock
+from ._runtime import clock, newFuture
 from .decorators import typechecked
 from .endpoint import Endpoint, handles
 from .errors import CallbackExpiredError, ProtocolError
@@ -52,12 +55,14 @@ class ServiceTable:
         self.instances: dict[type, object] = {}
         self.functions: dict[str, Callable[..., Any]] = {}
         self._implementations: dict[tuple[str, str], type] = {}
+        self._bound: dict[tuple[str, str, str], Callable[..., Any]] = {}
         self._modules: set[str] = set()
 
     def addClass(self, cls: type, stop: type) -> None:
         self.stop = stop
         self.classes.append(cls)
         self._implementations.clear()
+        self._bound.clear()
         self._modules = {base.__module__ for served in self.classes for base in self._serviceBases(served)}
 
     def addFunction(self, function: Callable[..., Any]) -> None:
@@ -134,8 +139,27 @@ class ServiceTable:
             raise ProtocolError(f"service {cls.__qualname__} has no public method {name!r} (public methods: {served})")
         return getattr(instance, name)  # type: ignore[no-any-return]
 
+    def target(self, target: protocol.ServiceTarget) -> Callable[..., Any]:
+        """The bound method that serves calls of ``target``: the public method of the instance of the class
+        implementing it (:meth:`implementation`, :meth:`instance`, :meth:`method`), or :class:`ProtocolError`.
+
+        Found on the first call and remembered, as :meth:`implementation` remembers classes, so every later call is
+        one look-up: classes are complete once defined, and an instance's methods are bound when it is made.
+        """
+        module = target.module
+        # Keyed as implementation() keys classes: requests naming modules nothing served is defined in share an entry,
+        # so junk names cannot grow the table (a failed look-up raises and is not remembered).
+        key = (target.qualname, module if module in self._modules else "", target.method)
+        found = self._bound.get(key)
+        if found is None:
+            cls = self.implementation(target.qualname, module)
+            found = self._bound[key] = self.method(self.instance(cls), target.method)
+        return found
+
 
 table = ServiceTable()
+"""This worker's own services: what defining a service class and ``export`` fill, and what a :class:`Session` serves
+unless it is given another table."""
 
 type LifeLock = Callable[[], Awaitable[str | None]]
 
@@ -144,92 +168,190 @@ async def _noLifeLock() -> str | None:
     return None
 
 
-type Guard = Callable[[], contextlib.AbstractContextManager[Any]]
-"""Wraps the Python code of a sync call, so cancelling the call can interrupt it (``Channel.interruptible``)."""
-type Streamer = Callable[[Iterator[Any] | AsyncIterator[Any], Guard], Awaitable[None]]
+_NEVER_AWAITABLE = frozenset({NoneType, bool, int, float, str, bytes, tuple, list, dict})
+"""Exact types of results that are never awaitable: the common results skip the look-ups of ``inspect.isawaitable``."""
+
+_NOTHING_BESIDE = frozenset({NoneType, bool, int, float, str})
+"""Exact types of results of which nothing travels beside the payload (no JavaScript value, buffer or list sent
+ahead), so their reply needs no :class:`~workerlib.protocol.Beside`."""
 
 
-async def run(
-    request: protocol.Request,
-    lifeLock: LifeLock = _noLifeLock,
-    *,
-    guard: Guard = contextlib.nullcontext,
-    streamer: Streamer | None = None,
-    services: ServiceTable | None = None,
-) -> Any:
-    """Carry out one decoded request and return its result; exceptions propagate to :func:`dispatch`.
+class ServedCall:
+    """One request being served: made by the :class:`Session` for each ``REQUEST`` frame it starts, and alive while
+    the call runs.
 
-    A stream request hands the generator to ``streamer``, which sends its items, and returns ``None``. ``services``:
-    the table the request is served from (this worker's :data:`table` by default).
+    It holds what the call needs (its session, its id, its frame: payload, attached values, buffers, the list its
+    parts built) and does what the call does: :meth:`answer` decodes the request, runs it, encodes the reply and
+    sends it. The callbacks the request passes (:meth:`callback`), the parts its reply sends ahead (:meth:`sendPart`),
+    the stream a generator method feeds (:meth:`stream`) and the marking of its sync code as interruptible
+    (:meth:`guard`) all refer to it: the callbacks work while it is :attr:`active`, and expire when it ends.
     """
-    served = services if services is not None else table
-    if request.operation == protocol.OP_DESCRIBE:
-        return served.describe(await lifeLock())
-    if request.operation == protocol.OP_CALLBACK:
+
+    __slots__ = ("active", "frame", "ident", "session", "streamed")
+
+    def __init__(self, session: Session, frame: Frame) -> None:
+        self.session = session
+        self.frame = frame
+        self.ident = frame.id
+        self.active = True
+        """Whether the call still runs: its callbacks can be called until it ends."""
+        self.streamed = False
+        """Whether a generator method's stream began: the call then ends with ``STREAM_END``, not ``REPLY``."""
+
+    def guard(self) -> AbstractContextManager[Any]:
+        """Wraps sync Python code run for this call (the method, each ``next()`` of a sync generator), so cancelling
+        the call can interrupt it (``Channel.interruptible``)."""
+        return self.session.channel.interruptible(self.ident)
+
+    def callback(self, index: int) -> Callback:
+        """The stand-in for the callable the request passed at ``index`` (the decoder calls this for each)."""
+        return Callback(self, index)
+
+    def sendPart(self, part: bytes) -> bool:
+        """Send one part of the reply's long list now, ahead of the reply; whether it went (see
+        :data:`~workerlib.protocol.PartSender`)."""
+        session, ident = self.session, self.ident
+        if ident in session.cancelled or session.channel.closed:
+            return False
+        if ident not in session.partsGoing:
+            if len(session.partsGoing) >= protocol.MAX_OPEN_PART_IDS:
+                return False  # the main thread would refuse the part: the result goes whole
+            session.partsGoing.add(ident)
+        # The flush sends the replies queued before this part with it, ahead of it: their parts are then claimed.
+        session.channel.send(Frame(FrameKind.PART, ident, part))
+        session.channel.flush()
+        return True
+
+    async def answer(self) -> None:
+        """Decode the request, run it, encode the reply and send it: a result, or the exception that stopped it.
+
+        Never raises: whatever goes wrong, ``SystemExit`` from a method included, becomes a failure reply, so the
+        worker keeps serving. The reply of a call the main thread cancelled is not sent (nobody waits for it). The
+        reply carries the call's stamps: when it was received, started (decoded) and finished.
+        """
+        # The hot path of every call: one coroutine, no closures, the common operation and results tested first.
+        session, frame, ident = self.session, self.frame, self.ident
+        now = session.clock
+        received = started = now()
+        beside: protocol.Beside | None = None
+        try:
+            try:
+                request = await protocol.decodeRequest(
+                    frame.payload, frame.attached, frame.buffers, self.callback, frame.joined
+                )
+                started = now()
+                operation = request.operation
+                if operation == protocol.OP_DESCRIBE:
+                    result = session.services.describe(await session.lifeLock())
+                else:
+                    if operation == protocol.OP_CALL:
+                        function = session.services.target(request.target)
+                    else:
+                        function = self._function(request)
+                    if session.marksSync:
+                        with session.channel.interruptible(ident):
+                            result = function(*request.args, **(request.kwargs or {}))
+                    else:
+                        result = function(*request.args, **(request.kwargs or {}))
+                    if operation == protocol.OP_STREAM:
+                        await self.stream(_generator(function, result))
+                        result = None
+                    else:
+                        resultType = type(result)
+                        if resultType not in _NEVER_AWAITABLE and (
+                            resultType is CoroutineType or inspect.isawaitable(result)
+                        ):
+                            result = await result
+                finished = now()
+            except BaseException as error:  # SystemExit from a method included: the worker must stay up
+                reply = await _failureReply(error, protocol.Stamps(received, started, now()))
+            else:
+                stamps = protocol.Stamps(received, started, finished)
+                if type(result) not in _NOTHING_BESIDE:
+                    beside = session.channel.beside(sendPart=self.sendPart)
+                try:
+                    reply = await protocol.encodeReply(True, result, stamps, beside)
+                except Exception as error:  # an unsendable result, or an adapter that failed to encode it
+                    reply = await _failureReply(error, stamps)
+                    beside = None  # a failure carries nothing beside it
+        finally:
+            self.active = False
+            session.partsGoing.discard(ident)  # the reply is queued below, so it leaves before any later part
+            session.parts.pop(ident, None)  # parts that came for it while it ran: nothing will claim them
+        if ident in session.cancelled:  # the caller gave up: nobody waits for this reply
+            session.cancelled.discard(ident)
+            return
+        channel = session.channel
+        if not channel.closed:
+            kind = FrameKind.STREAM_END if self.streamed else FrameKind.REPLY
+            channel.send(protocol.outgoing(kind, ident, reply, beside))
+
+    def _function(self, request: protocol.Request) -> Callable[..., Any]:
+        """What a request of another operation than ``OP_CALL`` and ``OP_DESCRIBE`` runs, or :class:`ProtocolError`."""
+        services = self.session.services
+        if request.operation == protocol.OP_STREAM:
+            return services.target(request.target)
+        if request.operation == protocol.OP_FUNCTION:
+            function = services.functions.get(request.target)
+            if function is None:
+                exported = ", ".join(sorted(services.functions)) or "nothing"
+                raise ProtocolError(f"this worker exports no function {request.target!r}; it exports {exported}")
+            return function
         raise ProtocolError("a worker does not take callback calls; only the main thread does")
-    if request.operation == protocol.OP_FUNCTION:
-        function = served.functions.get(request.target)
-        if function is None:
-            exported = ", ".join(sorted(served.functions)) or "nothing"
-            raise ProtocolError(f"this worker exports no function {request.target!r}; it exports {exported}")
-    else:
-        target: protocol.ServiceTarget = request.target
-        cls = served.implementation(target.qualname, target.module)
-        function = served.method(served.instance(cls), target.method)
-    with guard():
-        result = function(*request.args, **(request.kwargs or {}))
-    if request.operation == protocol.OP_STREAM:
-        if not (inspect.isgenerator(result) or inspect.isasyncgen(result)):
-            if inspect.iscoroutine(result):
-                result.close()
-            raise ProtocolError(
-                f"{getattr(function, '__qualname__', function)} was called as a stream but returned "
-                f"{type(result).__qualname__}, not a generator: the worker's class differs from the main thread's"
-            )
-        if streamer is None:
-            raise ProtocolError("streams are served only by a session")
-        await streamer(result, guard)
-        return None
-    if inspect.isawaitable(result):
-        result = await result
-    return result
+
+    async def stream(self, items: Iterator[Any] | AsyncIterator[Any]) -> None:
+        """Send what a generator yields while the consumer keeps up; close the generator however this ends."""
+        self.streamed = True
+        session, ident = self.session, self.ident
+        credit = session.credits[ident] = _Credit()
+        lastTurn = time.perf_counter()
+        try:
+            while True:
+                if credit.left <= 0 or time.perf_counter() - lastTurn >= STREAM_TURN:
+                    # A turn of the loop: the items sent so far leave as one message, and a cancel or a pull that
+                    # arrived meanwhile is seen. Fast generators batch; a slow one's items leave one by one.
+                    await asyncio.sleep(0)
+                    lastTurn = time.perf_counter()
+                await credit.spend()  # before asking for the item: the generator runs only as far ahead as allowed
+                if inspect.isasyncgen(items):
+                    try:
+                        item = await anext(items)
+                    except StopAsyncIteration:
+                        break
+                else:
+                    assert isinstance(items, Iterator)
+                    with self.guard():
+                        try:
+                            item = next(items)
+                        except StopIteration:
+                            break
+                await self._sendItem(item)
+        finally:
+            del session.credits[ident]
+            await _closeGenerator(items)
+
+    async def _sendItem(self, item: Any) -> None:
+        channel = self.session.channel
+        beside = channel.beside()
+        payload = await protocol.encodeReply(True, item, None, beside)
+        if not channel.closed:
+            channel.send(protocol.outgoing(FrameKind.STREAM_ITEM, self.ident, payload, beside))
+
+    def finished(self, task: asyncio.Task[None]) -> None:
+        """The call's task is done (the done callback of a call that did not end as it started): forget it."""
+        self.session.running.pop(self.ident, None)
 
 
-async def dispatch(
-    payload: bytes | memoryview,
-    attached: Sequence[Any] = (),
-    beside: protocol.Beside | None = None,
-    lifeLock: LifeLock = _noLifeLock,
-    buffers: Sequence[Any] = (),
-    *,
-    callback: Callable[[int], Any] | None = None,
-    guard: Guard = contextlib.nullcontext,
-    streamer: Streamer | None = None,
-    joined: codec.Joined | list[Any] | Exception | None = None,
-    services: ServiceTable | None = None,
-) -> tuple[bytes, protocol.Beside | None]:
-    """Decode a request, run it, and encode the reply: a result, or the exception that stopped it.
-
-    ``attached`` and ``buffers`` came with the request; what of the result may travel beside the reply goes into
-    ``beside`` (:class:`~workerlib.protocol.Beside`: JavaScript values, a large ``bytes`` result, the parts of a long
-    list sent ahead), returned with the reply's payload (a failure carries nothing beside it: ``None``). Never raises:
-    whatever goes wrong becomes a failure reply, so the worker keeps serving. ``callback``, ``guard`` and
-    ``streamer``: see :func:`protocol.decodeRequest` and :func:`run`. ``joined``: what the parts sent ahead of the
-    request built.
-    """
-    now = clock()
-    received = started = now()
-    try:
-        request = await protocol.decodeRequest(payload, attached, buffers, callback, joined)
-        started = now()
-        result = await run(request, lifeLock, guard=guard, streamer=streamer, services=services)
-    except BaseException as error:  # SystemExit from a method included: the worker must stay up
-        return await _failureReply(error, protocol.Stamps(received, started, now())), None
-    stamps = protocol.Stamps(received, started, now())
-    try:
-        return await protocol.encodeReply(True, result, stamps, beside), beside
-    except Exception as error:  # an unsendable result, or an adapter that failed to encode it
-        return await _failureReply(error, stamps), None
+def _generator(function: Callable[..., Any], result: Any) -> Iterator[Any] | AsyncIterator[Any]:
+    """``result`` of a method called as a stream, or :class:`ProtocolError` when it is no generator."""
+    if inspect.isgenerator(result) or inspect.isasyncgen(result):
+        return result
+    if inspect.iscoroutine(result):
+        result.close()  # never awaited: closed, so no "never awaited" warning
+    raise ProtocolError(
+        f"{getattr(function, '__qualname__', function)} was called as a stream but returned "
+        f"{type(result).__qualname__}, not a generator: the worker's class differs from the main thread's"
+    )
 
 
 async def _failureReply(error: BaseException, stamps: protocol.Stamps | None) -> bytes:
@@ -250,36 +372,23 @@ class Callback:
     raises :class:`~workerlib.CallbackExpiredError`.
     """
 
-    __slots__ = ("_index", "_scope")
+    __slots__ = ("_call", "_index")
 
-    def __init__(self, scope: _CallScope, index: int) -> None:
-        self._scope = scope
+    def __init__(self, call: ServedCall, index: int) -> None:
+        self._call = call
         self._index = index
 
     def __call__(self, *args: Any, **kwargs: Any) -> asyncio.Future[Any]:
-        scope = self._scope
-        if not scope.active:
+        call = self._call
+        if not call.active:
             raise CallbackExpiredError(
                 f"{self!r} was called after the call that received it ended; a callback can be called only while "
                 f"that call runs (await what the method starts before returning, or stream instead)"
             )
-        return scope.session.callBack(scope.ident, self._index, args, kwargs)
+        return call.session.callBack(call.ident, self._index, args, kwargs)
 
     def __repr__(self) -> str:
-        return f"<workerlib callback {self._index} of request {self._scope.ident}>"
-
-
-class _CallScope:
-    """One request being served: the callbacks it received live as long as it runs."""
-
-    def __init__(self, session: Session, ident: int) -> None:
-        self.session = session
-        self.ident = ident
-        self.active = True
-        self.streamed = False
-
-    def callback(self, index: int) -> Callback:
-        return Callback(self, index)
+        return f"<workerlib callback {self._index} of request {self._call.ident}>"
 
 
 STREAM_TURN = 0.002
@@ -305,16 +414,34 @@ class _Credit:
         self.left -= 1
 
 
+def _workerTable() -> ServiceTable:
+    return table  # read when a session is made: tests put a table of their own in its place
+
+
+def _retrieved(done: asyncio.Future[Any]) -> None:
+    # Fire-and-forget is allowed: a failure nobody awaits is not reported as "never retrieved".
+    if not done.cancelled():
+        done.exception()
+
+
 class Session(Endpoint):
-    """Serves the requests that arrive on one channel: see the module's docstring. Each kind of frame the main thread
-    sends is handled by the method marked for it (see :mod:`workerlib.endpoint`)."""
+    """Serves the requests that arrive on one channel from ``table`` (this worker's own :data:`table` by default):
+    see the module's docstring. Each kind of frame the main thread sends is handled by the method marked for it (see
+    :mod:`workerlib.endpoint`); each request it starts is a :class:`ServedCall`."""
 
     def __init__(self, channel: Channel, lifeLock: LifeLock = _noLifeLock, table: ServiceTable | None = None) -> None:
         super().__init__(channel, "the main thread", log)
         self.lifeLock = lifeLock
-        self.services = table
-        """The table this session serves from; None: the worker's own :data:`table` (what defining a class fills)."""
+        self.services: ServiceTable = table if table is not None else _workerTable()
+        """The table this session serves from."""
+        self.clock = clock()
+        """The shared clock the calls' stamps are read from (see :func:`workerlib._runtime.clock`)."""
+        self.marksSync = channel.canInterrupt
+        """Whether the channel's :meth:`~workerlib.transport.Channel.interruptible` marks a call's sync code (a buffer
+        shared with the main thread, fixed when the channel is made); without, a call does without the guard (four
+        Python calls, every call)."""
         self.running: dict[int, asyncio.Task[None]] = {}
+        """The tasks of the calls that did not end as they started (``async`` methods that wait), by request id."""
         self.cancelled: set[int] = set()
         self.credits: dict[int, _Credit] = {}
         self.partsGoing: set[int] = set()
@@ -326,23 +453,34 @@ class Session(Endpoint):
         """Requests never started because the main thread had cancelled them (see :meth:`_request`)."""
         self.dropped: set[int] = set()
         """The requests cancelled in the message being handled: they never start (the cancels come after them)."""
+        self.loop: asyncio.AbstractEventLoop | None = None
+        """The event loop of the message being handled, which runs its calls."""
         channel.onMalformed = self._malformed
         channel.onSendFailed = self._sendFailed
 
     def received(self, frames: list[Frame]) -> None:
-        """Start every request of one message in order; send the replies that are ready as one message."""
+        """Start every request of one message in order; the replies that are ready leave as one message when the
+        channel has handed it over (see :class:`~workerlib.transport.Channel`)."""
         self.dropped = {frame.id for frame in frames if frame.kind == FrameKind.CANCEL}
+        # Read once a message, not once a request. Given to each task: CPython 3.13.0's Task(eager_start=True) without
+        # a loop fails to start (it asks the absent loop whether it runs).
+        self.loop = asyncio.get_event_loop()
         super().received(frames)
 
     @handles(FrameKind.REQUEST)
     def _request(self, frame: Frame) -> None:
-        self.parts.claim(frame)
+        if self.parts:  # parts are held (rarely): perhaps this request's
+            self.parts.claim(frame)
         # A request the main thread cancelled while the worker ran the ones before it never starts: the mark in shared
         # memory is there before the running one is interrupted (Channel.interrupt).
         if frame.id in self.dropped or self.channel.wasCancelled(frame.id):
             self.skipped += 1
             return
-        self._start(frame, asyncio.get_event_loop())
+        call = ServedCall(self, frame)
+        task = asyncio.Task(call.answer(), loop=self.loop, eager_start=True)
+        if not task.done():
+            self.running[frame.id] = task
+            task.add_done_callback(call.finished)
 
     @handles(FrameKind.PART)
     def _part(self, frame: Frame) -> None:
@@ -385,12 +523,6 @@ class Session(Endpoint):
         else:
             self.refusals.refuse(ProtocolError(f"a REPLY frame (id {frame.id}) came, which nobody here awaits"))
 
-    def _start(self, frame: Frame, loop: asyncio.AbstractEventLoop) -> None:
-        task = asyncio.Task(self._answer(frame), loop=loop, eager_start=True)
-        if not task.done():
-            self.running[frame.id] = task
-            task.add_done_callback(lambda _: self.running.pop(frame.id, None))
-
     def _sendFailed(self, frames: list[Frame], error: Exception) -> None:
         # The browser refused a batch of replies (a value structured clone cannot carry slipped through): each
         # caller gets that failure instead, so none waits for ever.
@@ -412,95 +544,14 @@ class Session(Endpoint):
         idents = [frame.id for frame in frames if frame.kind != FrameKind.CANCEL] or [0]
         asyncio.Task(self._failAll(idents, error), loop=asyncio.get_event_loop(), eager_start=True)
 
-    async def _answer(self, frame: Frame) -> None:
-        scope = _CallScope(self, frame.id)
-        ident = frame.id
-
-        def guard() -> contextlib.AbstractContextManager[Any]:
-            return self.channel.interruptible(ident)
-
-        async def streamer(items: Iterator[Any] | AsyncIterator[Any], guard: Guard) -> None:
-            scope.streamed = True
-            await self._stream(ident, items, guard)
-
-        def sendPart(part: bytes) -> bool:
-            if ident in self.cancelled or self.channel.closed:
-                return False
-            if ident not in self.partsGoing:
-                if len(self.partsGoing) >= protocol.MAX_OPEN_PART_IDS:
-                    return False  # the main thread would refuse the part: the result goes whole
-                self.partsGoing.add(ident)
-            # The flush sends the replies queued before this part with it, ahead of it: their parts are then claimed.
-            self._send(Frame(FrameKind.PART, ident, part))
-            self.channel.flush()
-            return True
-
-        try:
-            reply, beside = await dispatch(
-                frame.payload,
-                frame.attached,
-                self.channel.beside(sendPart=sendPart),
-                self.lifeLock,
-                frame.buffers,
-                callback=scope.callback,
-                guard=guard,
-                streamer=streamer,
-                joined=frame.joined,
-                services=self.services,
-            )
-        finally:
-            scope.active = False
-            self.partsGoing.discard(ident)  # the reply is queued below, so it leaves before any later part
-            self.parts.pop(ident, None)  # parts that came for it while it ran: nothing will claim them
-        if ident in self.cancelled:  # the caller gave up: nobody waits for this reply
-            self.cancelled.discard(ident)
-            return
-        kind = FrameKind.STREAM_END if scope.streamed else FrameKind.REPLY
-        self._send(protocol.outgoing(kind, ident, reply, beside))
-
-    async def _stream(self, ident: int, items: Iterator[Any] | AsyncIterator[Any], guard: Guard) -> None:
-        """Send what a generator yields while the consumer keeps up; close the generator however this ends."""
-        credit = self.credits[ident] = _Credit()
-        lastTurn = time.perf_counter()
-        try:
-            while True:
-                if credit.left <= 0 or time.perf_counter() - lastTurn >= STREAM_TURN:
-                    # A turn of the loop: the items sent so far leave as one message, and a cancel or a pull that
-                    # arrived meanwhile is seen. Fast generators batch; a slow one's items leave one by one.
-                    await asyncio.sleep(0)
-                    lastTurn = time.perf_counter()
-                await credit.spend()  # before asking for the item: the generator runs only as far ahead as allowed
-                if inspect.isasyncgen(items):
-                    try:
-                        item = await anext(items)
-                    except StopAsyncIteration:
-                        break
-                else:
-                    assert isinstance(items, Iterator)
-                    with guard():
-                        try:
-                            item = next(items)
-                        except StopIteration:
-                            break
-                await self._sendItem(ident, item)
-        finally:
-            del self.credits[ident]
-            await _closeGenerator(items)
-
-    async def _sendItem(self, ident: int, item: Any) -> None:
-        beside = self.channel.beside()
-        payload = await protocol.encodeReply(True, item, None, beside)
-        self._send(protocol.outgoing(FrameKind.STREAM_ITEM, ident, payload, beside))
-
     def callBack(self, ident: int, index: int, args: tuple[Any, ...], kwargs: dict[str, Any]) -> asyncio.Future[Any]:
         """Send a callback call to the main thread now; the future settles with the callable's outcome."""
         request = protocol.Request(protocol.OP_CALLBACK, (ident, index), args, kwargs)
         beside = self.channel.beside()
         # Encoded here and now (a sync method calling back does not give the loop a turn); an async adapter can't.
         payload = codec.runNow(protocol.encodeRequest(request, beside), "a callback's arguments")
-        future: asyncio.Future[Any] = asyncio.get_event_loop().create_future()
-        # Fire-and-forget is allowed: a failure nobody awaits is not reported as "never retrieved".
-        future.add_done_callback(lambda done: done.cancelled() or done.exception())
+        future: asyncio.Future[Any] = newFuture()
+        future.add_done_callback(_retrieved)
         callId = next(self._callbackIds)
         self.awaiting[callId] = future
         self._send(protocol.outgoing(FrameKind.CALLBACK_CALL, callId, payload, beside))

@@ -146,7 +146,9 @@ class Channel:
 
     @property
     def canInterrupt(self) -> bool:
-        """Whether :meth:`interrupt` can stop a sync call that is running on the other end."""
+        """Whether :meth:`interrupt` can stop a sync call that is running on the other end; on the worker's end,
+        whether :meth:`interruptible` marks the code it wraps (else it is a null context, fixed when the channel is
+        made)."""
         return False
 
     def interrupt(self, ident: int) -> None:

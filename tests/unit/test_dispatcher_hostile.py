@@ -1,4 +1,5 @@
-"""The dispatcher and the failure path under pathological methods and hostile requests (issue 12), over a loopback.
+"""The worker's serving of a call and the failure path under pathological methods and hostile requests (issue 12),
+over a loopback.
 
 Each test here failed before the change it names: a worker's ``SystemExit`` re-raised on the main thread, user
 exceptions with their own ``__init__`` arriving as ``RemoteError``, a 100,000-deep return value or exception argument
@@ -15,7 +16,8 @@ from typing import Any
 import pytest
 
 from workerlib import RemoteError, UnsendableError, WorkerService, codec, nesting, protocol, server
-from workerlib.client import Connection, clientClass
+from workerlib.client import Connection, Link, clientClass
+from workerlib.protocol import FrameKind
 
 from .loopbackkit import loopbackLink
 
@@ -79,6 +81,16 @@ def client() -> Any:
     return clientClass(Pathological, WorkerService)(Connection(loopbackLink()))
 
 
+async def answer(link: Link, method: str, module: str = __name__) -> tuple[bool, Any]:
+    """What the session at the other end of ``link`` answers a request for ``Pathological.method`` naming
+    ``module``, sent as it is: ``(ok, value)``."""
+    target = protocol.ServiceTarget("Pathological", module, method)
+    payload = await protocol.encodeRequest(protocol.Request(protocol.OP_CALL, target, (), {}))
+    frame = await link.request(FrameKind.REQUEST, payload, f"a request naming {module!r}", timeout=5)
+    ok, value, _ = await protocol.decodeReply(frame.payload, frame.attached, frame.buffers)
+    return ok, value
+
+
 def test_a_value_at_the_nesting_limit_crosses_and_one_deeper_fails_in_the_worker(table: server.ServiceTable) -> None:
     worker = client()
     assert nesting.depthOf(asyncio.run(worker.deep(codec.NESTING_LIMIT))) == codec.NESTING_LIMIT
@@ -127,34 +139,35 @@ def test_user_exceptions_with_their_own_init_arrive_as_themselves(table: server.
 
 
 def test_requests_naming_junk_modules_do_not_grow_the_table(table: server.ServiceTable) -> None:
-    def call(module: str) -> None:
-        target = protocol.ServiceTarget("Pathological", module, "ping")
-        request = asyncio.run(protocol.encodeRequest(protocol.Request(protocol.OP_CALL, target, (), {})))
-        ok, value, _ = asyncio.run(protocol.decodeReply(asyncio.run(server.dispatch(request))[0]))
-        assert (ok, value) == (True, "pong")
+    async def main() -> None:
+        link = loopbackLink()
+        assert await answer(link, "ping") == (True, "pong")
+        assert await answer(link, "ping", "the main thread's name for the worker file") == (True, "pong")
+        sizes = len(table._implementations), len(table._bound)
+        for number in range(500):
+            assert await answer(link, "ping", f"junk{number}") == (True, "pong")
+        assert (len(table._implementations), len(table._bound)) == sizes
 
-    call(__name__)
-    call("the main thread's name for the worker file")
-    size = len(table._implementations)
-    for number in range(500):
-        call(f"junk{number}")
-    assert len(table._implementations) == size
+    asyncio.run(main())
 
 
-def test_the_dispatcher_answers_when_describing_a_failure_fails(
+def test_the_worker_answers_when_describing_a_failure_fails(
     table: server.ServiceTable, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     async def broken(cls: Any, error: BaseException, depth: int = 0) -> Any:
         raise RuntimeError("describing failed")
 
+    async def main() -> None:
+        link = loopbackLink()
+        for method in ("raiseImage", "raiseBaseLater"):  # a sync and an async method
+            ok, failure = await answer(link, method)
+            assert ok is False
+            assert failure.typeName == "workerlib.errors.ProtocolError"
+            assert "describing its failure failed too" in failure.message
+        assert await answer(link, "ping") == (True, "pong")  # and it serves on
+
     monkeypatch.setattr(protocol.RemoteFailure, "capture", classmethod(broken))
-    for method in ("raiseImage", "raiseBaseLater"):  # a sync and an async method
-        target = protocol.ServiceTarget("Pathological", __name__, method)
-        request = asyncio.run(protocol.encodeRequest(protocol.Request(protocol.OP_CALL, target, (), {})))
-        ok, failure, _ = asyncio.run(protocol.decodeReply(asyncio.run(server.dispatch(request))[0]))
-        assert ok is False
-        assert failure.typeName == "workerlib.errors.ProtocolError"
-        assert "describing its failure failed too" in failure.message
+    asyncio.run(main())
 
 
 def test_a_crafted_plain_payload_nested_past_the_limit_is_refused_and_freed_safely() -> None:

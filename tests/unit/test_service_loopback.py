@@ -1,11 +1,12 @@
-"""Services, dispatcher and clients in plain CPython, the worker reached through an in-process loopback."""
+"""Services, the serving of calls and clients in plain CPython, the worker reached through an in-process loopback."""
 
 from __future__ import annotations
 
 import array
 import asyncio
 import inspect
-from collections.abc import Iterator
+import types
+from collections.abc import Generator, Iterator
 from typing import Any
 
 import pytest
@@ -20,10 +21,11 @@ from workerlib import (
     protocol,
     server,
 )
-from workerlib.client import Connection, ServiceClient, clientClass
+from workerlib.client import Connection, Link, ServiceClient, clientClass
 from workerlib.service import _findWorker as findWorker
+from workerlib.testing import loopbackPair
 
-from .loopbackkit import loopbackLink
+from .loopbackkit import loopbackLink, settle
 
 
 class Greeter(WorkerService):
@@ -133,22 +135,75 @@ def test_unsendable_result_becomes_a_clear_error(table: server.ServiceTable) -> 
     assert asyncio.run(greeter.greet("still serving")) == "hello still serving!"
 
 
-def test_dispatcher_answers_garbage_with_a_protocol_error(table: server.ServiceTable) -> None:
-    for garbage in (b"", b"\x80\x05junk", codec.encode("not a tuple"), codec.encode((1, 2, 3, 4))):
-        ok, failure, _ = asyncio.run(protocol.decodeReply(asyncio.run(server.dispatch(garbage))[0]))
-        assert ok is False
-        assert failure.typeName in ("workerlib.errors.DecodeError", "workerlib.errors.ProtocolError")
+async def answerTo(link: Link, payload: bytes) -> tuple[protocol.Frame, bool, Any]:
+    """Send ``payload`` as it is in a ``REQUEST`` frame; the frame answering it, and what that frame holds."""
+    frame = await link.request(protocol.FrameKind.REQUEST, payload, "a request sent as it is", timeout=5)
+    ok, value, _ = await protocol.decodeReply(frame.payload, frame.attached, frame.buffers)
+    return frame, ok, value
+
+
+async def encoded(operation: str, method: str, *args: Any) -> bytes:
+    target = protocol.ServiceTarget("Greeter", __name__, method)
+    return await protocol.encodeRequest(protocol.Request(operation, target, args, {}))
+
+
+def test_the_worker_answers_garbage_with_a_protocol_error(table: server.ServiceTable) -> None:
+    table.addClass(Greeter, WorkerService)
+
+    async def main() -> None:
+        link = loopbackLink()
+        for garbage in (b"", b"\x80\x05junk", codec.encode("not a tuple"), codec.encode((1, 2, 3, 4))):
+            _, ok, failure = await answerTo(link, garbage)
+            assert ok is False
+            assert failure.typeName in ("workerlib.errors.DecodeError", "workerlib.errors.ProtocolError")
+        _, ok, value = await answerTo(link, await encoded(protocol.OP_CALL, "greet", "still serving"))
+        assert (ok, value) == (True, "hello still serving!")
+
+    asyncio.run(main())
 
 
 def test_unknown_service_is_reported_with_what_is_served(table: server.ServiceTable) -> None:
     table.addClass(Greeter, WorkerService)
     request = protocol.Request(protocol.OP_CALL, protocol.ServiceTarget("Nope", "x", "greet"), (), {})
-    reply, *_ = asyncio.run(server.dispatch(asyncio.run(protocol.encodeRequest(request))))
-    ok, failure, _ = asyncio.run(protocol.decodeReply(reply))
+
+    async def main() -> tuple[bool, BaseException]:
+        _, ok, failure = await answerTo(loopbackLink(), await protocol.encodeRequest(request))
+        return ok, await failure.rebuild("test")
+
+    ok, error = asyncio.run(main())
     assert not ok
-    error = asyncio.run(failure.rebuild("test"))
     assert isinstance(error, ProtocolError)
     assert str(error) == "this worker does not serve 'Nope'; it serves Greeter"
+
+
+@pytest.mark.parametrize(
+    ("operation", "target", "message"),
+    [
+        (protocol.OP_FUNCTION, "nope", "this worker exports no function 'nope'; it exports nothing"),
+        (protocol.OP_CALLBACK, (1, 0), "a worker does not take callback calls; only the main thread does"),
+        (
+            protocol.OP_STREAM,
+            protocol.ServiceTarget("Greeter", __name__, "greet"),
+            "Greeter.greet was called as a stream but returned str, not a generator: the worker's class differs "
+            "from the main thread's",
+        ),
+    ],
+)
+def test_requests_a_worker_cannot_serve_get_a_plain_reply_saying_why(
+    table: server.ServiceTable, operation: str, target: Any, message: str
+) -> None:
+    table.addClass(Greeter, WorkerService)
+
+    async def main() -> tuple[protocol.Frame, bool, BaseException]:
+        payload = await protocol.encodeRequest(protocol.Request(operation, target, ("ann",), {}))
+        frame, ok, failure = await answerTo(loopbackLink(), payload)
+        return frame, ok, await failure.rebuild("test")
+
+    frame, ok, error = asyncio.run(main())
+    assert frame.kind == protocol.FrameKind.REPLY  # a stream that never began ends with a plain reply
+    assert not ok
+    assert isinstance(error, ProtocolError)
+    assert str(error) == message
 
 
 def test_two_implementations_of_one_interface_are_ambiguous(table: server.ServiceTable) -> None:
@@ -361,3 +416,137 @@ def test_a_packed_list_whose_buffer_does_not_hold_whole_items_is_refused() -> No
         codec.decode(payload, buffers=[b"\x00" * 9])
     with pytest.raises(codec.DecodeError, match="not one workerlib sends"):
         codec.decode(codec.encode(codec.OutOfBand(0, True, "O")), buffers=[b""])
+
+
+class Later:
+    """An awaitable that is no coroutine: what ``__await__`` gives is awaited."""
+
+    def __init__(self, value: str) -> None:
+        self.value = value
+
+    def __await__(self) -> Generator[Any, None, str]:
+        yield from asyncio.sleep(0).__await__()
+        return self.value
+
+
+@types.coroutine
+def generatorBased() -> Generator[None, None, str]:
+    yield  # a bare yield: the task gives the loop a turn
+    return "from a generator-based coroutine"
+
+
+class Awaitables(WorkerService):
+    """Sync methods returning awaitables of every kind, and async ones the tests hold and time."""
+
+    gate: asyncio.Event | None = None
+
+    def future(self) -> Any:
+        future = asyncio.get_running_loop().create_future()
+        asyncio.get_running_loop().call_soon(future.set_result, "from a future")
+        return future
+
+    def custom(self) -> Any:
+        return Later("from __await__")
+
+    def legacy(self) -> Any:
+        return generatorBased()
+
+    def coroutine(self) -> Any:
+        return asyncio.sleep(0, "from a coroutine")
+
+    async def held(self) -> str:
+        assert Awaitables.gate is not None
+        await Awaitables.gate.wait()
+        return "released"
+
+    async def failLater(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+        raise ValueError("failed later")
+
+
+@pytest.mark.parametrize(
+    ("method", "value"),
+    [
+        ("future", "from a future"),
+        ("custom", "from __await__"),
+        ("legacy", "from a generator-based coroutine"),
+        ("coroutine", "from a coroutine"),
+    ],
+)
+def test_an_awaitable_a_method_returns_is_awaited(table: server.ServiceTable, method: str, value: str) -> None:
+    table.addClass(Awaitables, WorkerService)
+    worker = connect(Awaitables, table)
+    assert asyncio.run(getattr(worker, method)()) == value
+
+
+def test_a_session_serves_the_table_it_was_given(table: server.ServiceTable) -> None:
+    table.addClass(Greeter, WorkerService)  # the worker's own table: what a session given none serves
+    given = server.ServiceTable(WorkerService)
+    given.addClass(LoudGreeter, WorkerService)
+    mainEnd, workerEnd = loopbackPair("given")
+    session = server.Session(workerEnd, table=given)
+    loud: Any = clientClass(Greeter, WorkerService)(Connection(Link("given", None, mainEnd)))
+    quiet = connect(Greeter, table)
+    server.table = server.ServiceTable(WorkerService)  # sessions made before keep the table they were made with
+
+    async def main() -> tuple[str, str]:
+        return await loud.greet("ann"), await quiet.greet("bob")
+
+    assert asyncio.run(main()) == ("HELLO ANN!", "hello bob!")
+    assert session.services is given
+    assert list(given.instances) == [LoudGreeter]
+    assert list(table.instances) == [Greeter]
+
+
+def test_a_class_added_after_calls_were_served_serves_the_calls_after_it(table: server.ServiceTable) -> None:
+    table.addClass(Greeter, WorkerService)
+    greeter = connect(Greeter, table)
+
+    async def main() -> tuple[str, str]:
+        before = await greeter.greet("ann")  # the method found is remembered...
+        table.addClass(LoudGreeter, WorkerService)  # ...until the table changes
+        return before, await greeter.greet("ann")
+
+    assert asyncio.run(main()) == ("hello ann!", "HELLO ANN!")
+
+
+def test_a_session_keeps_a_call_while_it_waits_and_forgets_it_when_it_ends(table: server.ServiceTable) -> None:
+    table.addClass(Awaitables, WorkerService)
+    table.addClass(Greeter, WorkerService)
+    mainEnd, workerEnd = loopbackPair("running")
+    session = server.Session(workerEnd)
+    link = Link("running", None, mainEnd)
+    waiter: Any = clientClass(Awaitables, WorkerService)(Connection(link))
+    greeter: Any = clientClass(Greeter, WorkerService)(Connection(link))
+
+    async def main() -> None:
+        Awaitables.gate = asyncio.Event()
+        held = asyncio.ensure_future(waiter.held())
+        await settle(lambda: len(session.running) == 1)
+        assert await greeter.greet("x") == "hello x!"  # a sync call ends as it starts: never kept
+        assert len(session.running) == 1
+        Awaitables.gate.set()
+        assert await held == "released"
+        assert session.running == {}
+
+    try:
+        asyncio.run(main())
+    finally:
+        Awaitables.gate = None
+
+
+def test_a_failed_call_is_timed_too(table: server.ServiceTable) -> None:
+    table.addClass(Awaitables, WorkerService)
+    worker = connect(Awaitables, table)
+
+    async def main() -> Any:
+        call = worker.failLater(0.02)
+        with pytest.raises(ValueError, match="failed later"):
+            await call
+        return call.timing
+
+    timing = asyncio.run(main())
+    assert timing is not None
+    assert timing.execution >= 0.02  # started before the method ran, finished when its exception was caught
+    parts = timing.argumentTransfer + timing.execution + timing.returnTransfer
+    assert parts == pytest.approx(timing.total, abs=1e-6)
