@@ -29,9 +29,9 @@ from .errors import (
     WorkerlibError,
 )
 from .pool import Pool
+from .ports import Transfer, transfer
 from .server import Callback
 from .service import WorkerService, connectToWorker, export
-from .transport import Transfer, transfer
 
 __version__ = VERSION
 

@@ -1,4 +1,4 @@
-"""The main-thread side: a link to one worker over a :class:`~workerlib.transport.Channel`, and the clients on it.
+"""The main-thread side: a link to one worker over a :class:`~workerlib.channel.Channel`, and the clients on it.
 
 Follow one call: ``client.add(1, 2)`` returns a :class:`~workerlib.Call`; awaiting it runs :meth:`Connection.run`,
 which encodes a request frame and hands it to :meth:`Link.request`. The link gives the frame an id, queues it on the
@@ -20,12 +20,12 @@ from typing import Any, Protocol, overload
 from . import protocol
 from ._runtime import clock, newFuture
 from .calls import Call, Stream
+from .channel import Channel
 from .decorators import _positionalFit, remoteMethod
 from .endpoint import Endpoint, handles
 from .errors import AdapterError, CallbackExpiredError, ProtocolError, UnsendableError, WorkerClosedError
 from .methods import publicMethods
 from .protocol import Frame, FrameKind
-from .transport import Channel
 
 log = logging.getLogger("workerlib.client")
 

@@ -72,7 +72,7 @@ MAGIC = b"WLv1"
 
 class Attachments(Protocol):
     """Values that travel beside a payload rather than inside it: in a browser, the JavaScript objects a channel posts
-    with its message (see :mod:`workerlib.transport`). A channel makes one collector per payload it encodes."""
+    with its message (see :mod:`workerlib.channel`). A channel makes one collector per payload it encodes."""
 
     def accepts(self, obj: object) -> bool:
         """Whether ``obj`` travels beside the payload; called for every object outside pickle's fast path."""

@@ -15,9 +15,9 @@ from collections.abc import Callable
 from typing import Any, ClassVar, TypeVar
 
 from . import protocol
+from .channel import Channel
 from .errors import ProtocolError
 from .protocol import Frame, FrameKind
-from .transport import Channel
 
 Handler = Callable[[Any, Frame], None]
 """A method handling one frame: ``handler(end, frame)``."""
@@ -63,7 +63,7 @@ class Endpoint:
 
     def received(self, frames: list[Frame]) -> None:
         """Handle the frames of one message in order, each by its kind's handler (what they send leaves together
-        when the message is handled: see :class:`~workerlib.transport.Channel`)."""
+        when the message is handled: see :class:`~workerlib.channel.Channel`)."""
         handlers = self.handlers
         for frame in frames:
             handler = handlers.get(frame.kind)

@@ -1,6 +1,6 @@
 """The protocol: frames, the batches they travel in, and the payloads of requests and replies.
 
-Main thread and worker exchange *messages* on a channel (:mod:`workerlib.transport`). A message is a *batch*: every
+Main thread and worker exchange *messages* on a channel (:mod:`workerlib.channel`). A message is a *batch*: every
 frame one side had ready in one turn of its event loop. A frame is ``(kind, id, payload, attached, buffers)``:
 ``kind`` is one of :class:`FrameKind`, ``id`` ties a reply (or a cancel, a stream item...) to its request, ``payload``
 is bytes made by :mod:`workerlib.codec`, ``attached`` are the JavaScript values that travel beside the payload and
@@ -354,7 +354,7 @@ MAX_DESCRIBED = 10_000
 MAX_NAME = 1000
 """The longest name (module, qualified name, function name) a :class:`Description` may hold, in characters."""
 LIFE_LOCK_PREFIX = "workerlib-life-"
-"""How the name of a worker's life lock starts; a uuid's 32 hex digits follow (see ``transport.acceptPorts``)."""
+"""How the name of a worker's life lock starts; a uuid's 32 hex digits follow (see ``workers.acceptPorts``)."""
 _LIFE_LOCK = re.compile(re.escape(LIFE_LOCK_PREFIX) + "[0-9a-f]{32}")
 
 

@@ -1,12 +1,12 @@
 """The worker side: which services and functions this worker serves, and the sessions that run calls.
 
-A :class:`Session` serves the frames arriving on one :class:`~workerlib.transport.Channel`, from the
+A :class:`Session` serves the frames arriving on one :class:`~workerlib.channel.Channel`, from the
 :class:`ServiceTable` it was given. Each request is one :class:`ServedCall`, run as a task started eagerly, so a sync
 method (and an ``async`` one that never waits) is done before the next frame is looked at, in arrival order; its
 reply is queued at once. Replies ready when a message has been handled leave together, as one message; a slow
 ``async`` method answers later, on its own, holding nobody back. A request the main thread cancelled before it
 started never starts: cancelled in the same message, or marked cancelled in the buffer a cross-origin isolated page
-shares with the worker (:meth:`~workerlib.transport.Channel.wasCancelled`), which the main thread does before it
+shares with the worker (:meth:`~workerlib.channel.Channel.wasCancelled`), which the main thread does before it
 interrupts the call running ahead of it.
 
 Every failure, from a malformed payload to an exception in a service method, becomes a reply:
@@ -33,12 +33,12 @@ from typing import Any
 
 from . import codec, protocol
 from ._runtime import clock, newFuture
+from .channel import Channel
 from .decorators import typechecked
 from .endpoint import Endpoint, handles
 from .errors import CallbackExpiredError, ProtocolError
 from .methods import publicMethods
 from .protocol import Frame, FrameKind, RemoteFailure
-from .transport import Channel
 
 log = logging.getLogger("workerlib.server")
 
@@ -437,7 +437,7 @@ class Session(Endpoint):
         self.clock = clock()
         """The shared clock the calls' stamps are read from (see :func:`workerlib._runtime.clock`)."""
         self.marksSync = channel.canInterrupt
-        """Whether the channel's :meth:`~workerlib.transport.Channel.interruptible` marks a call's sync code (a buffer
+        """Whether the channel's :meth:`~workerlib.channel.Channel.interruptible` marks a call's sync code (a buffer
         shared with the main thread, fixed when the channel is made); without, a call does without the guard (four
         Python calls, every call)."""
         self.running: dict[int, asyncio.Task[None]] = {}
@@ -460,7 +460,7 @@ class Session(Endpoint):
 
     def received(self, frames: list[Frame]) -> None:
         """Start every request of one message in order; the replies that are ready leave as one message when the
-        channel has handed it over (see :class:`~workerlib.transport.Channel`)."""
+        channel has handed it over (see :class:`~workerlib.channel.Channel`)."""
         self.dropped = {frame.id for frame in frames if frame.kind == FrameKind.CANCEL}
         # Read once a message, not once a request. Given to each task: CPython 3.13.0's Task(eager_start=True) without
         # a loop fails to start (it asks the absent loop whether it runs).

@@ -1,8 +1,8 @@
 """``WorkerService`` and the wiring on top: serving in a worker, ``connect``, ``spawn`` and ``export``.
 
 In a worker, defining a service class (or calling :func:`export`) starts accepting channels from the main thread
-(:func:`workerlib.transport.acceptPorts`) and serves each with a :class:`workerlib.server.Session`. On the main thread,
-connecting finds the worker, opens one channel to it on first use (:func:`workerlib.transport.openChannel`), shares
+(:func:`workerlib.workers.acceptPorts`) and serves each with a :class:`workerlib.server.Session`. On the main thread,
+connecting finds the worker, opens one channel to it on first use (:func:`workerlib.workers.openChannel`), shares
 that :class:`workerlib.client.Link` between every client of the worker, and watches the worker's life.
 """
 
@@ -13,7 +13,7 @@ import itertools
 from collections.abc import Callable
 from typing import Any
 
-from . import client, pool, server, transport
+from . import client, pool, ports, server, workers
 from ._runtime import Context, context
 from .client import CLIENT_NAMES, Connection, Link
 from .errors import ConnectError
@@ -95,11 +95,11 @@ class WorkerService:
         """
         _checkTimeout(timeout)
         if name is None:
-            taken = set(transport.namedWorkers())
+            taken = set(workers.namedWorkers())
             name = next(f"{cls.__name__}-{n}" for n in _spawned if f"{cls.__name__}-{n}" not in taken)
-        elif name in transport.namedWorkers():
+        elif name in workers.namedWorkers():
             raise ConnectError(f"a worker named {name!r} already exists on this page; choose another name")
-        worker = await transport.createWorker(src, name, config if config is not None else transport.mainConfig())
+        worker = await workers.createWorker(src, name, config if config is not None else workers.mainConfig())
         try:
             link, description = await _linkTo(name, worker, timeout)
             if not description.serves(cls.__qualname__):
@@ -108,13 +108,13 @@ class WorkerService:
                     f"it serves {_summary(description)}"
                 )
         except BaseException:
-            transport.terminate(name)
+            workers.terminate(name)
             _links.pop(name, None)
             raise
 
         def stop() -> None:
             link.fail("was closed with the client that spawned it")
-            transport.terminate(link.name)
+            workers.terminate(link.name)
 
         return client.clientClass(cls, WorkerService)(Connection(link, timeout=timeout, onClose=stop))
 
@@ -159,10 +159,10 @@ def export(*functions: Callable[..., Any]) -> None:
 
 
 def _serve() -> None:
-    def serveChannel(channel: transport.PortChannel) -> None:
-        server.Session(channel, transport.lifeLock)  # the channel keeps its session: it owns the frame handlers
+    def serveChannel(channel: ports.PortChannel) -> None:
+        server.Session(channel, workers.lifeLock)  # the channel keeps its session: it owns the frame handlers
 
-    transport.acceptPorts(serveChannel)
+    workers.acceptPorts(serveChannel)
 
 
 async def connectToWorker(workerName: str | None = None, *, timeout: float | None = None) -> client.Worker:
@@ -201,7 +201,7 @@ async def _linkTo(name: str, worker: Any, timeout: float | None) -> tuple[Link, 
 
 
 async def _open(name: str, worker: Any, timeout: float | None) -> tuple[Link, Description]:
-    channel = await asyncio.wait_for(transport.openChannel(name, worker), timeout)
+    channel = await asyncio.wait_for(workers.openChannel(name, worker), timeout)
     link = Link(name, worker, channel)
     try:
         description = await link.describe(timeout)
@@ -209,15 +209,13 @@ async def _open(name: str, worker: Any, timeout: float | None) -> tuple[Link, De
         channel.close()
         raise
     if description.lifeLock is not None:
-        link.onGone = transport.watchLifeLock(
-            description.lifeLock, lambda: link.fail("stopped (terminated or crashed)")
-        )
+        link.onGone = workers.watchLifeLock(description.lifeLock, lambda: link.fail("stopped (terminated or crashed)"))
     _links[name] = link
     return link, description
 
 
 async def _described(name: str, timeout: float | None) -> tuple[Link, Description]:
-    worker = await asyncio.wait_for(transport.workerByName(name), timeout)
+    worker = await asyncio.wait_for(workers.workerByName(name), timeout)
     return await _linkTo(name, worker, timeout)
 
 
@@ -235,7 +233,7 @@ async def _findWorker(
 
     Workers still loading are waited for, at most ``timeout`` seconds.
     """
-    names = transport.namedWorkers()
+    names = workers.namedWorkers()
     try:
         if workerName is not None:
             if workerName not in names:

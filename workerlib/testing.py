@@ -20,11 +20,12 @@ import asyncio
 from typing import Any
 
 from . import codec, protocol
+from .channel import Channel
 from .client import Connection, Link, clientClass
+from .ports import CollectAttached
 from .protocol import Frame
 from .server import ServiceTable, Session
 from .service import WorkerService
-from .transport import Channel, CollectAttached
 
 __all__ = ["LoopbackChannel", "loopbackClient", "loopbackPair"]
 

@@ -21,7 +21,7 @@ import js
 from pyodide.code import run_js
 from pyodide.ffi import JsProxy
 
-from workerlib import WorkerService, client, server, transfer, transport
+from workerlib import WorkerService, client, ports, server, transfer
 
 # Replaces port.postMessage with a function that posts and then records what was posted: "ArrayBuffer" (a batch on its
 # own) or "Array" ([batch, attached, ...separate]), the byte lengths of the buffers, how many values were attached and
@@ -110,10 +110,10 @@ class Seam:
         self.table = server.table = server.ServiceTable(WorkerService)
         for service in services:
             self.table.addClass(service, WorkerService)
-        ports = js.MessageChannel.new()
-        self.workerEnd = transport.PortChannel(ports.port2, "main thread")
+        pair = js.MessageChannel.new()
+        self.workerEnd = ports.PortChannel(pair.port2, "main thread")
         self.session = server.Session(self.workerEnd)
-        self.mainEnd = transport.PortChannel(ports.port1, "seam")
+        self.mainEnd = ports.PortChannel(pair.port1, "seam")
         self.link = client.Link("seam", None, self.mainEnd)
         self.posted: dict[str, Any] = {"main": run_js("[]"), "worker": run_js("[]")}
         self.thrown: dict[str, Any] = {"main": run_js("[]"), "worker": run_js("[]")}

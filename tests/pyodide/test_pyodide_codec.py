@@ -1,5 +1,5 @@
 """Values through the real seam inside Pyodide on Node: every kind of value the browser values page sends, and large
-data, crosses the JavaScript boundary between two ``transport.PortChannel`` ends on one ``MessageChannel`` (a
+data, crosses the JavaScript boundary between two ``ports.PortChannel`` ends on one ``MessageChannel`` (a
 ``server.Session`` serving a test service on one, a ``client.Link`` and a client on the other) and arrives exact, in
 the "worker" and back on the main side.
 
@@ -10,7 +10,7 @@ Pyodide (except, on Python 3.14, those naming ``pathlib._local``: see ``docs/tes
 
 Then the codec's side of JavaScript values: with a channel's collector they travel beside the payload, referred to by
 index; without one (``attachments=None``, as on the loopback) a JavaScript object is refused by its place.
-``test_pyodide_transport.py`` covers the transport itself: bytes, batching, JavaScript values, ``transfer()``,
+``test_pyodide_transport.py`` covers the channel itself: bytes, batching, JavaScript values, ``transfer()``,
 malformed messages and cancelling.
 
 Each Pyodide test body starts with ``exec(kit)``, which installs ``tests/pyodide/seamkit.py`` there (see

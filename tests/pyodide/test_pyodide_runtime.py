@@ -18,7 +18,8 @@ def test_workerlib_and_wrapt_are_the_project_wheels(selenium: Any, hostVersions:
     import wrapt
 
     import workerlib
-    import workerlib.transport
+    import workerlib.ports
+    import workerlib.workers
 
     assert workerlib.__file__ is not None
     # /lib/python3.14/site-packages/ on Pyodide 314.0.2 (the default), /lib/python3.13/... on 0.29.5.

@@ -1,4 +1,4 @@
-"""The transport's real seam inside Pyodide on Node: two ``transport.PortChannel`` ends on the two ports of one
+"""The transport's real seam inside Pyodide on Node: two ``ports.PortChannel`` ends on the two ports of one
 ``MessageChannel``, a ``server.Session`` serving a test service on one, a ``client.Link`` and a client on the other.
 
 What crosses and how: ``bytes`` and ``bytearray`` values, small and far above ``protocol.SEPARATE_ABOVE`` (1 MB,

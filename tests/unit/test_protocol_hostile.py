@@ -26,7 +26,7 @@ from workerlib import (
     protocol,
     server,
     service,
-    transport,
+    workers,
 )
 from workerlib.client import Connection, Link, clientClass
 from workerlib.protocol import Frame, FrameKind
@@ -446,9 +446,9 @@ def test_one_workers_malformed_description_does_not_spoil_connect_to_an_honest_o
     async def openChannel(name: str, worker: Any) -> LoopbackChannel:
         return channels[name]()
 
-    monkeypatch.setattr(transport, "namedWorkers", lambda: ["evil", "honest"])
-    monkeypatch.setattr(transport, "workerByName", workerByName)
-    monkeypatch.setattr(transport, "openChannel", openChannel)
+    monkeypatch.setattr(workers, "namedWorkers", lambda: ["evil", "honest"])
+    monkeypatch.setattr(workers, "workerByName", workerByName)
+    monkeypatch.setattr(workers, "openChannel", openChannel)
     monkeypatch.setattr(service, "_links", {})
 
     async def main() -> None:

@@ -12,7 +12,7 @@ import zlib
 import js
 from pyodide.ffi import JsProxy
 
-from workerlib.transport import PORT_MARK
+from workerlib.workers import PORT_MARK
 
 _COUNTERS_JS = r"""
 if (globalThis.channelPageCounters) return globalThis.channelPageCounters;

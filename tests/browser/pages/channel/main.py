@@ -16,7 +16,7 @@ import pagekit
 from slow_services import SlowFirst, SlowSecond
 from worker_channel import Lab, Second
 
-from workerlib import ProtocolError, UnsendableError, codec, protocol, transfer, transport
+from workerlib import ProtocolError, UnsendableError, codec, protocol, transfer, workers
 
 channelkit.installCounters()  # before the first connect: workerlib sets its port's onmessage then
 results = {"mainStarted": float(js.performance.now()) / 1000}
@@ -279,7 +279,7 @@ async def sharing():
         "sameWorker": await lab.token() == await second.token(),
         "workerPorts": len(await lab.portStats()),
         # What connect() compares to decide whether a link still reaches the same worker: PyScript's worker object.
-        "workerObjects": await sameObject(transport.workerByName("chan"), transport.workerByName("chan")),
+        "workerObjects": await sameObject(workers.workerByName("chan"), workers.workerByName("chan")),
     }
 
 

@@ -1,259 +1,33 @@
-"""Channels between threads, and the boundary with JavaScript and PyScript.
+"""The browser's side of a channel: one end of a ``MessageChannel`` (:class:`PortChannel`), the JavaScript it runs,
+the JavaScript values that travel beside payloads (:func:`transfer`), and interrupting a sync call in a worker.
 
-A :class:`Channel` is one end of a two-way connection that carries frames (:mod:`workerlib.protocol`). Frames sent in
-one turn of the event loop leave together as one message, a batch; the other end hands the frames of each message it
-receives to whoever owns it (a client's link on the main thread, a server session in a worker). The rest of workerlib
-never looks behind this seam.
+Batches cross as ``ArrayBuffer`` objects that are transferred, never cloned. The JavaScript helpers (``_HELPERS_JS``)
+do in one call from Python what would otherwise take several. Where the page is cross-origin isolated, a buffer
+shared with each worker carries the interrupts and the marks of cancelled requests (:data:`INTERRUPT_SLOTS`).
 
-Two implementations (the second in the public testing module):
-
-* :class:`PortChannel`, in the browser: one end of a ``MessageChannel``. On the first connect to a worker, the main
-  thread makes the channel and hands one port to the worker through PyScript (:func:`openChannel`); the worker picks
-  it up in :func:`acceptPorts`. Batches cross as ``ArrayBuffer`` objects that are transferred, never cloned.
-* :class:`workerlib.testing.LoopbackChannel`, in plain CPython: two ends in one thread, for tests
-  (:func:`workerlib.testing.loopbackPair`).
-
-This is the only module that touches ``js``, ``pyscript`` or a ``JsProxy``, and it imports them only when a browser
-function runs, so plain CPython can import it.
+Apart from :mod:`workerlib.workers` (the handshake and the workers' life) and ``diagnostics``, this is the only
+module that touches ``js`` or a ``JsProxy``; it imports them only when a browser function runs, so plain CPython can
+import it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import sys
-import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
 from . import codec, protocol
 from ._runtime import importBrowserModule
-from .errors import ConnectError, ProtocolError, WorkerClosedError
+from .channel import Channel
+from .errors import ProtocolError
 from .protocol import Frame
 
-log = logging.getLogger("workerlib.transport")
-
-type OnFrames = Callable[[list[Frame]], None]
-type OnMalformed = Callable[[ProtocolError, list[Frame]], None]
-
-
-class Channel:
-    """One end of a connection between two threads: frames out, batches of frames in.
-
-    :meth:`send` sends a frame: the first frame of a turn of the event loop leaves at once, alone; the frames sent
-    after it in the same turn are queued and leave together as one message when the turn ends (or at once with
-    :meth:`flush`), so a lone call waits for nothing and the calls of an ``asyncio.gather`` leave in two messages.
-    Frames sent while a received message is being handled leave together when its handling ends.
-
-    The owner sets :attr:`onFrames`, called with the frames of each message received, and :attr:`onMalformed`,
-    called with the error and the frames that could be read (none, when the batch itself is malformed) when a message
-    cannot be handled, a batch of another protocol version among them, and :attr:`onSendFailed`, called with the
-    frames of a message the browser refused to post: those carrying JavaScript values (the rest are sent again), or
-    all of them when none did. Counters of messages and frames both ways are kept for tests and diagnostics.
-    """
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-        self.onFrames: OnFrames = self._unowned
-        self.onMalformed: OnMalformed = self._reportMalformed
-        self.onSendFailed: Callable[[list[Frame], Exception], None] = self._reportSendFailed
-        self.onPeerDied: Callable[[str], None] = self._reportPeerDied
-        self.closed = False
-        self.sentMessages = 0
-        self.sentFrames = 0
-        self.receivedMessages = 0
-        self.receivedFrames = 0
-        self._outbox: list[Frame] = []
-        self._turnOpen = False
-        """A frame left at once in this turn of the loop; later ones wait for the turn's end (:meth:`_endTurn`)."""
-        self._receiving = False
-        """A received message is being handled: what is sent meanwhile leaves when its handling ends."""
-
-    def attachments(self) -> codec.Attachments | None:
-        """A collector for values that may travel beside one payload, or ``None`` when this channel carries none."""
-        return None
-
-    def beside(self, *, callbacks: bool = False, sendPart: protocol.PartSender | None = None) -> protocol.Beside:
-        """What may travel beside one payload sent on this channel (see :class:`~workerlib.protocol.Beside`): its
-        collector of JavaScript values, buffers, and with ``callbacks`` a list for the callables a request passes."""
-        return protocol.Beside(self.attachments(), [], [] if callbacks else None, sendPart)
-
-    def send(self, frame: Frame) -> None:
-        """Send ``frame``: at once if it is the first of this turn of the event loop, else with the turn's others."""
-        if self.closed:
-            raise WorkerClosedError(f"the channel to {self.name!r} is closed")
-        self._outbox.append(frame)
-        self._sent()
-
-    def sendAll(self, frames: list[Frame]) -> None:
-        """Send ``frames`` together, as :meth:`send` sends one (a ``client.map``'s calls: one message)."""
-        if self.closed:
-            raise WorkerClosedError(f"the channel to {self.name!r} is closed")
-        self._outbox.extend(frames)
-        self._sent()
-
-    def _sent(self) -> None:
-        if self._receiving or self._turnOpen:
-            return  # leaves when the message's handling or the turn ends
-        # The first frames of a turn leave now; the turn's end is scheduled after, so their message is on its way
-        # first. Until then, frames queue: the tasks of an asyncio.gather all send before the turn ends.
-        self._turnOpen = True
-        self.flush()
-        try:
-            self._scheduleEndTurn()
-        except BaseException:
-            self._turnOpen = False  # nothing will end the turn: the next frame must leave at once again
-            raise
-
-    def _endTurn(self) -> None:
-        self._turnOpen = False
-        if self._outbox:
-            self.flush()
-
-    def flush(self) -> None:
-        """Send the queued frames now, as one message (several, when more than ``protocol.MAX_BATCH_FRAMES`` are
-        queued: the receiver refuses a longer batch)."""
-        queued, self._outbox = self._outbox, []
-        limit = protocol.MAX_BATCH_FRAMES
-        if len(queued) <= limit:  # nearly always: no slicing on the hot path
-            self._flushBatch(queued)
-            return
-        for start in range(0, len(queued), limit):
-            self._flushBatch(queued[start : start + limit])
-
-    def _flushBatch(self, frames: list[Frame]) -> None:
-        if not frames or self.closed:
-            return
-        self.sentMessages += 1
-        self.sentFrames += len(frames)
-        try:
-            self._post(protocol.packBatch(frames))
-        except Exception as error:  # JavaScript refused the message (a DataCloneError): nothing of it was sent
-            refused = [frame for frame in frames if frame.attached]  # only attached JavaScript values can be refused
-            if refused:
-                for frame in frames:
-                    if not frame.attached:
-                        self.send(frame)  # not to blame: goes again, in the next message
-            self.onSendFailed(refused or frames, error)
-
-    def _scheduleEndTurn(self) -> None:
-        # After the callbacks already queued: the tasks of an asyncio.gather all send before the turn ends.
-        asyncio.get_event_loop().call_soon(self._endTurn)
-
-    @property
-    def canInterrupt(self) -> bool:
-        """Whether :meth:`interrupt` can stop a sync call that is running on the other end; on the worker's end,
-        whether :meth:`interruptible` marks the code it wraps (else it is a null context, fixed when the channel is
-        made)."""
-        return False
-
-    def interrupt(self, ident: int) -> None:
-        """Main thread: the caller gave up on request ``ident``: the worker must not start it, and a sync method
-        running it is interrupted.
-
-        The worker cannot read a frame while a sync method runs, so this goes around the channel: where the page is
-        cross-origin isolated, through a buffer shared with the worker (see :class:`PortChannel`). The request is
-        marked cancelled there at once, before its ``CANCEL`` frame is sent; the interrupt itself fires one turn of
-        the event loop later, after the other cancellations made in this turn (the rest of an ``asyncio.gather``)
-        are marked too, so the worker never starts a call queued behind the one it stops. Elsewhere it does nothing:
-        the method runs to its end, and the worker learns of the cancellation from the ``CANCEL`` frame.
-        """
-
-    def wasCancelled(self, ident: int) -> bool:
-        """Worker: whether the main thread marked request ``ident`` cancelled (:meth:`interrupt`); the mark is taken.
-
-        Asked before a request starts (a marked one never does) and when its ``CANCEL`` frame arrives.
-        """
-        return False
-
-    def interruptible(self, ident: int) -> contextlib.AbstractContextManager[Any]:
-        """Worker: mark sync Python code run for request ``ident``, which :meth:`interrupt` may then stop."""
-        return contextlib.nullcontext()
-
-    def close(self) -> None:
-        """Stop sending and receiving; frames still queued are dropped."""
-        self.closed = True
-        self._outbox = []
-
-    def _post(self, batch: protocol.Batch) -> None:
-        raise NotImplementedError
-
-    def _receive(self, data: bytes, separate: Sequence[bytes] = (), attached: Sequence[Any] = ()) -> None:
-        """Hand the frames of one received message to the owner; never raises into the caller (an event handler)."""
-        if self.closed:
-            return
-        self.receivedMessages += 1
-        try:
-            version, frames = protocol.unpackBatch(data, separate, attached)
-        except ProtocolError as error:
-            self.onMalformed(error, [])
-            return
-        if version != protocol.VERSION:
-            # The layout of a batch is the same in every version, so its frames can still be answered.
-            self.onMalformed(
-                ProtocolError(
-                    f"received a batch of protocol version {version}; this side speaks version {protocol.VERSION}: "
-                    f"load the same workerlib on the main thread and in the worker"
-                ),
-                frames,
-            )
-            return
-        self.receivedFrames += len(frames)
-        self._receiving = True
-        try:
-            self.onFrames(frames)
-        except Exception:  # a bug on this side: report it, and keep the channel usable
-            log.exception("handling frames received from %r failed", self.name)
-        finally:
-            self._receiving = False
-        if self._outbox and not self.closed:
-            self.flush()  # what handling the message sent (the replies of sync methods): one message, now
-
-    def _unowned(self, frames: list[Frame]) -> None:
-        log.warning("dropping %d frames from %r: nobody owns this channel end", len(frames), self.name)
-
-    def _reportPeerDied(self, reason: str) -> None:
-        log.error("the other end of channel %r lost its Python interpreter: %s", self.name, reason)
-
-    def _reportSendFailed(self, frames: list[Frame], error: Exception) -> None:
-        log.error("could not send %d frames to %r: %s: %s", len(frames), self.name, type(error).__name__, error)
-
-    def _reportMalformed(self, error: ProtocolError, frames: list[Frame]) -> None:
-        log.warning("dropping a message from %r: %s", self.name, error)
-
-
-# ---- in-process loopback, for plain CPython ------------------------------------------------------------------------
-
-
-class CollectAttached:
-    """The values one payload carries beside it, and which of them move rather than copy."""
-
-    def __init__(self, accepts: Callable[[object], bool], check: Callable[[Any, Any], None] | None = None) -> None:
-        self._accepts = accepts
-        self._check = check
-        self.values: list[Any] = []
-        self.transfer: list[Any] = []
-
-    def accepts(self, obj: object) -> bool:
-        return self._accepts(obj)
-
-    def attach(self, obj: object) -> int:
-        moving = None
-        if isinstance(obj, Transfer):
-            value, moving = obj.value, obj.transferable
-        else:
-            value = obj
-        if self._check is not None:
-            self._check(value, moving)
-        if moving is not None:
-            self.transfer.append(moving)
-        self.values.append(value)
-        return len(self.values) - 1
-
+log = logging.getLogger("workerlib.ports")
 
 # ---- JavaScript values ---------------------------------------------------------------------------------------------
 
@@ -497,6 +271,32 @@ def _checkCloneable(value: Any, moving: Any) -> None:
             f"cannot carry to another thread as it is; {advice}"
         )
     raise TypeError(f"cannot send {what}: structured clone cannot carry it to another thread as it is; {advice}")
+
+
+class CollectAttached:
+    """The values one payload carries beside it, and which of them move rather than copy."""
+
+    def __init__(self, accepts: Callable[[object], bool], check: Callable[[Any, Any], None] | None = None) -> None:
+        self._accepts = accepts
+        self._check = check
+        self.values: list[Any] = []
+        self.transfer: list[Any] = []
+
+    def accepts(self, obj: object) -> bool:
+        return self._accepts(obj)
+
+    def attach(self, obj: object) -> int:
+        moving = None
+        if isinstance(obj, Transfer):
+            value, moving = obj.value, obj.transferable
+        else:
+            value = obj
+        if self._check is not None:
+            self._check(value, moving)
+        if moving is not None:
+            self.transfer.append(moving)
+        self.values.append(value)
+        return len(self.values) - 1
 
 
 # ---- browser channel -----------------------------------------------------------------------------------------------
@@ -756,214 +556,3 @@ def _isAttachable(obj: object) -> bool:
 
 
 _attachableTypes: dict[type, bool] = {}
-
-
-# ---- the handshake -------------------------------------------------------------------------------------------------
-
-PROBE_NAME = "workerlib_probe"
-"""The one function a workerlib worker exports through PyScript: it answers the protocol version, before a port is
-handed over, so a worker that does not run workerlib is told apart without posting anything to it."""
-PORT_MARK = "workerlib-port"
-"""The key of the message that hands a port to a worker."""
-
-_QUIET_JS = r"""
-(xworker, mark) => {
-  // PyScript hands every message posted to the worker to xworker.onmessage, console.info by default: keep
-  // workerlib's handshake out of the console, and everything else as it was.
-  if (xworker.onmessage === console.info) {
-    xworker.onmessage = (event) => { if (!(event.data && event.data[mark] !== undefined)) console.info(event); };
-  }
-}
-"""
-_ACCEPT_JS = r"""
-(mark, handler) => addEventListener("message", (event) => {
-  if (event.data && event.data[mark] !== undefined && event.ports.length === 1) {
-    handler(event.ports[0], event.data.interrupts ?? undefined);
-  }
-})
-"""
-
-
-def _pyodideApi() -> Any:
-    """Pyodide's internal API object (``on_fatal`` lives there), or None where this Pyodide has none."""
-    try:
-        import pyodide_js  # type: ignore[import-not-found]  # only in Pyodide
-
-        return getattr(pyodide_js, "_api", None)
-    except Exception:
-        return None
-
-
-class _Serving:
-    """What this worker set up to serve: its port listener and probe, and the lock it holds while it lives."""
-
-    def __init__(self) -> None:
-        self.proxies: list[Any] = []  # kept for the worker's lifetime: JavaScript calls them
-        self.lifeLock: asyncio.Future[str | None] | None = None
-
-
-_serving = _Serving()
-
-
-def acceptPorts(onChannel: Callable[[PortChannel], None]) -> None:
-    """In a worker: hand each port the main thread sends (:func:`openChannel`) to ``onChannel``, once per worker.
-
-    Also exports the probe and takes a Web Lock the worker never releases: the browser frees it when the worker dies,
-    which is how the main thread learns of a worker that crashed or was terminated.
-    """
-    if _serving.proxies:
-        return
-    js = _js()
-    ffi = _ffi()
-    pyscript = importBrowserModule("pyscript")
-    main = sys.modules.get("__main__")
-    if main is not None and "xworker" not in vars(main):
-        # PyScript looks up xworker.onmessage in the worker's main module for every message posted to the worker and
-        # reports an error on the page when the name is missing.
-        vars(main)["xworker"] = importBrowserModule("polyscript").xworker
-    js.Function.new(f"return {_QUIET_JS.strip()}")()(importBrowserModule("polyscript").xworker, PORT_MARK)
-
-    def accept(port: Any, interrupts: Any = None) -> None:
-        try:
-            if interrupts is not None:
-                try:
-                    _watchInterrupts(interrupts)
-                except Exception:
-                    log.exception("cannot watch the interrupt buffer: a cancelled sync method will run to its end")
-                    interrupts = None
-            onChannel(PortChannel(port, "main thread", interrupts))
-            _helpers().reportDeath(_pyodideApi(), port)
-        except Exception:
-            log.exception("could not serve a port handed over by the main thread")
-
-    acceptor = ffi.create_proxy(accept)
-    probe = ffi.create_proxy(lambda: protocol.VERSION)
-    _serving.proxies = [acceptor, probe]
-    js.Function.new(f"return {_ACCEPT_JS.strip()}")()(PORT_MARK, acceptor)
-    setattr(pyscript.sync, PROBE_NAME, probe)
-    _serving.lifeLock = asyncio.get_event_loop().create_future()
-    _holdLifeLock(_serving.lifeLock)
-
-
-def _holdLifeLock(held: asyncio.Future[str | None]) -> None:
-    js = _js()
-    ffi = _ffi()
-    locks = getattr(js.navigator, "locks", None)
-    if locks is None:  # not a secure context: dead workers are then noticed by timeouts only
-        held.set_result(None)
-        return
-    name = f"{protocol.LIFE_LOCK_PREFIX}{uuid.uuid4().hex}"
-    never = js.Function.new("return new Promise(() => {})")
-
-    def granted(*_: Any) -> Any:
-        if not held.done():
-            held.set_result(name)
-        return never()  # a promise that never settles: the lock is held until the worker's thread ends
-
-    locks.request(name, ffi.create_once_callable(granted))
-
-
-async def lifeLock() -> str | None:
-    """The name of the lock this worker holds while it lives, once it holds it; ``None`` where there is none."""
-    if _serving.lifeLock is None:
-        return None
-    return await _serving.lifeLock
-
-
-async def openChannel(name: str, worker: Any) -> PortChannel:
-    """On the main thread: make a channel to the named worker, which has finished loading, and hand it one port.
-
-    Raises :class:`~workerlib.ConnectError` when the worker does not run workerlib, or another protocol version.
-    """
-    try:
-        version = await getattr(worker, PROBE_NAME)()
-    except Exception as error:
-        raise ConnectError(
-            f"worker {name!r} does not answer workerlib requests ({type(error).__name__}: {error}); "
-            f"does its code import workerlib and define a WorkerService subclass or call export()?"
-        ) from error
-    if version != protocol.VERSION:
-        raise ConnectError(
-            f"worker {name!r} speaks workerlib protocol version {version!r}, this page version {protocol.VERSION}: "
-            f"load the same workerlib on the main thread and in the worker"
-        )
-    element = _scriptElement(name)
-    if element is None:
-        raise WorkerClosedError(f"worker {name!r} is no longer on the page")
-    js = _js()
-    ffi = _ffi()
-    channel = js.MessageChannel.new()
-    handshake: dict[str, Any] = {PORT_MARK: protocol.VERSION}
-    interrupts = None
-    if interruptsAvailable():
-        interrupts = handshake["interrupts"] = js.Int32Array.new(js.SharedArrayBuffer.new(4 * INTERRUPT_SLOTS))
-    message = ffi.to_js(handshake, dict_converter=js.Object.fromEntries)
-    element.xworker.postMessage(message, ffi.to_js([channel.port2]))
-    return PortChannel(channel.port1, name, interrupts)
-
-
-# ---- finding, starting and stopping workers (main thread) ----------------------------------------------------------
-
-WORKER_SCRIPTS = 'script[worker][name]:is([type="py"], [type="pyodide"])'
-
-
-def _scriptElement(name: str) -> Any:
-    js = _js()
-    found = js.document.querySelectorAll(f'script[worker][name="{js.CSS.escape(name)}"]')
-    return found[0] if found.length else None
-
-
-def namedWorkers() -> list[str]:
-    """Names of the Pyodide workers declared on the page (in HTML or by ``create_named_worker``), in page order."""
-    js = _js()
-    return [str(element.getAttribute("name")) for element in js.document.querySelectorAll(WORKER_SCRIPTS)]
-
-
-async def workerByName(name: str) -> Any:
-    """PyScript's worker object for ``name``, once that worker has finished loading."""
-    pyscript = importBrowserModule("pyscript")
-    return await pyscript.workers[name]
-
-
-def watchLifeLock(name: str, onDeath: Callable[[], None]) -> Callable[[], None]:
-    """Call ``onDeath`` once the worker holding the lock ``name`` is gone; returns a function that stops watching."""
-    js = _js()
-    ffi = _ffi()
-    controller = js.AbortController.new()
-    callback = ffi.create_once_callable(lambda *_: onDeath())
-    options = ffi.to_js({"signal": controller.signal}, dict_converter=js.Object.fromEntries)
-    waiting = js.navigator.locks.request(name, options, callback)
-    # Aborting rejects the request; swallow that so the console stays clean.
-    waiting.catch(lambda _error: None)
-
-    def stop() -> None:
-        controller.abort()
-        with contextlib.suppress(Exception):  # already called, and so already released
-            callback.destroy()
-
-    return stop
-
-
-def mainConfig() -> dict[str, Any]:
-    """The main thread's PyScript config, to start a worker with the same files and interpreter."""
-    pyscript = importBrowserModule("pyscript")
-    config = json.loads(json.dumps(pyscript.config))
-    config.pop("type", None)
-    return dict(config)
-
-
-async def createWorker(src: str, name: str, config: dict[str, Any] | str) -> Any:
-    """Start a named Pyodide worker running ``src`` and return PyScript's worker object once it is ready."""
-    pyscript = importBrowserModule("pyscript")
-    return await pyscript.create_named_worker(
-        src, name, config=json.dumps(config) if isinstance(config, dict) else config
-    )
-
-
-def terminate(name: str) -> None:
-    """Stop the named worker and remove its script element, so the name can be used again."""
-    js = _js()
-    # querySelectorAll, not querySelector: "not found" is then an empty list rather than JavaScript's null.
-    for element in js.document.querySelectorAll(f'script[worker][name="{js.CSS.escape(name)}"]'):
-        element.xworker.terminate()
-        element.remove()
