@@ -439,12 +439,12 @@ class Connection:
             raise WorkerClosedError(f"cannot call {call.where}: the client was closed")
         now = clock()
         began = now()
-        payload = protocol.plainRequest(request)
+        payload = protocol.encodePlainRequest(request)
         if payload is None:
             frame = await self._exchange(call, request)
         else:  # the calls made most: nothing travels beside the payload or goes ahead of it
             frame = await self.link.request(FrameKind.REQUEST, payload, call.where, timeout=call.timeout)
-        reply = protocol.plainReply(frame)
+        reply = protocol.decodePlainReply(frame)
         if reply is None:
             reply = await protocol.decodeReply(frame.payload, frame.attached, frame.buffers, frame.joined)
         ok, value, stamps = reply

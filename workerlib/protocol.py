@@ -608,7 +608,7 @@ class RefusalLog:
         self._lastLogged = now
 
 
-def plainRequest(request: Request) -> bytes | None:
+def encodePlainRequest(request: Request) -> bytes | None:
     """The payload of a request whose arguments are a few built-in scalars, in small tuples, lists and dicts (the
     calls made most), or ``None`` for any other: then :func:`encodeRequest`.
 
@@ -695,6 +695,20 @@ async def decodeRequest(
     message = await codec.decodeAsync(
         payload, attached=attached, buffers=buffers, envelope=REQUEST_ENVELOPE, callback=callback, joined=joined
     )
+    return _checkedRequest(message)
+
+
+def decodePlainRequest(frame: Frame) -> Request | None:
+    """:func:`decodeRequest` of a request frame that carries a few built-in values and nothing beside them (what
+    :func:`encodePlainRequest` writes), decoded at once; ``None`` for any other, which :func:`decodeRequest` decodes.
+    Raises as :func:`decodeRequest` does for a malformed one."""
+    if frame.attached or frame.buffers or frame.joined is not None:
+        return None
+    found, message = codec.decodeQuick(frame.payload, REQUEST_ENVELOPE)
+    return _checkedRequest(message) if found else None
+
+
+def _checkedRequest(message: Any) -> Request:
     if not (isinstance(message, tuple) and len(message) == 4):
         raise ProtocolError(f"a request must be a 4-tuple (operation, target, args, kwargs), got {_describe(message)}")
     operation, target, args, kwargs = message
@@ -729,6 +743,18 @@ async def decodeRequest(
     return Request(operation, target, args, kwargs)
 
 
+def encodePlainReply(value: Any, stamps: Stamps) -> bytes | None:
+    """The payload of a result that is a few built-in scalars, in small tuples, lists and dicts (what most calls
+    return), or ``None`` for any other: then :func:`encodeReply`. As for :func:`encodePlainRequest`, the plain pickler
+    writes what :func:`encodeReply` would, without its set-up."""
+    if _isLargeBuffer(value):
+        return None  # large bytes travel in a buffer of their own: encodeReply puts them there
+    message = (True, value, (stamps.received, stamps.started, stamps.finished))
+    if codec.isSmallAndPlain(message, 3):
+        return pickle.dumps(message, protocol=codec.PROTOCOL)
+    return None
+
+
 async def encodeReply(ok: bool, value: Any, stamps: Stamps | None = None, beside: Beside | None = None) -> bytes:
     """Encode a reply: a result when ``ok``, else a :class:`RemoteFailure`; ``stamps`` time the call.
 
@@ -750,7 +776,7 @@ async def encodeReply(ok: bool, value: Any, stamps: Stamps | None = None, beside
         raise _renamed(error, {"reply[1]": "return value" if ok else "exception"}) from error.__cause__
 
 
-def plainReply(frame: Frame) -> tuple[bool, Any, Stamps | None] | None:
+def decodePlainReply(frame: Frame) -> tuple[bool, Any, Stamps | None] | None:
     """:func:`decodeReply` of a reply frame that carries a few built-in values and nothing beside them (what most
     calls return), decoded at once; ``None`` for any other, which :func:`decodeReply` decodes."""
     if frame.attached or frame.buffers or frame.joined is not None:

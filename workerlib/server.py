@@ -36,7 +36,7 @@ from ._runtime import clock, newFuture
 from .channel import Channel
 from .decorators import typechecked
 from .endpoint import Endpoint, handles
-from .errors import CallbackExpiredError, ProtocolError
+from .errors import CallbackExpiredError, DecodeError, ProtocolError
 from .methods import publicMethods
 from .protocol import Frame, FrameKind, RemoteFailure
 
@@ -176,6 +176,15 @@ _NOTHING_BESIDE = frozenset({NoneType, bool, int, float, str})
 ahead), so their reply needs no :class:`~workerlib.protocol.Beside`."""
 
 
+def _plainRequest(frame: Frame) -> protocol.Request | None:
+    """The request of ``frame`` if it is plain (:func:`~workerlib.protocol.decodePlainRequest`), else ``None``: also
+    when it is malformed, for the full decoder to say why."""
+    try:
+        return protocol.decodePlainRequest(frame)
+    except (DecodeError, ProtocolError):
+        return None
+
+
 class ServedCall:
     """One request being served: made by the :class:`Session` for each ``REQUEST`` frame it starts, and alive while
     the call runs.
@@ -236,7 +245,9 @@ class ServedCall:
         beside: protocol.Beside | None = None
         try:
             try:
-                request = await protocol.decodeRequest(
+                # A plain request (a few built-in arguments, nothing beside) is read at once; any other, or a
+                # malformed one, by the full decoder, which says what is wrong with it.
+                request = _plainRequest(frame) or await protocol.decodeRequest(
                     frame.payload, frame.attached, frame.buffers, self.callback, frame.joined
                 )
                 started = now()
@@ -267,13 +278,17 @@ class ServedCall:
                 reply = await _failureReply(error, protocol.Stamps(received, started, now()))
             else:
                 stamps = protocol.Stamps(received, started, finished)
-                if type(result) not in _NOTHING_BESIDE:
-                    beside = session.channel.beside(sendPart=self.sendPart)
-                try:
-                    reply = await protocol.encodeReply(True, result, stamps, beside)
-                except Exception as error:  # an unsendable result, or an adapter that failed to encode it
-                    reply = await _failureReply(error, stamps)
-                    beside = None  # a failure carries nothing beside it
+                plain = protocol.encodePlainReply(result, stamps) if type(result) in _NEVER_AWAITABLE else None
+                if plain is not None:
+                    reply = plain
+                else:
+                    if type(result) not in _NOTHING_BESIDE:
+                        beside = session.channel.beside(sendPart=self.sendPart)
+                    try:
+                        reply = await protocol.encodeReply(True, result, stamps, beside)
+                    except Exception as error:  # an unsendable result, or an adapter that failed to encode it
+                        reply = await _failureReply(error, stamps)
+                        beside = None  # a failure carries nothing beside it
         finally:
             self.active = False
             session.partsGoing.discard(ident)  # the reply is queued below, so it leaves before any later part

@@ -4,8 +4,8 @@ gives, and refuse what the full path refuses.
 - a lone frame leaves at once; frames of one turn leave together when it ends; what handling a message sends leaves
   when the handling ends, without waiting for a turn;
 - a batch of one frame is written and read in one go, byte for byte the general layout;
-- ``plainRequest`` writes what ``encodeRequest`` writes, for exactly the arguments it takes;
-- ``plainReply`` reads what ``decodeReply`` reads, and refuses the same malformed payloads;
+- ``encodePlainRequest`` writes what ``encodeRequest`` writes, for exactly the arguments it takes;
+- ``decodePlainReply`` reads what ``decodeReply`` reads, and refuses the same malformed payloads;
 - a client binds its method stand-ins once; a call works out its timing only when asked.
 """
 
@@ -142,7 +142,7 @@ TARGET = protocol.ServiceTarget("Adder", __name__, "add")
 )
 def test_plain_request_writes_what_encode_request_writes(args: tuple[Any, ...], kwargs: Any) -> None:
     request = protocol.Request(protocol.OP_CALL, TARGET, args, kwargs)
-    plain = protocol.plainRequest(request)
+    plain = protocol.encodePlainRequest(request)
     assert plain is not None
     assert plain == asyncio.run(protocol.encodeRequest(request, protocol.Beside()))
     decoded = asyncio.run(protocol.decodeRequest(plain))
@@ -156,23 +156,23 @@ def test_plain_request_writes_what_encode_request_writes(args: tuple[Any, ...], 
     ids=["adapted", "large-bytes", "callable", "deep", "long", "complex"],
 )
 def test_plain_request_leaves_every_other_argument_to_encode_request(arg: Any) -> None:
-    assert protocol.plainRequest(protocol.Request(protocol.OP_CALL, TARGET, (arg,), {})) is None
+    assert protocol.encodePlainRequest(protocol.Request(protocol.OP_CALL, TARGET, (arg,), {})) is None
 
 
 def test_plain_reply_reads_what_decode_reply_reads() -> None:
     payload = asyncio.run(protocol.encodeReply(True, {"sum": 3}, protocol.Stamps(1.0, 2.0, 3.0)))
     frame = Frame(FrameKind.REPLY, 1, payload)
-    assert protocol.plainReply(frame) == asyncio.run(protocol.decodeReply(payload))
-    assert protocol.plainReply(frame) == (True, {"sum": 3}, protocol.Stamps(1.0, 2.0, 3.0))
+    assert protocol.decodePlainReply(frame) == asyncio.run(protocol.decodeReply(payload))
+    assert protocol.decodePlainReply(frame) == (True, {"sum": 3}, protocol.Stamps(1.0, 2.0, 3.0))
 
 
 def test_plain_reply_leaves_a_failure_and_values_beside_to_decode_reply() -> None:
     async def failure() -> bytes:
         return await protocol.encodeReply(False, await protocol.RemoteFailure.capture(ValueError("no")))
 
-    assert protocol.plainReply(Frame(FrameKind.REPLY, 1, asyncio.run(failure()))) is None
+    assert protocol.decodePlainReply(Frame(FrameKind.REPLY, 1, asyncio.run(failure()))) is None
     payload = asyncio.run(protocol.encodeReply(True, 1))
-    assert protocol.plainReply(Frame(FrameKind.REPLY, 1, payload, buffers=[b"x"])) is None
+    assert protocol.decodePlainReply(Frame(FrameKind.REPLY, 1, payload, buffers=[b"x"])) is None
 
 
 @pytest.mark.parametrize(
@@ -189,7 +189,7 @@ def test_plain_reply_refuses_what_decode_reply_refuses(payload: bytes) -> None:
     with pytest.raises((DecodeError, ProtocolError)) as slow:
         asyncio.run(protocol.decodeReply(payload))
     with pytest.raises(slow.type):
-        protocol.plainReply(frame)
+        protocol.decodePlainReply(frame)
 
 
 def test_decode_quick_takes_only_short_quick_payloads() -> None:
@@ -245,3 +245,69 @@ def test_a_lone_call_is_two_messages_and_a_hundred_gathered_calls_at_most_four()
         return (*lone, mainEnd.sentMessages - lone[0], workerEnd.sentMessages - lone[1])
 
     assert asyncio.run(scenario()) == (1, 1, 2, 2)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [3, None, "text", (1, 2.5), {"a": [1, 2]}, b"x" * 1000],
+    ids=["int", "none", "str", "tuple", "dict", "kilobyte"],
+)
+def test_encode_plain_reply_writes_what_encode_reply_writes(value: Any) -> None:
+    stamps = protocol.Stamps(1.0, 2.0, 3.0)
+    plain = protocol.encodePlainReply(value, stamps)
+    assert plain is not None
+    assert plain == asyncio.run(protocol.encodeReply(True, value, stamps, protocol.Beside()))
+    assert asyncio.run(protocol.decodeReply(plain)) == (True, value, stamps)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [Point(1, 2), b"x" * 100_000, list(range(2000)), [[[[1]]]], 1 + 2j],
+    ids=["adapted", "large-bytes", "long-list", "deep", "complex"],
+)
+def test_encode_plain_reply_leaves_every_other_result_to_encode_reply(value: Any) -> None:
+    assert protocol.encodePlainReply(value, protocol.Stamps(1.0, 2.0, 3.0)) is None
+
+
+def test_decode_plain_request_reads_what_decode_request_reads() -> None:
+    request = protocol.Request(protocol.OP_CALL, TARGET, (1, "two"), {"c": 3.0})
+    payload = asyncio.run(protocol.encodeRequest(request))
+    assert protocol.decodePlainRequest(Frame(FrameKind.REQUEST, 1, payload)) == asyncio.run(
+        protocol.decodeRequest(payload)
+    )
+
+
+def test_decode_plain_request_leaves_requests_with_values_beside_or_stand_ins_to_decode_request() -> None:
+    beside = protocol.Beside(callbacks=[])
+    withCallback = asyncio.run(protocol.encodeRequest(protocol.Request(protocol.OP_CALL, TARGET, (print,), {}), beside))
+    assert protocol.decodePlainRequest(Frame(FrameKind.REQUEST, 1, withCallback)) is None
+    plain = asyncio.run(protocol.encodeRequest(protocol.Request(protocol.OP_CALL, TARGET, (1,), {})))
+    assert protocol.decodePlainRequest(Frame(FrameKind.REQUEST, 1, plain, attached=["js"])) is None
+
+
+@pytest.mark.parametrize(
+    "message",
+    [("call", ("A", "m", "f"), [1], {}), ("nope", ("A", "m", "f"), (), {}), ("call", ("A", "m"), (), {}), (1, 2)],
+    ids=["list-args", "unknown-operation", "short-target", "short"],
+)
+def test_decode_plain_request_refuses_what_decode_request_refuses(message: Any) -> None:
+    payload = pickle.dumps(message, protocol=5)
+    with pytest.raises(ProtocolError):
+        asyncio.run(protocol.decodeRequest(payload))
+    with pytest.raises(ProtocolError):
+        protocol.decodePlainRequest(Frame(FrameKind.REQUEST, 1, payload))
+
+
+def test_a_malformed_plain_request_is_answered_with_what_is_wrong_and_the_worker_serves_on() -> None:
+    async def scenario() -> tuple[Any, Any]:
+        adder = loopbackClient(Adder)
+        link = adder._connection.link
+        bad = pickle.dumps(("call", ("Adder", __name__, "add"), [1, 2], {}), protocol=5)
+        frame = await link.request(FrameKind.REQUEST, bad, "a bad request")
+        reply = await protocol.decodeReply(frame.payload)
+        return reply, await adder.add(2, 3)
+
+    (ok, failure, _), after = asyncio.run(scenario())
+    assert ok is False
+    assert "args as a tuple" in failure.message
+    assert after == 5
