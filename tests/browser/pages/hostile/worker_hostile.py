@@ -65,15 +65,16 @@ class Hostile(WorkerService):
         """Every stack operation of ``stackops`` at ``depth``, here in the worker, inside workerlib's dispatcher."""
         return {name: stackops.attempt(name, depth) for name in stackops.OPERATIONS}
 
-    def lie(self, kind: str) -> str:
+    def lie(self, kind: str) -> list[str]:
         """Answer this very call with the crafted reply ``kind`` instead of the honest one (and the parts it sends
-        ahead of it, if any)."""
+        ahead of it, if any). The honest answer is a list, so the server hands its encoder a ``Beside`` with the
+        parts' sender in it."""
         if kind in attackpayloads.REPLIES:
             sent = attackpayloads.crafted(kind, member=(Color.__module__, Color.__qualname__))
             lieOnce(sent.reply, sent.parts)
         else:
             lieOnce(craftedReply(kind))
-        return "the honest answer"
+        return ["the honest answer"]
 
 
 # ---- crafted replies -----------------------------------------------------------------------------------------------
@@ -183,10 +184,12 @@ def lieOnce(crafted: bytes, parts: Sequence[bytes] = ()) -> None:
 
     original = protocol.encodeReply
     patched = [module for module in (protocol, server) if getattr(module, "encodeReply", None) is original]
+    plain = protocol.encodePlainReply
 
     def restore() -> None:
         for module in patched:
             module.encodeReply = original
+        protocol.encodePlainReply = plain
 
     def sendParts(args, kwargs):
         # encodeReply(ok, value, stamps, beside): the parts' sender travels in what goes beside the reply.
@@ -214,3 +217,5 @@ def lieOnce(crafted: bytes, parts: Sequence[bytes] = ()) -> None:
 
     for module in patched:
         module.encodeReply = lying
+    # The lean path writes a plain result itself: for this call, every result takes encodeReply.
+    protocol.encodePlainReply = lambda value, stamps: None
