@@ -69,7 +69,7 @@ class Link(Endpoint):
         self._ids = itertools.count(1)
         channel.onMalformed = self._malformed
         channel.onSendFailed = self._sendFailed
-        channel.onPeerDied = lambda reason: self.fail(f"lost its Python interpreter ({reason})")
+        channel.onPeerDied = lambda reason: self.sever(f"lost its Python interpreter ({reason})")
 
     @handles(FrameKind.REPLY)
     def _reply(self, frame: Frame) -> None:
@@ -185,7 +185,7 @@ class Link(Endpoint):
             # protocol version) is not answered: two sides of different versions would answer each other for ever.
             self.channel.send(Frame(FrameKind.REPLY, 0, protocol.refusal(error)))
 
-    def fail(self, reason: str) -> None:
+    def sever(self, reason: str) -> None:
         """Mark the worker unreachable and fail every pending call on it."""
         if self.gone is not None:
             return
@@ -290,11 +290,11 @@ class Link(Endpoint):
         self.channel.send(protocol.outgoing(FrameKind.REQUEST, ident, payload, beside))
         return ident, feed
 
-    def closeStream(self, ident: int, stop: bool) -> None:
-        """Forget stream ``ident``; with ``stop``, tell the worker to stop its generator."""
+    def closeStream(self, ident: int, tellWorker: bool) -> None:
+        """Forget stream ``ident``; with ``tellWorker``, tell the worker to stop its generator."""
         self.streams.pop(ident, None)
         self.callbacks.pop(ident, None)
-        if stop and self.gone is None and not self.channel.closed:
+        if tellWorker and self.gone is None and not self.channel.closed:
             self.cancel(ident)
 
     def pull(self, ident: int, count: int) -> None:
@@ -402,7 +402,7 @@ class _RemoteStream:
                 self.connection.link.pull(self.ident, self.taken)
                 self.taken = 0
             return True, value
-        self.connection.link.closeStream(self.ident, stop=False)
+        self.connection.link.closeStream(self.ident, tellWorker=False)
         self.feed = None
         if ok:
             return False, None
@@ -412,7 +412,7 @@ class _RemoteStream:
         if self.feed is not None:
             self.feed = None
             try:
-                self.connection.link.closeStream(self.ident, stop=True)
+                self.connection.link.closeStream(self.ident, tellWorker=True)
             except Exception:  # called from __del__ too, maybe after the event loop closed: nothing left to stop
                 log.debug("could not stop stream %d on worker %r", self.ident, self.connection.name, exc_info=True)
 
@@ -643,7 +643,7 @@ class ServiceClient:
     """Base of every client ``connect`` returns; subclasses gain one method per public service method."""
 
     _service: type = object
-    _stop: type = object
+    _base: type = object
 
     _methods: tuple[str, ...] = ()
 
@@ -730,7 +730,7 @@ class ServiceClient:
             sums = await calculator.map(Calculator.add, [1, 2, 3], [10, 20, 30])  # [11, 22, 33]
         """
         service = self._service
-        name, function = mappedMethod(service, self._stop, method, "client")
+        name, function = mappedMethod(service, self._base, method, "client")
         signature, fits = _mapSignature(function)
         items = list(zip(iterable, *iterables, strict=False))  # stops at the shortest, as map() does
         owner = f"{service.__qualname__}.{name}()"
@@ -781,7 +781,7 @@ def isStreaming(function: Callable[..., Any]) -> bool:
     return inspect.isgeneratorfunction(function) or inspect.isasyncgenfunction(function)
 
 
-def mappedMethod(service: type, stop: type, method: Any, spelled: str) -> tuple[str, Callable[..., Any]]:
+def mappedMethod(service: type, base: type, method: Any, spelled: str) -> tuple[str, Callable[..., Any]]:
     """The name and function of the service method a ``map`` was given, or ``TypeError`` saying what to pass.
 
     Accepted: the service's function (``Service.method``, inherited ones and those of a base the service overrides
@@ -791,7 +791,7 @@ def mappedMethod(service: type, stop: type, method: Any, spelled: str) -> tuple[
     qualname = service.__qualname__
     name = getattr(method, "__name__", None)
     name = name if isinstance(name, str) else ""
-    function = publicMethods(service, stop).get(name)
+    function = publicMethods(service, base).get(name)
     if function is None or not _isMethodNamed(method, service, name):
         raise TypeError(f"map() takes a method of {qualname} ({qualname}.name or {spelled}.name), got {method!r}")
     if isStreaming(function):
@@ -821,16 +821,16 @@ def _mapSignature(function: Callable[..., Any]) -> tuple[inspect.Signature, Call
     return signature, _positionalFit(signature)
 
 
-def clientClass(service: type, stop: type) -> type[ServiceClient]:
+def clientClass(service: type, base: type) -> type[ServiceClient]:
     """The client class for ``service``, made once: one wrapt stand-in per public method."""
     if service not in _clientClasses:
         namespace: dict[str, Any] = {
             "_service": service,
-            "_stop": stop,
+            "_base": base,
             "__doc__": service.__doc__,
             "__module__": service.__module__,
         }
-        methods = publicMethods(service, stop)
+        methods = publicMethods(service, base)
         for name, function in methods.items():
             namespace[name] = remoteMethod(function, name, service.__qualname__, streams=isStreaming(function))
         namespace["_methods"] = tuple(methods)

@@ -9,14 +9,14 @@ from typing import Any
 
 
 @cache
-def publicMethods(service: type, stop: type) -> dict[str, Callable[..., Any]]:
-    """The service's public methods (no leading underscore), inherited ones included, up to ``stop``.
+def publicMethods(service: type, base: type) -> dict[str, Callable[..., Any]]:
+    """The service's public methods (no leading underscore), inherited ones included, up to ``base``.
 
     Cached: classes are complete once defined, and every call looks its method up here. Do not mutate the result.
     """
     found: dict[str, Callable[..., Any]] = {}
     for cls in reversed(service.__mro__):
-        if cls is object or issubclass(stop, cls):
+        if cls is object or issubclass(base, cls):
             continue
         for name, member in vars(cls).items():
             if name.startswith("_"):

@@ -35,7 +35,7 @@ class Pool:
     """
 
     _service: type = object
-    _stop: type = object
+    _base: type = object
 
     def __init__(self, size: int, spawn: Callable[[], Awaitable[ServiceClient]], timeout: float | None) -> None:
         self._size = size
@@ -101,7 +101,7 @@ class Pool:
         ``map``, each call takes one item of each iterable as its positional arguments, and the map stops at the
         shortest iterable (``zip``). The first call that fails stops the rest and raises its exception.
         """
-        name, _ = mappedMethod(self._service, self._stop, method, "pool")
+        name, _ = mappedMethod(self._service, self._base, method, "pool")
         items = list(zip(iterable, *iterables, strict=False))  # stops at the shortest, as map() does
         results: list[Any] = [None] * len(items)
         indexes = iter(range(len(items)))
@@ -238,10 +238,10 @@ POOL_NAMES = frozenset(name for name in dir(Pool) if not name.startswith("_"))
 """The pool's own attributes: a service method of one of these names cannot be called through a pool."""
 
 
-def poolClass(service: type, stop: type) -> type[Pool]:
+def poolClass(service: type, base: type) -> type[Pool]:
     """The pool class for ``service``, made once: one stand-in per public method, as on its client class."""
     if service not in _poolClasses:
-        methods = publicMethods(service, stop)
+        methods = publicMethods(service, base)
         clashes = sorted(set(methods) & POOL_NAMES)
         if clashes:
             raise TypeError(
@@ -250,7 +250,7 @@ def poolClass(service: type, stop: type) -> type[Pool]:
             )
         namespace: dict[str, Any] = {
             "_service": service,
-            "_stop": stop,
+            "_base": base,
             "__doc__": service.__doc__,
             "__module__": service.__module__,
         }

@@ -710,14 +710,14 @@ def decodePlainRequest(frame: Frame) -> Request | None:
 
 def _checkedRequest(message: Any) -> Request:
     if not (isinstance(message, tuple) and len(message) == 4):
-        raise ProtocolError(f"a request must be a 4-tuple (operation, target, args, kwargs), got {_describe(message)}")
+        raise ProtocolError(f"a request must be a 4-tuple (operation, target, args, kwargs), got {_shapeOf(message)}")
     operation, target, args, kwargs = message
     if operation not in OPERATIONS:
         raise ProtocolError(f"unknown operation {operation!r}; expected one of {', '.join(OPERATIONS)}")
     if operation == OP_CALLBACK and not (
         type(target) is tuple and len(target) == 2 and type(target[0]) is int and type(target[1]) is int
     ):
-        raise ProtocolError(f"a callback call's target must be (request id, index), got {_describe(target)}")
+        raise ProtocolError(f"a callback call's target must be (request id, index), got {_shapeOf(target)}")
     if operation in (OP_CALL, OP_STREAM):
         if not (
             type(target) is tuple
@@ -727,18 +727,18 @@ def _checkedRequest(message: Any) -> Request:
             and type(target[2]) is str
         ):
             raise ProtocolError(
-                f"a call's target must be (service qualname, module, method) as strings, got {_describe(target)}"
+                f"a call's target must be (service qualname, module, method) as strings, got {_shapeOf(target)}"
             )
         target = ServiceTarget(*target)
     if operation == OP_FUNCTION and not isinstance(target, str):
-        raise ProtocolError(f"a function call's target must be a name, got {_describe(target)}")
+        raise ProtocolError(f"a function call's target must be a name, got {_shapeOf(target)}")
     if (
         not isinstance(args, tuple)
         or not isinstance(kwargs, dict)
         or (kwargs and not all(type(k) is str for k in kwargs))
     ):
         raise ProtocolError(
-            f"a request needs args as a tuple and kwargs as a dict of str, got {_describe(args)}, {_describe(kwargs)}"
+            f"a request needs args as a tuple and kwargs as a dict of str, got {_shapeOf(args)}, {_shapeOf(kwargs)}"
         )
     return Request(operation, target, args, kwargs)
 
@@ -800,10 +800,10 @@ async def decodeReply(
 
 def _checkedReply(message: Any) -> tuple[bool, Any, Stamps | None]:
     if not (isinstance(message, tuple) and len(message) == 3 and isinstance(message[0], bool)):
-        raise ProtocolError(f"a reply must be a 3-tuple (ok, value, stamps), got {_describe(message)}")
+        raise ProtocolError(f"a reply must be a 3-tuple (ok, value, stamps), got {_shapeOf(message)}")
     ok, value, stamps = message
     if not ok and not (isinstance(value, RemoteFailure) and value.wellFormed()):
-        raise ProtocolError(f"a failed reply must carry a RemoteFailure, got {_describe(value)}")
+        raise ProtocolError(f"a failed reply must carry a RemoteFailure, got {_shapeOf(value)}")
     # No generator expressions on this path: each costs an object and a frame, every call.
     valid = (
         type(stamps) is tuple
@@ -974,7 +974,7 @@ def _renamed(error: codec.UnsendableError | AdapterError, names: dict[str, str])
     return codec.UnsendableError(message)
 
 
-def _describe(value: Any) -> str:
+def _shapeOf(value: Any) -> str:
     try:
         text = repr(value)
     except Exception as error:  # a payload-built object may lack the fields its repr reads

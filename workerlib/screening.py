@@ -357,7 +357,7 @@ class _Recognizer:
         self.joinedDepth = -1  # how deep the list sent in parts nests, when its parts were measured
         self.unwound: list[_Node] = []  # what POPs took off the stack, waiting for the tuple they unwind to
 
-    def fail(self, at: int, why: str) -> DecodeError:
+    def refusal(self, at: int, why: str) -> DecodeError:
         return DecodeError(f"refusing the payload at byte {at}: {why}")
 
     def read(self) -> bool:
@@ -375,7 +375,9 @@ class _Recognizer:
         at = 0
         while position < end:
             if at < frameEnd < position:
-                raise self.fail(at, "an opcode runs past the end of its frame (the unpickler would read it elsewhere)")
+                raise self.refusal(
+                    at, "an opcode runs past the end of its frame (the unpickler would read it elsewhere)"
+                )
             op = data[position]
             at = position
             position += 1
@@ -386,13 +388,13 @@ class _Recognizer:
                     pending = None
                     continue
                 if not (op == 0x52 and pending.kind == TUPLE and len(stack) > 1 and stack[-2].stand == _FILL):
-                    raise self.fail(at, f"a {_KIND_NAMES[pending.kind]} is not memoized as the encoder does")
+                    raise self.refusal(at, f"a {_KIND_NAMES[pending.kind]} is not memoized as the encoder does")
                 pending = None  # a fill's (object, state): written as it is, not saved as a tuple
             if unwinding and op != 0x30 and op != 0x68 and op != 0x6A and op != 0x95:
-                raise self.fail(at, "POP outside the two places the encoder writes one")
+                raise self.refusal(at, "POP outside the two places the encoder writes one")
             if op == 0x4B:  # BININT1
                 if position >= end:
-                    raise self.fail(at, "an opcode's argument runs past the end")
+                    raise self.refusal(at, "an opcode's argument runs past the end")
                 push(_SMALL_INTS[data[position]])
                 position += 1
             elif op == 0x8C or op == 0x58 or op == 0x8D or op == 0x43 or op == 0x42 or op == 0x8E or op == 0x96:
@@ -400,10 +402,10 @@ class _Recognizer:
                 width = _LENGTH_WIDTH[op]
                 if width == 1:
                     if position >= end:
-                        raise self.fail(at, "an opcode's argument runs past the end")
+                        raise self.refusal(at, "an opcode's argument runs past the end")
                     length = data[position]
                     if position + 1 + length > end:
-                        raise self.fail(at, "an opcode's argument runs past the end")
+                        raise self.refusal(at, "an opcode's argument runs past the end")
                 else:
                     length = _declared(data, position, width, end)
                 start = position + width
@@ -415,21 +417,21 @@ class _Recognizer:
                     pending = node
             elif op == 0x94:  # MEMOIZE, of what the encoder does not memoize, or twice
                 if self.tree:
-                    raise self.fail(at, "a part of a list sent in parts was sent as a tree, yet it memoizes values")
-                raise self.fail(at, "MEMOIZE where the encoder writes none")
+                    raise self.refusal(at, "a part of a list sent in parts was sent as a tree, yet it memoizes values")
+                raise self.refusal(at, "MEMOIZE where the encoder writes none")
             elif op == 0x68 or op == 0x6A:  # BINGET, LONG_BINGET
                 if op == 0x68:
                     if position >= end:
-                        raise self.fail(at, "an opcode's argument runs past the end")
+                        raise self.refusal(at, "an opcode's argument runs past the end")
                     index = data[position]
                     position += 1
                 else:
                     if position + 4 > end:
-                        raise self.fail(at, "an opcode's argument runs past the end")
+                        raise self.refusal(at, "an opcode's argument runs past the end")
                     (index,) = _LONG_INDEX.unpack_from(data, position)
                     position += 4
                 if index >= len(memo):
-                    raise self.fail(at, f"it fetches memo entry {index}, and only {len(memo)} exist")
+                    raise self.refusal(at, f"it fetches memo entry {index}, and only {len(memo)} exist")
                 node = memo[index]
                 if unwinding:
                     node = self.unwind(node, at)
@@ -448,7 +450,7 @@ class _Recognizer:
             elif op == 0x4D or op == 0x4A or op == 0x47:  # BININT2, BININT, BINFLOAT
                 width = 2 if op == 0x4D else 4 if op == 0x4A else 8
                 if position + width > end:
-                    raise self.fail(at, "an opcode's argument runs past the end")
+                    raise self.refusal(at, "an opcode's argument runs past the end")
                 packing = _INT2 if op == 0x4D else _INT4 if op == 0x4A else _FLOAT
                 push(_Node(SCALAR, 0, packing.unpack_from(data, position)[0]))
                 position += width
@@ -459,7 +461,7 @@ class _Recognizer:
                 else:
                     length = _declared(data, position, 4, end)
                 if position + width + length > end:
-                    raise self.fail(at, "an opcode's argument runs past the end")
+                    raise self.refusal(at, "an opcode's argument runs past the end")
                 self.budget.left -= length  # int.from_bytes here, and the unpickler's
                 value = int.from_bytes(data[position + width : position + width + length], "little", signed=True)
                 push(_Node(SCALAR, 0, value))
@@ -475,14 +477,16 @@ class _Recognizer:
                     pending = node
             elif op == 0x95:  # FRAME: where a frame starts, holding whole opcodes up to its end
                 if position < frameEnd:
-                    raise self.fail(at, "a frame inside a frame")
+                    raise self.refusal(at, "a frame inside a frame")
                 length = _declared(data, position, 8, end + 1)  # a frame holds the final STOP too
                 position += 8
                 frameEnd = position + length
             else:
                 action = _ACTIONS.get(op)
                 if action is None:
-                    raise self.fail(at, f"opcode {op:#04x} ({_OPNAMES.get(op, 'unknown')}) is not one workerlib sends")
+                    raise self.refusal(
+                        at, f"opcode {op:#04x} ({_OPNAMES.get(op, 'unknown')}) is not one workerlib sends"
+                    )
                 made = action(self, at)
                 unwinding = bool(self.unwound)
                 if made is not None:
@@ -493,18 +497,18 @@ class _Recognizer:
                     if memoizing and made.kind in _MEMOIZED_KINDS and not made.memoized:
                         pending = made
         if at < frameEnd < position:
-            raise self.fail(at, "an opcode runs past the end of its frame (the unpickler would read it elsewhere)")
+            raise self.refusal(at, "an opcode runs past the end of its frame (the unpickler would read it elsewhere)")
         if pending is not None:
-            raise self.fail(end, f"a {_KIND_NAMES[pending.kind]} is not memoized as the encoder does")
+            raise self.refusal(end, f"a {_KIND_NAMES[pending.kind]} is not memoized as the encoder does")
         if len(stack) != 1 or marks or self.unwound:
-            raise self.fail(end, "the payload does not leave exactly one value")
+            raise self.refusal(end, "the payload does not leave exactly one value")
         root = stack[0]
         if root.kind == FUNCTION or root.kind == FILLED:
-            raise self.fail(end, "a stand-in is used as a value instead of being called")
+            raise self.refusal(end, "a stand-in is used as a value instead of being called")
         if root.loose or self.external:
             return False
         if root.depth > self.limit:
-            raise self.fail(end, f"values nest deeper than NESTING_LIMIT ({NESTING_LIMIT}) levels")
+            raise self.refusal(end, f"values nest deeper than NESTING_LIMIT ({NESTING_LIMIT}) levels")
         return True
 
     # ---- helpers the actions share ----
@@ -541,12 +545,12 @@ class _Recognizer:
 
     def pop(self, at: int) -> _Node:
         if not self.stack or (self.marks and self.marks[-1] == len(self.stack)):
-            raise self.fail(at, "an opcode takes a value the stack does not hold")
+            raise self.refusal(at, "an opcode takes a value the stack does not hold")
         return self.stack.pop()
 
     def popMark(self, at: int) -> list[_Node]:
         if not self.marks:
-            raise self.fail(at, "an opcode needs a MARK there is none of")
+            raise self.refusal(at, "an opcode needs a MARK there is none of")
         start = self.marks.pop()
         items = self.stack[start:]
         del self.stack[start:]
@@ -556,10 +560,10 @@ class _Recognizer:
         """The container a fill adds to: the one just below, made by its EMPTY_* opcode and still being filled
         (a single item only into one just made)."""
         if not self.stack or (self.marks and self.marks[-1] == len(self.stack)):
-            raise self.fail(at, f"there is no {_KIND_NAMES[kind]} to add to")
+            raise self.refusal(at, f"there is no {_KIND_NAMES[kind]} to add to")
         node = self.stack[-1]
         if node.kind != kind or not (node.phase == FRESH or (node.phase == BATCHING and not single)):
-            raise self.fail(
+            raise self.refusal(
                 at, f"it adds to a {_KIND_NAMES[node.kind]} that is not a {_KIND_NAMES[kind]} being made for it"
             )
         return node
@@ -571,7 +575,7 @@ class _Recognizer:
         for item in items:  # one plain loop: a list of a thousand items comes through here
             kind = item.kind
             if kind in (FUNCTION, FILLED):
-                raise self.fail(at, "a stand-in is used as a value instead of being called")
+                raise self.refusal(at, "a stand-in is used as a value instead of being called")
             if item.depth > depth:
                 depth = item.depth
             size += item.size
@@ -582,7 +586,7 @@ class _Recognizer:
         if depth >= self.limit + 1 and not loose:
             # One level of slack: a stand-in's own tuple of arguments holds a value as deep as the limit. Anything
             # that holds such a tuple is deeper still and refused, and so is one left as the payload's value.
-            raise self.fail(at, f"values nest deeper than NESTING_LIMIT ({NESTING_LIMIT}) levels")
+            raise self.refusal(at, f"values nest deeper than NESTING_LIMIT ({NESTING_LIMIT}) levels")
         return depth + 1, min(size + 1, HASHED_SIZE_LIMIT + 1), loose
 
     def fill(self, target: _Node, items: list[_Node], keys: list[_Node], at: int) -> None:
@@ -604,7 +608,7 @@ class _Recognizer:
             if kind in (STRING, BYTES):
                 continue  # hashed with a secret key per process: a sender cannot aim them
             if key.loose:
-                raise self.fail(at, "a key holds a value that is still being made (a cycle through a key)")
+                raise self.refusal(at, "a key holds a value that is still being made (a cycle through a key)")
             if kind == SCALAR:
                 value = key.value
                 if type(value) is not int or -(2**61) < value < 2**61:
@@ -612,7 +616,7 @@ class _Recognizer:
             elif kind in (LIST, DICT, SET, BYTEARRAY):
                 continue  # unhashable: the unpickler fails on it at once
             if key.size > HASHED_SIZE_LIMIT:
-                raise self.fail(at, f"a key holds more than HASHED_SIZE_LIMIT ({HASHED_SIZE_LIMIT}) values")
+                raise self.refusal(at, f"a key holds more than HASHED_SIZE_LIMIT ({HASHED_SIZE_LIMIT}) values")
             budget.left -= key.size
             value = self.valueOf(key)
             if value is _UNKNOWN:
@@ -629,7 +633,7 @@ class _Recognizer:
                     counts = owner.hashes = Counter()
                 counts[code] += 1
                 if counts[code] > HASH_FLOOD_LIMIT:
-                    raise self.fail(at, f"more than {HASH_FLOOD_LIMIT} keys of one dict or set share a hash")
+                    raise self.refusal(at, f"more than {HASH_FLOOD_LIMIT} keys of one dict or set share a hash")
             if budget.left < 0:
                 raise budget.exhausted(at)
 
@@ -660,10 +664,10 @@ class _Recognizer:
         taken.reverse()
         items = node.items
         if node.kind not in (TUPLE, FROZENSET) or items is None or len(items) != len(taken):
-            raise self.fail(at, "POP outside the two places the encoder writes one")
+            raise self.refusal(at, "POP outside the two places the encoder writes one")
         for item, popped in zip(items, taken, strict=True):
             if (item.target or item) is not popped and item is not popped:
-                raise self.fail(at, "POP outside the two places the encoder writes one")
+                raise self.refusal(at, "POP outside the two places the encoder writes one")
             if popped.phase == FRESH or popped.phase == BATCHING:
                 popped.phase = SEALED
         return node
@@ -713,7 +717,7 @@ def _setitems(reader: _Recognizer, at: int) -> None:
     items = reader.popMark(at)
     target = reader.target(DICT, at, single=False)
     if len(items) % 2:  # (none after a full batch: the pickler's loop ends so)
-        raise reader.fail(at, "SETITEMS needs key, value pairs")
+        raise reader.refusal(at, "SETITEMS needs key, value pairs")
     reader.fill(target, items, items[0::2], at)
     target.phase = BATCHING
 
@@ -730,7 +734,7 @@ def _additems(reader: _Recognizer, at: int) -> None:
 def _smallTuple(reader: _Recognizer, at: int) -> _Node:
     count = reader.data[at] - 0x84
     if len(reader.stack) < count or (reader.marks and reader.marks[-1] > len(reader.stack) - count):
-        raise reader.fail(at, "an opcode takes a value the stack does not hold")
+        raise reader.refusal(at, "an opcode takes a value the stack does not hold")
     items = reader.stack[-count:]
     del reader.stack[-count:]
     return _tuple(reader, TUPLE, items, at)
@@ -741,7 +745,7 @@ def _markedTuple(reader: _Recognizer, at: int) -> _Node:
     items = reader.popMark(at)
     kind = TUPLE if reader.data[at] == ord("t") else FROZENSET
     if kind == TUPLE and not items:
-        raise reader.fail(at, "an empty tuple is written as EMPTY_TUPLE")
+        raise reader.refusal(at, "an empty tuple is written as EMPTY_TUPLE")
     return _tuple(reader, kind, items, at)
 
 
@@ -765,10 +769,10 @@ def _pop(reader: _Recognizer, at: int) -> None:
 @_action(ord("1"))  # POP_MARK: unwinding a tuple or frozenset its own items reached
 def _popMark(reader: _Recognizer, at: int) -> None:
     if reader.unwound:
-        raise reader.fail(at, "POP outside the two places the encoder writes one")
+        raise reader.refusal(at, "POP outside the two places the encoder writes one")
     items = reader.popMark(at)
     if not items:
-        raise reader.fail(at, "POP_MARK of nothing")
+        raise reader.refusal(at, "POP_MARK of nothing")
     reader.unwound = items
 
 
@@ -778,9 +782,9 @@ def _stackGlobal(reader: _Recognizer, at: int) -> _Node:
     moduleText, nameText = _text(reader, module), _text(reader, name)
     index = _STAND_IN_INDEX.get(nameText, -1) if moduleText == _MODULE else -1
     if index < 0:
-        raise reader.fail(at, "a global other than one of workerlib's stand-ins")
+        raise reader.refusal(at, "a global other than one of workerlib's stand-ins")
     if index not in reader.allowed:
-        raise reader.fail(at, _UNUSABLE.get(index, f"stand-in {STAND_INS[index]} where this payload cannot use it"))
+        raise reader.refusal(at, _UNUSABLE.get(index, f"stand-in {STAND_INS[index]} where this payload cannot use it"))
     node = _Node(FUNCTION)
     node.stand = index
     return node
@@ -807,15 +811,15 @@ def _reduce(reader: _Recognizer, at: int) -> _Node:
     args = reader.pop(at)
     function = reader.pop(at)
     if function.kind != FUNCTION or args.kind != TUPLE or args.items is None:
-        raise reader.fail(at, "REDUCE only calls a stand-in with a tuple")
+        raise reader.refusal(at, "REDUCE only calls a stand-in with a tuple")
     items = args.items
     stand = function.stand
     kinds = _SHAPES[stand].get(len(items))
     if kinds is None:
-        raise reader.fail(at, f"stand-in {STAND_INS[stand]} called with {len(items)} arguments")
+        raise reader.refusal(at, f"stand-in {STAND_INS[stand]} called with {len(items)} arguments")
     for item, allowed in zip(items, kinds, strict=True):
         if allowed is not None and item.kind not in allowed:
-            raise reader.fail(
+            raise reader.refusal(
                 at, f"stand-in {STAND_INS[stand]} called with a {_KIND_NAMES[item.kind]} where it never is"
             )
     if stand == _FILL:
@@ -824,9 +828,9 @@ def _reduce(reader: _Recognizer, at: int) -> _Node:
         below = reader.stack and not (reader.marks and reader.marks[-1] == len(reader.stack))
         obj = reader.stack[-1] if below else None
         if obj is None or obj.kind != OBJECT or obj.phase != BATCHING or made.target is not obj:
-            raise reader.fail(at, "a state can only be given to the object made just before it")
+            raise reader.refusal(at, "a state can only be given to the object made just before it")
         if reader.data[at + 1] != 0x30:
-            raise reader.fail(at, "a fill is not followed by the POP the encoder writes")
+            raise reader.refusal(at, "a fill is not followed by the POP the encoder writes")
         obj.phase = SEALED
         if state.depth > obj.depth:
             obj.depth = state.depth  # the state dict's level is the object's own

@@ -46,11 +46,11 @@ log = logging.getLogger("workerlib.server")
 class ServiceTable:
     """Service classes defined in this worker, their lazily made instances, and exported functions.
 
-    ``stop`` is the base class every service derives from (``WorkerService``); its own members are never served.
+    ``base`` is the base class every service derives from (``WorkerService``); its own members are never served.
     """
 
-    def __init__(self, stop: type = object) -> None:
-        self.stop = stop
+    def __init__(self, base: type = object) -> None:
+        self.base = base
         self.classes: list[type] = []
         self.instances: dict[type, object] = {}
         self.functions: dict[str, Callable[..., Any]] = {}
@@ -58,8 +58,8 @@ class ServiceTable:
         self._bound: dict[tuple[str, str, str], Callable[..., Any]] = {}
         self._modules: set[str] = set()
 
-    def addClass(self, cls: type, stop: type) -> None:
-        self.stop = stop
+    def addClass(self, cls: type, base: type) -> None:
+        self.base = base
         self.classes.append(cls)
         self._implementations.clear()
         self._bound.clear()
@@ -118,14 +118,14 @@ class ServiceTable:
         return leaves[0]
 
     def _serviceBases(self, cls: type) -> list[type]:
-        return [base for base in cls.__mro__ if issubclass(base, self.stop) and base is not self.stop]
+        return [parent for parent in cls.__mro__ if issubclass(parent, self.base) and parent is not self.base]
 
     def instance(self, cls: type) -> object:
         if cls not in self.instances:
             instance = cls()
             if getattr(cls, "_typechecked", False):
                 # Shadow each public method on the instance with its checked version, made once.
-                for name, function in publicMethods(cls, self.stop).items():
+                for name, function in publicMethods(cls, self.base).items():
                     vars(instance)[name] = typechecked(function).__get__(instance, cls)
             self.instances[cls] = instance
         return self.instances[cls]
@@ -133,7 +133,7 @@ class ServiceTable:
     def method(self, instance: object, name: str) -> Callable[..., Any]:
         """The bound public method ``name`` of a service instance, or :class:`ProtocolError` if it is not one."""
         cls: type = type(instance)
-        methods = publicMethods(cls, self.stop)
+        methods = publicMethods(cls, self.base)
         if name not in methods:
             served = ", ".join(methods) or "none"
             raise ProtocolError(f"service {cls.__qualname__} has no public method {name!r} (public methods: {served})")
@@ -546,7 +546,7 @@ class Session(Endpoint):
         loop = asyncio.get_event_loop()
         for frame in frames:
             if frame.kind in (FrameKind.REPLY, FrameKind.STREAM_ITEM, FrameKind.STREAM_END):
-                asyncio.Task(self._fail(frame.id, failure), loop=loop, eager_start=True)
+                asyncio.Task(self._refuse(frame.id, failure), loop=loop, eager_start=True)
             elif frame.kind == FrameKind.CALLBACK_CALL:
                 waiting = self.awaiting.pop(frame.id, None)
                 if waiting is not None and not waiting.done():
@@ -557,7 +557,7 @@ class Session(Endpoint):
         # a readable header there is no id to answer; id 0 is never a call's, so the main thread logs it.
         self.refusals.refuse(error)
         idents = [frame.id for frame in frames if frame.kind != FrameKind.CANCEL] or [0]
-        asyncio.Task(self._failAll(idents, error), loop=asyncio.get_event_loop(), eager_start=True)
+        asyncio.Task(self._refuseAll(idents, error), loop=asyncio.get_event_loop(), eager_start=True)
 
     def callBack(self, ident: int, index: int, args: tuple[Any, ...], kwargs: dict[str, Any]) -> asyncio.Future[Any]:
         """Send a callback call to the main thread now; the future settles with the callable's outcome."""
@@ -586,10 +586,10 @@ class Session(Endpoint):
         else:
             waiting.set_exception(outcome)
 
-    async def _fail(self, ident: int, error: ProtocolError) -> None:
+    async def _refuse(self, ident: int, error: ProtocolError) -> None:
         self._send(Frame(FrameKind.REPLY, ident, await _failureReply(error, None)))
 
-    async def _failAll(self, idents: list[int], error: ProtocolError) -> None:
+    async def _refuseAll(self, idents: list[int], error: ProtocolError) -> None:
         payload = await _failureReply(error, None)
         for ident in idents:
             self._send(Frame(FrameKind.REPLY, ident, payload))

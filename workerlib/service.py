@@ -113,7 +113,7 @@ class WorkerService:
             raise
 
         def stop() -> None:
-            link.fail("was closed with the client that spawned it")
+            link.sever("was closed with the client that spawned it")
             workers.terminate(link.name)
 
         return client.clientClass(cls, WorkerService)(Connection(link, timeout=timeout, onClose=stop))
@@ -209,7 +209,7 @@ async def _open(name: str, worker: Any, timeout: float | None) -> tuple[Link, De
         channel.close()
         raise
     if description.lifeLock is not None:
-        link.onGone = workers.watchLifeLock(description.lifeLock, lambda: link.fail("stopped (terminated or crashed)"))
+        link.onGone = workers.watchLifeLock(description.lifeLock, lambda: link.sever("stopped (terminated or crashed)"))
     _links[name] = link
     return link, description
 

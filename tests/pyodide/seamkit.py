@@ -141,7 +141,7 @@ class Seam:
         return [str(text) for text in self.thrown[side]]
 
     def close(self) -> None:
-        self.link.fail("was closed by the test")
+        self.link.sever("was closed by the test")
         self.workerEnd.close()
         server.table = self.savedTable
 

@@ -122,7 +122,7 @@ def test_a_worker_that_goes_away_fails_pending_calls_and_later_ones_fast(link: L
     async def main() -> None:
         pending = asyncio.gather(sleeper.sleep(5), sleeper.sleep(5), return_exceptions=True)
         await asyncio.sleep(0.01)
-        link.fail("stopped (terminated or crashed)")
+        link.sever("stopped (terminated or crashed)")
         outcomes = await asyncio.wait_for(pending, 1)
         for outcome in outcomes:
             assert isinstance(outcome, WorkerClosedError)

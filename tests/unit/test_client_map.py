@@ -289,7 +289,7 @@ def test_a_worker_that_dies_fails_the_map(table: server.ServiceTable) -> None:
     async def main() -> None:
         task = asyncio.ensure_future(rig.client.map(Calc.hold, range(3)))
         await settle(lambda: len(started) == 3)
-        rig.link.fail("stopped (terminated or crashed)")
+        rig.link.sever("stopped (terminated or crashed)")
         with pytest.raises(WorkerClosedError, match=r"stopped .* while this call was pending"):
             await task
         with pytest.raises(WorkerClosedError, match="cannot call map"):
@@ -315,7 +315,7 @@ def test_a_closed_client_refuses_a_map(table: server.ServiceTable) -> None:
 
 async def spawn() -> ServiceClient:
     link = loopbackLink("worker")
-    return clientClass(Calc, WorkerService)(Connection(link, onClose=lambda: link.fail("was closed")))
+    return clientClass(Calc, WorkerService)(Connection(link, onClose=lambda: link.sever("was closed")))
 
 
 def test_pool_map_zips_several_iterables(table: server.ServiceTable) -> None:

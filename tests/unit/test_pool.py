@@ -64,7 +64,7 @@ class Spawner:
 
         def stop() -> None:
             self.closed.append(link.name)
-            link.fail("was closed with the client that spawned it")
+            link.sever("was closed with the client that spawned it")
 
         client = clientClass(Squares, WorkerService)(Connection(link, onClose=stop))
         self.started.append(client)
@@ -180,7 +180,7 @@ def test_a_dead_worker_fails_its_calls_and_is_replaced(table: server.ServiceTabl
         victim = pool.clients[0]
         pending = asyncio.ensure_future(victim.hold())
         await asyncio.sleep(0.01)
-        victim._connection.link.fail("stopped (terminated or crashed)")
+        victim._connection.link.sever("stopped (terminated or crashed)")
         with pytest.raises(WorkerClosedError, match="while this call was pending"):
             await pending
         await settle(lambda: len(pool.clients) == 2)
@@ -195,7 +195,7 @@ def test_a_dead_worker_fails_its_calls_and_is_replaced(table: server.ServiceTabl
 def test_a_pool_whose_workers_all_died_waits_for_a_replacement(table: server.ServiceTable) -> None:
     async def main() -> int:
         pool = await makePool(1, Spawner())
-        pool.clients[0]._connection.link.fail("stopped (terminated or crashed)")
+        pool.clients[0]._connection.link.sever("stopped (terminated or crashed)")
         result: int = await pool.square(7)
         await pool.close()
         return result
@@ -216,7 +216,7 @@ def test_calls_fail_when_the_last_worker_died_and_no_replacement_starts(
     async def main() -> None:
         pool = poolClass(Squares, WorkerService)(1, broken, None)
         await pool._start()
-        pool.clients[0]._connection.link.fail("stopped (terminated or crashed)")
+        pool.clients[0]._connection.link.sever("stopped (terminated or crashed)")
         with pytest.raises(WorkerClosedError, match=r"no worker left .*replace 'worker-1' failed: TimeoutError"):
             await pool.square(7)  # type: ignore[attr-defined]  # made per service
         await pool.close()

@@ -370,7 +370,7 @@ def test_a_closed_link_fails_an_open_stream(feeds: Any) -> None:
         link = feeds._connection.link
         (feed,) = link.streams.values()
         await settle(lambda: len(feed.frames) == protocol.STREAM_AHEAD - 1)
-        link.fail("was terminated")
+        link.sever("was terminated")
         items = [await anext(loop) for _ in range(protocol.STREAM_AHEAD - 1)]  # what had arrived still comes
         assert items == list(range(1, protocol.STREAM_AHEAD))
         with pytest.raises(WorkerClosedError, match="while this stream was open"):
