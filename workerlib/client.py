@@ -138,7 +138,9 @@ class Link(Endpoint):
         fixed failure (:func:`protocol.refusal`) and logged coalesced: a flood of them costs this thread little.
         """
         try:
-            request = await protocol.decodeRequest(frame.payload, frame.attached, frame.buffers)
+            request = protocol.decodePlainRequest(frame) or await protocol.decodeRequest(
+                frame.payload, frame.attached, frame.buffers
+            )
             if request.operation != protocol.OP_CALLBACK:
                 raise ProtocolError(f"a callback call must be a {protocol.OP_CALLBACK} request")
             requestId, index = request.target
@@ -156,8 +158,11 @@ class Link(Endpoint):
             result = passed[index](*request.args, **(request.kwargs or {}))
             if inspect.isawaitable(result):
                 result = await result
-            beside: protocol.Beside | None = self.channel.beside()
-            payload = await protocol.encodeReply(True, result, None, beside)
+            beside: protocol.Beside | None = None
+            payload = protocol.encodePlainReply(result, None)
+            if payload is None:
+                beside = self.channel.beside()
+                payload = await protocol.encodeReply(True, result, None, beside)
         except Exception as error:  # the callback's own exception included: the worker raises it where it awaits
             beside = None
             payload = await protocol.encodeReply(False, await protocol.RemoteFailure.capture(error))

@@ -743,13 +743,13 @@ def _checkedRequest(message: Any) -> Request:
     return Request(operation, target, args, kwargs)
 
 
-def encodePlainReply(value: Any, stamps: Stamps) -> bytes | None:
+def encodePlainReply(value: Any, stamps: Stamps | None) -> bytes | None:
     """The payload of a result that is a few built-in scalars, in small tuples, lists and dicts (what most calls
     return), or ``None`` for any other: then :func:`encodeReply`. As for :func:`encodePlainRequest`, the plain pickler
     writes what :func:`encodeReply` would, without its set-up."""
     if _isLargeBuffer(value):
         return None  # large bytes travel in a buffer of their own: encodeReply puts them there
-    message = (True, value, (stamps.received, stamps.started, stamps.finished))
+    message = (True, value, None if stamps is None else (stamps.received, stamps.started, stamps.finished))
     if codec.isSmallAndPlain(message, 3):
         return pickle.dumps(message, protocol=codec.PROTOCOL)
     return None

@@ -527,8 +527,17 @@ class Session(Endpoint):
     @handles(FrameKind.CALLBACK_REPLY)
     def _callbackReply(self, frame: Frame) -> None:
         waiting = self.awaiting.pop(frame.id, None)
-        if waiting is not None:
-            asyncio.Task(self._settle(waiting, frame), loop=asyncio.get_event_loop(), eager_start=True)
+        if waiting is None:
+            return
+        try:
+            plain = protocol.decodePlainReply(frame)
+        except ProtocolError:
+            plain = None  # malformed: the full path below says why, to the method that awaits
+        if plain is not None and plain[0]:  # a plain result (a failure never is): settled at once, with no task
+            if not waiting.done():
+                waiting.set_result(plain[1])
+            return
+        asyncio.Task(self._settle(waiting, frame), loop=asyncio.get_event_loop(), eager_start=True)
 
     @handles(FrameKind.REPLY)
     def _reply(self, frame: Frame) -> None:
@@ -562,9 +571,12 @@ class Session(Endpoint):
     def callBack(self, ident: int, index: int, args: tuple[Any, ...], kwargs: dict[str, Any]) -> asyncio.Future[Any]:
         """Send a callback call to the main thread now; the future settles with the callable's outcome."""
         request = protocol.Request(protocol.OP_CALLBACK, (ident, index), args, kwargs)
-        beside = self.channel.beside()
-        # Encoded here and now (a sync method calling back does not give the loop a turn); an async adapter can't.
-        payload = codec.runNow(protocol.encodeRequest(request, beside), "a callback's arguments")
+        beside: protocol.Beside | None = None
+        payload = protocol.encodePlainRequest(request)
+        if payload is None:
+            beside = self.channel.beside()
+            # Encoded here and now (a sync method calling back does not give the loop a turn); an async adapter can't.
+            payload = codec.runNow(protocol.encodeRequest(request, beside), "a callback's arguments")
         future: asyncio.Future[Any] = newFuture()
         future.add_done_callback(_retrieved)
         callId = next(self._callbackIds)
