@@ -134,9 +134,11 @@ def ms(seconds):
 
 async def compare(key, label, rawCall, libCall, expected, *, samples, inner=1, warmup=2, target):
     await verifyPair(label, rawCall, libCall, expected)
+    # Untimed samples first, whole ones: the first hundreds of calls of a page run slower (code warming up in the
+    # browser), which a few calls of warm-up do not cover.
     for _ in range(warmup):
-        await rawCall()
-        await libCall()
+        await timed(rawCall, inner)
+        await timed(libCall, inner)
     gc.collect()
     rawTimes, libTimes = [], []
     timings.clear()
