@@ -502,10 +502,14 @@ class Connection:
         channel = link.channel
         now = clock()
         began = now()
-        encoded: list[tuple[bytes, protocol.Beside]] = []
+        encoded: list[tuple[bytes, protocol.Beside | None]] = []
         for index, args in enumerate(items):
-            beside = channel.beside(callbacks=True)
             request = protocol.Request(protocol.OP_CALL, target, args, None)
+            plain = protocol.encodePlainRequest(request)
+            if plain is not None:  # the items maps are made of: nothing beside them
+                encoded.append((plain, None))
+                continue
+            beside = channel.beside(callbacks=True)
             try:
                 payload = await protocol.encodeRequest(request, beside)
             except AdapterError as error:
@@ -528,13 +532,13 @@ class Connection:
         deadline = asyncio.timeout(timeout)
         try:
             frames = []
-            for index, (payload, beside) in enumerate(encoded):
+            for index, (payload, carried) in enumerate(encoded):
                 ident = link.nextId()
                 link.pending[ident] = _MapSlot(replies, index)
                 idents.append(ident)
-                if beside.callbacks:
-                    link.callbacks[ident] = beside.callbacks
-                frames.append(protocol.outgoing(FrameKind.REQUEST, ident, payload, beside))
+                if carried is not None and carried.callbacks:
+                    link.callbacks[ident] = carried.callbacks
+                frames.append(protocol.outgoing(FrameKind.REQUEST, ident, payload, carried))
             encoded.clear()
             channel.sendAll(frames)  # one message (with whatever this turn queued before it)
             frames.clear()
@@ -547,9 +551,12 @@ class Connection:
                         ident = idents[index]
                         del link.pending[ident]  # answered: no longer busy, no longer cancellable
                         link.callbacks.pop(ident, None)
-                        ok, value, stamps = await protocol.decodeReply(
-                            frame.payload, frame.attached, frame.buffers, frame.joined
-                        )
+                        reply = protocol.decodePlainReply(frame)
+                        if reply is None:
+                            reply = await protocol.decodeReply(
+                                frame.payload, frame.attached, frame.buffers, frame.joined
+                            )
+                        ok, value, stamps = reply
                         if not ok:
                             raise await value.rebuild(f"{each}, map item {index}")
                         results[index] = value
