@@ -15,7 +15,7 @@ PY := $(VENV)/bin/python
 CHROMIUM := /usr/bin/chromium
 
 WHEELS := build/wheels
-WORKERLIB_WHEEL := $(WHEELS)/workerlib-$(VERSION)-py3-none-any.whl
+WORKERLIB_WHEEL := $(WHEELS)/pyscript_workerlib-$(VERSION)-py3-none-any.whl
 WRAPT_WHEEL := $(WHEELS)/wrapt-$(WRAPT_VERSION)-py3-none-any.whl
 BEARTYPE_WHEEL := $(WHEELS)/beartype-$(BEARTYPE_VERSION)-py3-none-any.whl
 # The npm packages (package.json): pyodide is 314.0.2, PyScript 0.7.31's own default (Python 3.14), which every page,
@@ -25,20 +25,28 @@ PYODIDE_NPM := node_modules/pyodide
 # pip picks the pure wheels for the default Pyodide's Python; py3-none-any, they serve 0.29.5's 3.13 as well.
 PYODIDE_PYTHON := 3.14
 PYODIDE_DIST := build/pyodide-dist
+# What make dist builds: the sdist and wheel for PyPI, and the folder a PyScript page can load workerlib from with
+# packages = ["./workerlib.toml"] (that file and the wheels it names).
+DIST := build/dist
+SDIST := $(DIST)/pyscript_workerlib-$(VERSION).tar.gz
+DIST_WHEEL := $(DIST)/pyscript_workerlib-$(VERSION)-py3-none-any.whl
+PYSCRIPT_PACKAGE := build/pyscript-package
+PACKAGE_FILE := $(PYSCRIPT_PACKAGE)/workerlib.toml
 SOURCES := $(shell find workerlib -name '*.py') pyproject.toml README.md
 
 VENV_STAMP := $(VENV)/.workerlib-installed
 NPM_STAMP := node_modules/.package-lock.json
-DIST_STAMP := $(PYODIDE_DIST)/.built
+PYODIDE_DIST_STAMP := $(PYODIDE_DIST)/.built
 
-.PHONY: help setup venv npm chromium wheels dist lint typecheck docs test test-unit test-pyodide test-browser demo serve clean
+.PHONY: help setup venv npm chromium wheels dist pyodide-dist lint typecheck docs test test-unit test-pyodide test-browser demo serve clean
 
 help:
 	@echo "make test   set everything up, then lint, type check, docs and the three test layers"
 	@echo "make demo   set everything up, then run the first example headless and print what it shows"
-	@echo "make serve  serve examples/ at http://127.0.0.1:8000 with the headers PyScript needs"
+	@echo "make serve  serve the repository (or DIR=path) at http://127.0.0.1:8000 with the headers PyScript needs"
+	@echo "make dist   build the sdist and wheel (build/dist) and workerlib.toml with its wheels (build/pyscript-package)"
 
-setup: venv npm chromium wheels dist
+setup: venv npm chromium wheels dist pyodide-dist
 
 venv: $(VENV_STAMP)
 $(VENV_STAMP): pyproject.toml
@@ -66,7 +74,7 @@ chromium:
 wheels: $(WORKERLIB_WHEEL) $(WRAPT_WHEEL) $(BEARTYPE_WHEEL)
 $(WORKERLIB_WHEEL): $(SOURCES) $(VENV_STAMP)
 	@mkdir -p $(WHEELS)
-	@rm -f $(WHEELS)/workerlib-*.whl
+	@rm -f $(WHEELS)/workerlib-*.whl $(WHEELS)/pyscript_workerlib-*.whl
 	$(PY) -m pip wheel --quiet --disable-pip-version-check --no-deps --no-build-isolation -w $(WHEELS) .
 	@test -f $@ || { echo "error: expected $@ after building the wheel" >&2; exit 1; }
 
@@ -83,8 +91,22 @@ $(BEARTYPE_WHEEL): | $(VENV_STAMP)
 	  --platform any --python-version $(PYODIDE_PYTHON) --implementation py -d $(WHEELS) beartype==$(BEARTYPE_VERSION)
 	@test -f $@ || { echo "error: expected beartype's pure wheel at $@" >&2; exit 1; }
 
-dist: $(DIST_STAMP)
-$(DIST_STAMP): tools/build_pyodide_dist.py $(NPM_STAMP) $(WORKERLIB_WHEEL) $(WRAPT_WHEEL)
+dist: $(SDIST) $(DIST_WHEEL) $(PACKAGE_FILE)
+$(SDIST): $(SOURCES) $(VENV_STAMP)
+	@mkdir -p $(DIST)
+	@rm -f $(DIST)/pyscript_workerlib-*.tar.gz
+	$(PY) -m hatchling build -t sdist -d $(DIST)
+	@test -f $@ || { echo "error: expected $@ after building the sdist" >&2; exit 1; }
+$(DIST_WHEEL): $(WORKERLIB_WHEEL)
+	@mkdir -p $(DIST)
+	@rm -f $(DIST)/pyscript_workerlib-*.whl
+	cp $< $@
+$(PACKAGE_FILE): tools/build_package_file.py tools/build_pyodide_dist.py $(WORKERLIB_WHEEL) $(WRAPT_WHEEL)
+	$(PY) -m tools.build_package_file --out $(PYSCRIPT_PACKAGE) $(WORKERLIB_WHEEL) $(WRAPT_WHEEL)
+
+# Pyodide from npm with the project's wheels and pytest's in its lock, for the in-Pyodide tests (make test-pyodide).
+pyodide-dist: $(PYODIDE_DIST_STAMP)
+$(PYODIDE_DIST_STAMP): tools/build_pyodide_dist.py $(NPM_STAMP) $(WORKERLIB_WHEEL) $(WRAPT_WHEEL)
 	$(PY) tools/build_pyodide_dist.py --pyodide $(PYODIDE_NPM) --wheels $(WHEELS) --out $(PYODIDE_DIST)
 	@touch $@
 
@@ -98,13 +120,14 @@ typecheck: $(VENV_STAMP)
 docs: $(VENV_STAMP)
 	$(VENV)/bin/sphinx-build -q -W --keep-going -b html docs build/docs
 
-test-unit: $(VENV_STAMP)
+# The wheel test installs workerlib and wrapt's wheel into a fresh venv, offline.
+test-unit: $(VENV_STAMP) $(WRAPT_WHEEL)
 	$(PY) -m pytest -q tests/unit
 
-test-pyodide: $(VENV_STAMP) $(DIST_STAMP)
+test-pyodide: $(VENV_STAMP) $(PYODIDE_DIST_STAMP)
 	$(PY) -m pytest -q tests/pyodide --runtime=node --dist-dir=$(PYODIDE_DIST)
 
-test-browser: $(VENV_STAMP) $(NPM_STAMP) chromium $(WORKERLIB_WHEEL) $(WRAPT_WHEEL) $(BEARTYPE_WHEEL)
+test-browser: $(VENV_STAMP) $(NPM_STAMP) chromium $(WORKERLIB_WHEEL) $(WRAPT_WHEEL) $(BEARTYPE_WHEEL) $(PACKAGE_FILE)
 	$(PY) -m pytest -q tests/browser
 
 test: lint typecheck docs test-unit test-pyodide test-browser
@@ -116,8 +139,11 @@ demo: $(VENV_STAMP) $(NPM_STAMP) chromium $(WORKERLIB_WHEEL) $(WRAPT_WHEEL)
 bench: $(VENV_STAMP) $(NPM_STAMP) chromium wheels
 	$(PY) tools/bench.py
 
-serve: $(VENV_STAMP) $(NPM_STAMP) $(WORKERLIB_WHEEL) $(WRAPT_WHEEL)
-	$(PY) tools/devserver.py --port 8000
+# DIR=path serves that folder instead of the repository; PORT=n another port.
+DIR ?=
+PORT ?= 8000
+serve: $(VENV_STAMP) $(NPM_STAMP) $(WORKERLIB_WHEEL) $(WRAPT_WHEEL) $(PACKAGE_FILE)
+	$(PY) tools/devserver.py --port $(PORT) $(if $(DIR),--dir "$(DIR)")
 
 clean:
 	rm -rf build .pytest_cache .mypy_cache .ruff_cache

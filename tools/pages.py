@@ -24,6 +24,8 @@ REPOSITORY = Path(__file__).resolve().parents[1]
 PAGEKIT = Path(__file__).resolve().parent / "pagekit.py"
 WHEELS = REPOSITORY / "build" / "wheels"
 PYSCRIPT_URL = "/node_modules/@pyscript/core/dist/core.js"
+WORKERLIB_WHEEL_PREFIX = "pyscript_workerlib-"
+"""How workerlib's wheel file name starts: its distribution name, ``pyscript-workerlib``, as wheel names spell it."""
 
 
 @dataclass(frozen=True)
@@ -102,7 +104,8 @@ def wheelUrls() -> list[str]:
     beartype is optional for workerlib; it is there so pages can check ``typechecked`` in main and workers.
     """
     urls = []
-    for prefix in ("workerlib-", "wrapt-", "beartype-"):
+    # workerlib's wheel is named after its distribution, pyscript-workerlib (``workerlib`` on PyPI is another project).
+    for prefix in (WORKERLIB_WHEEL_PREFIX, "wrapt-", "beartype-"):
         found = sorted(WHEELS.glob(f"{prefix}*-py3-none-any.whl"))
         if not found:
             raise FileNotFoundError(f"no {prefix}*.whl in {WHEELS}: run 'make wheels' first")

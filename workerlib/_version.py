@@ -5,7 +5,11 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
+DISTRIBUTION = "pyscript-workerlib"
+"""The name on PyPI and in ``pip install``; the import name is ``workerlib`` (on PyPI, ``workerlib`` is another
+project)."""
+
 try:
-    VERSION = version("workerlib")
-except PackageNotFoundError:  # running from a source tree that was never installed
+    VERSION = version(DISTRIBUTION)
+except PackageNotFoundError:  # a source tree never installed, or files copied without their .dist-info
     VERSION = "0+unknown"

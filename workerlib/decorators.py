@@ -68,7 +68,7 @@ def typechecked[F: Callable[..., Any]](function: F) -> F:
     match the annotations raises a ``beartype.roar.BeartypeCallHintViolation`` whose message names the parameter, for
     example ``parameter factor='two' violates type hint <class 'int'>``. Without beartype it returns ``function``
     itself, unchanged, so code decorated with it runs everywhere and is checked where beartype is installed (the
-    ``typecheck`` extra: ``pip install workerlib[typecheck]``). Whether it checks here is one of the
+    ``typecheck`` extra: ``pip install "pyscript-workerlib[typecheck]"``). Whether it checks here is one of the
     :data:`~workerlib.diagnostics.diagnostics` lines. ``class Service(WorkerService, typechecked=True)`` applies it
     to a service's methods in the worker.
     """

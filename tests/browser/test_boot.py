@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from .conftest import RunPage
-from .harness import PageSpec, WorkerSpec, wheelUrls
+from .harness import WORKERLIB_WHEEL_PREFIX, PageSpec, WorkerSpec, wheelUrls
 
 BOOT = PageSpec("boot", workers=[WorkerSpec("boot")])
 BOOT_PLAIN = PageSpec("boot", workers=[WorkerSpec("boot", syncMainOnly=True)])
@@ -30,7 +30,7 @@ def builtVersion(prefix: str) -> str:
 
 def test_main_thread_imports_workerlib_from_the_wheel(isolated: dict[str, Any]) -> None:
     assert isolated["main"]["context"] == "main"
-    assert isolated["main"]["workerlib"] == builtVersion("workerlib-")
+    assert isolated["main"]["workerlib"] == builtVersion(WORKERLIB_WHEEL_PREFIX)
     assert isolated["main"]["wrapt"] == builtVersion("wrapt-")
     assert isolated["main"]["python"].startswith("3.14.")  # Pyodide 314.0.2, the pages' default
 
@@ -38,7 +38,7 @@ def test_main_thread_imports_workerlib_from_the_wheel(isolated: dict[str, Any]) 
 def test_worker_imports_workerlib_from_the_wheel(isolated: dict[str, Any]) -> None:
     worker = isolated["worker"]
     assert worker["context"] == "worker"
-    assert worker["workerlib"] == builtVersion("workerlib-")
+    assert worker["workerlib"] == builtVersion(WORKERLIB_WHEEL_PREFIX)
     assert worker["wrapt"] == builtVersion("wrapt-")
     assert worker["workerlibFile"].endswith("workerlib/__init__.py")
 

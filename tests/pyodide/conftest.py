@@ -1,9 +1,9 @@
 """The Pyodide layer: tests that run inside Pyodide on Node through pytest-pyodide's ``run_in_pyodide``.
 
-They need the folder ``make dist`` builds (Pyodide with pytest, tblib, workerlib and wrapt in its lock) and run through
-``make test-pyodide``, which passes ``--runtime=node --dist-dir=build/pyodide-dist``. Without such a folder each test
-here is skipped with the reason, before pytest-pyodide starts Node. The hook applies to this directory only: it is
-reached through ``item.ihook``, which pytest limits to the conftest files above the item.
+They need the folder ``make pyodide-dist`` builds (Pyodide with pytest, tblib, workerlib and wrapt in its lock) and run
+through ``make test-pyodide``, which passes ``--runtime=node --dist-dir=build/pyodide-dist``. Without such a folder
+each test here is skipped with the reason, before pytest-pyodide starts Node. The hook applies to this directory only:
+it is reached through ``item.ihook``, which pytest limits to the conftest files above the item.
 
 Also here: how Pyodide is loaded on Node (one JavaScript realm, see below), and the ``kit`` fixture, which carries
 ``seamkit.py`` (a main end and a worker end of workerlib's channel in one Pyodide) into the tests that need it.
@@ -13,10 +13,15 @@ from __future__ import annotations
 
 import importlib.metadata
 import json
+import tomllib
 from pathlib import Path
 
 import pytest
 from pytest_pyodide import get_global_config
+
+from workerlib._version import DISTRIBUTION
+
+REPOSITORY = Path(__file__).resolve().parents[2]
 
 # On Node, pytest-pyodide runs its driver code in a ``vm`` context and hands that context's global object to Pyodide as
 # its ``js`` module, while Pyodide's own JavaScript (what ``to_js`` makes, the messages a port delivers) lives in Node's
@@ -36,15 +41,15 @@ def distProblem(config: pytest.Config) -> str | None:
         packages = json.loads(lockPath.read_text(encoding="utf-8"))["packages"]
     except (OSError, ValueError, KeyError):
         return f"no Pyodide lock at {lockPath}"
-    if "workerlib" not in packages:
-        return f"{lockPath} has no workerlib entry"
+    if DISTRIBUTION not in packages:
+        return f"{lockPath} has no {DISTRIBUTION} entry (workerlib's distribution)"
     return None
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item: pytest.Item) -> None:
     if problem := distProblem(item.config):
-        pytest.skip(f"needs --dist-dir=<a folder built by make dist> ({problem}); run make test-pyodide")
+        pytest.skip(f"needs --dist-dir=<a folder built by make pyodide-dist> ({problem}); run make test-pyodide")
 
 
 KIT = Path(__file__).with_name("seamkit.py")
@@ -71,5 +76,11 @@ def kit() -> str:
 
 @pytest.fixture(scope="session")
 def hostVersions() -> dict[str, str]:
-    """The versions of workerlib and wrapt installed on the host, which the wheels in the folder must match."""
-    return {name: importlib.metadata.version(name) for name in ("workerlib", "wrapt")}
+    """The versions of workerlib (pyproject.toml's, the version its wheel was built with) and of wrapt installed on the
+    host, which the wheels in the folder must match, by distribution name.
+
+    workerlib's comes from the source tree rather than the host's metadata: a venv installed before the distribution was
+    renamed knows it only as ``workerlib``.
+    """
+    project = tomllib.loads((REPOSITORY / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    return {project["name"]: project["version"], "wrapt": importlib.metadata.version("wrapt")}

@@ -62,7 +62,7 @@ if "values_shared" not in sys.modules:
 """
 
 
-@run_in_pyodide(packages=["workerlib"])  # type: ignore[untyped-decorator]
+@run_in_pyodide(packages=["pyscript-workerlib"])  # type: ignore[untyped-decorator]
 async def crossEverything(
     selenium: Any, kit: str, source: str, load: str, hostPayloads: dict[str, bytes]
 ) -> dict[str, dict[str, Any]]:
@@ -163,7 +163,7 @@ def test_the_whole_catalog_crosses_as_one_value(crossed: dict[str, dict[str, Any
 
 
 @pytest.mark.parametrize("name", ["ints-1M", "bytes-10MB", "records-10k"])
-@run_in_pyodide(packages=["workerlib"])  # type: ignore[untyped-decorator]
+@run_in_pyodide(packages=["pyscript-workerlib"])  # type: ignore[untyped-decorator]
 async def test_large_values_cross_the_seam_in_separate_buffers(
     selenium: Any, kit: str, source: str, load: str, name: str
 ) -> None:
@@ -203,7 +203,7 @@ def load() -> str:
     return LOAD
 
 
-@run_in_pyodide(packages=["workerlib"])  # type: ignore[untyped-decorator]
+@run_in_pyodide(packages=["pyscript-workerlib"])  # type: ignore[untyped-decorator]
 def test_JavaScript_values_travel_beside_the_payload_by_index(selenium: Any, kit: str) -> None:
     exec(kit)
     import pytest
@@ -252,7 +252,7 @@ def test_JavaScript_values_travel_beside_the_payload_by_index(selenium: Any, kit
         pytest.param("null", id="null"),
     ],
 )
-@run_in_pyodide(packages=["workerlib"])  # type: ignore[untyped-decorator]
+@run_in_pyodide(packages=["pyscript-workerlib"])  # type: ignore[untyped-decorator]
 def test_without_a_channel_a_JavaScript_object_is_refused_by_its_place(selenium: Any, source: str) -> None:
     # codec.encode with no attachments collector (a channel that carries none, like the loopback) sends no JsProxy.
     import pytest
@@ -271,7 +271,7 @@ def test_without_a_channel_a_JavaScript_object_is_refused_by_its_place(selenium:
     assert "register an adapter with @adapter(" in message
 
 
-@run_in_pyodide(packages=["workerlib"])  # type: ignore[untyped-decorator]
+@run_in_pyodide(packages=["pyscript-workerlib"])  # type: ignore[untyped-decorator]
 def test_without_a_channel_a_JavaScript_error_crosses_whole_or_is_refused(selenium: Any) -> None:
     # pyodide.ffi.JsException is an Exception subclass, and exceptions cross; but it wraps a JavaScript object, which
     # cannot without a channel. Pyodide pickles it as (name, message, stack), so it may cross whole; it must never

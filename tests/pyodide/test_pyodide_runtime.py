@@ -10,7 +10,7 @@ from typing import Any
 from pytest_pyodide import run_in_pyodide
 
 
-@run_in_pyodide(packages=["workerlib"])  # type: ignore[untyped-decorator]
+@run_in_pyodide(packages=["pyscript-workerlib"])  # type: ignore[untyped-decorator]
 def test_workerlib_and_wrapt_are_the_project_wheels(selenium: Any, hostVersions: dict[str, str]) -> None:
     import importlib.metadata
     import sys
@@ -30,7 +30,7 @@ def test_workerlib_and_wrapt_are_the_project_wheels(selenium: Any, hostVersions:
     assert wrapt.__name__ == "wrapt"
 
 
-@run_in_pyodide(packages=["workerlib"])  # type: ignore[untyped-decorator]
+@run_in_pyodide(packages=["pyscript-workerlib"])  # type: ignore[untyped-decorator]
 def test_wrapt_decorators_work(selenium: Any) -> None:
     import typing
 
@@ -55,7 +55,7 @@ def test_wrapt_decorators_work(selenium: Any) -> None:
     assert add.__doc__ == "Adds."
 
 
-@run_in_pyodide(packages=["workerlib"])  # type: ignore[untyped-decorator]
+@run_in_pyodide(packages=["pyscript-workerlib"])  # type: ignore[untyped-decorator]
 def test_context_is_bare_pyodide(selenium: Any) -> None:
     import sys
 

@@ -34,7 +34,7 @@ from workerlib import protocol
 SEPARATE_ABOVE = protocol.SEPARATE_ABOVE
 
 
-@run_in_pyodide(packages=["workerlib"])  # type: ignore[untyped-decorator]
+@run_in_pyodide(packages=["pyscript-workerlib"])  # type: ignore[untyped-decorator]
 async def test_small_bytes_and_bytearrays_cross_exactly_inside_their_batch(selenium: Any, kit: str) -> None:
     exec(kit)
     import asyncio
@@ -77,7 +77,7 @@ async def test_small_bytes_and_bytearrays_cross_exactly_inside_their_batch(selen
         pytest.param(10 << 20, id="10MB"),
     ],
 )
-@run_in_pyodide(packages=["workerlib"])  # type: ignore[untyped-decorator]
+@run_in_pyodide(packages=["pyscript-workerlib"])  # type: ignore[untyped-decorator]
 async def test_large_bytes_and_bytearrays_cross_exactly_as_separate_buffers(selenium: Any, kit: str, size: int) -> None:
     exec(kit)
     import random
@@ -112,7 +112,7 @@ async def test_large_bytes_and_bytearrays_cross_exactly_as_separate_buffers(sele
                 assert entry["detached"] is True
 
 
-@run_in_pyodide(packages=["workerlib"])  # type: ignore[untyped-decorator]
+@run_in_pyodide(packages=["pyscript-workerlib"])  # type: ignore[untyped-decorator]
 async def test_a_channel_sends_where_there_is_no_scheduler_postTask(selenium: Any, kit: str) -> None:
     # Node has no scheduler.postTask, nor have some browsers (Safari): a channel must then flush through the event
     # loop, and a call made there must simply work.
@@ -127,7 +127,7 @@ async def test_a_channel_sends_where_there_is_no_scheduler_postTask(selenium: An
         assert seam.mainEnd.sentMessages == 1
 
 
-@run_in_pyodide(packages=["workerlib"])  # type: ignore[untyped-decorator]
+@run_in_pyodide(packages=["pyscript-workerlib"])  # type: ignore[untyped-decorator]
 async def test_a_hundred_gathered_calls_leave_in_two_messages(selenium: Any, kit: str) -> None:
     exec(kit)
     import asyncio
@@ -196,7 +196,7 @@ JS_VALUES = {
 }
 
 
-@run_in_pyodide(packages=["workerlib"])  # type: ignore[untyped-decorator]
+@run_in_pyodide(packages=["pyscript-workerlib"])  # type: ignore[untyped-decorator]
 async def test_JavaScript_values_cross_as_themselves_as_arguments_and_results(
     selenium: Any, kit: str, jsValues: dict[str, tuple[str, Any]]
 ) -> None:
@@ -243,7 +243,7 @@ def jsValues() -> dict[str, tuple[str, Any]]:
     return JS_VALUES
 
 
-@run_in_pyodide(packages=["workerlib"])  # type: ignore[untyped-decorator]
+@run_in_pyodide(packages=["pyscript-workerlib"])  # type: ignore[untyped-decorator]
 async def test_JavaScript_values_made_in_the_worker_come_back_as_themselves(
     selenium: Any, kit: str, jsValues: dict[str, tuple[str, Any]]
 ) -> None:
@@ -273,7 +273,7 @@ async def test_JavaScript_values_made_in_the_worker_come_back_as_themselves(
         assert seam.postedBy("worker")[-1]["attached"] == 1
 
 
-@run_in_pyodide(packages=["workerlib"])  # type: ignore[untyped-decorator]
+@run_in_pyodide(packages=["pyscript-workerlib"])  # type: ignore[untyped-decorator]
 async def test_transfer_moves_an_ArrayBuffer_and_a_typed_arrays_buffer(selenium: Any, kit: str) -> None:
     exec(kit)
     from pyodide.code import run_js
@@ -313,7 +313,7 @@ async def test_transfer_moves_an_ArrayBuffer_and_a_typed_arrays_buffer(selenium:
         assert describeJs(back[0]) == ["Int16Array", 0, 2, 4, ["-5", "5"]]
 
 
-@run_in_pyodide(packages=["workerlib"])  # type: ignore[untyped-decorator]
+@run_in_pyodide(packages=["pyscript-workerlib"])  # type: ignore[untyped-decorator]
 def test_transfer_refuses_Python_values_and_JavaScript_values_it_cannot_move(selenium: Any) -> None:
     import re
 
@@ -348,7 +348,7 @@ def uncloneable() -> list[tuple[str, list[str]]]:
     return UNCLONEABLE
 
 
-@run_in_pyodide(packages=["workerlib"])  # type: ignore[untyped-decorator]
+@run_in_pyodide(packages=["pyscript-workerlib"])  # type: ignore[untyped-decorator]
 async def test_an_uncloneable_JavaScript_value_fails_before_sending_naming_its_place(
     selenium: Any, kit: str, uncloneable: list[tuple[str, list[str]]]
 ) -> None:
@@ -397,7 +397,7 @@ async def test_an_uncloneable_JavaScript_value_fails_before_sending_naming_its_p
         assert seam.link.pending == {}
 
 
-@run_in_pyodide(packages=["workerlib"])  # type: ignore[untyped-decorator]
+@run_in_pyodide(packages=["pyscript-workerlib"])  # type: ignore[untyped-decorator]
 async def test_a_detached_ArrayBuffer_fails_its_own_call_and_no_other(selenium: Any, kit: str) -> None:
     # Structured clone cannot copy an ArrayBuffer that was transferred away (postMessage throws DataCloneError), so it
     # must fail like any other uncloneable value: before sending, with UnsendableError naming its place, the calls
@@ -431,7 +431,7 @@ async def test_a_detached_ArrayBuffer_fails_its_own_call_and_no_other(selenium: 
         assert await probe.echo(1) == 1
 
 
-@run_in_pyodide(packages=["workerlib"])  # type: ignore[untyped-decorator]
+@run_in_pyodide(packages=["pyscript-workerlib"])  # type: ignore[untyped-decorator]
 async def test_a_frame_of_unknown_kind_is_answered_with_a_ProtocolError(selenium: Any, kit: str) -> None:
     exec(kit)
     from tests.pyodide.seamkit import Probe, Seam
@@ -469,7 +469,7 @@ def malformed() -> list[str]:
     return MALFORMED
 
 
-@run_in_pyodide(packages=["workerlib"])  # type: ignore[untyped-decorator]
+@run_in_pyodide(packages=["pyscript-workerlib"])  # type: ignore[untyped-decorator]
 async def test_malformed_messages_leave_the_session_serving(selenium: Any, kit: str, malformed: list[str]) -> None:
     exec(kit)
     from pyodide.code import run_js
@@ -525,7 +525,7 @@ async def test_malformed_messages_leave_the_session_serving(selenium: Any, kit: 
         assert seam.link.pending == {}
 
 
-@run_in_pyodide(packages=["workerlib"])  # type: ignore[untyped-decorator]
+@run_in_pyodide(packages=["pyscript-workerlib"])  # type: ignore[untyped-decorator]
 async def test_a_reply_batch_of_another_version_fails_the_call_it_names(selenium: Any, kit: str) -> None:
     exec(kit)
     import asyncio
@@ -557,7 +557,7 @@ async def test_a_reply_batch_of_another_version_fails_the_call_it_names(selenium
         assert await probe.echo("next") == "next"
 
 
-@run_in_pyodide(packages=["workerlib"])  # type: ignore[untyped-decorator]
+@run_in_pyodide(packages=["pyscript-workerlib"])  # type: ignore[untyped-decorator]
 async def test_a_batch_whose_attached_values_are_no_list_is_malformed_too(selenium: Any, kit: str) -> None:
     # [batch, attached, ...separate] with attached neither undefined nor an array: the handler must report it as
     # malformed like any other, not throw into JavaScript (where Node would end the process).
@@ -585,7 +585,7 @@ async def test_a_batch_whose_attached_values_are_no_list_is_malformed_too(seleni
         assert [type(error) for error in refused] == [ProtocolError, ProtocolError]
 
 
-@run_in_pyodide(packages=["workerlib"])  # type: ignore[untyped-decorator]
+@run_in_pyodide(packages=["pyscript-workerlib"])  # type: ignore[untyped-decorator]
 async def test_cancelling_a_call_cancels_the_async_method_in_the_worker(selenium: Any, kit: str) -> None:
     exec(kit)
     import asyncio

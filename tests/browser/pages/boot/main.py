@@ -15,7 +15,7 @@ pagekit.finish(
     {
         "main": {
             "context": _runtime.context().value,
-            "workerlib": version("workerlib"),
+            "workerlib": version("pyscript-workerlib"),
             "wrapt": version("wrapt"),
             "python": sys.version.split()[0],
         },

@@ -10,7 +10,7 @@ from workerlib import _runtime
 def describe():
     return {
         "context": _runtime.context().value,
-        "workerlib": version("workerlib"),
+        "workerlib": version("pyscript-workerlib"),
         "workerlibFile": workerlib.__file__,
         "wrapt": version("wrapt"),
         "python": sys.version.split()[0],
