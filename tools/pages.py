@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import html
 import json
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -96,6 +97,9 @@ class PageSpec:
     title: str = "workerlib test page"
     timeout: float | None = None
     """Seconds the page may take to report, when its own work is long (the ``runPage`` default otherwise)."""
+    packageFile: Path | None = None
+    """A remote package file (``make dist``'s ``workerlib.toml``) every script loads workerlib and wrapt from, through
+    ``packages`` with ``packages_cache = "passthrough"``, instead of the wheels in ``[files]`` (beartype left out)."""
 
 
 def wheelUrls() -> list[str]:
@@ -140,12 +144,23 @@ def buildPage(spec: PageSpec, *, pages: Path, built: Path, pyodide: str = PYODID
     source = pages / spec.folder
     out = builtFolder(spec, built, pyodide)
     out.mkdir(parents=True, exist_ok=True)
-    files = dict.fromkeys(wheelUrls(), "./*")
+    files: dict[str, str] = {}
+    loading: dict[str, Any] = {}
+    if spec.packageFile is None:
+        files.update(dict.fromkeys(wheelUrls(), "./*"))
+    elif not spec.packageFile.is_file():
+        raise FileNotFoundError(f"no {spec.packageFile}: run 'make dist' first")
+    else:
+        # Relative to the config: PyScript 0.7.31 resolves the file's own [files] against the entry as written, which
+        # works for "./x" and "../x" (made absolute first) but fails for "/x" ("Invalid base URL").
+        relative = os.path.relpath(spec.packageFile.resolve(), out.resolve())
+        # Without "passthrough" PyScript loads micropip after reading the file, and micropip is only on Pyodide's CDN.
+        loading = {"packages": [Path(relative).as_posix()], "packages_cache": "passthrough"}
     files.update({url(source / name): f"./{Path(name).name}" for name in spec.shared})
-    (out / "main.toml").write_text(_config(interpreter, {**files, url(PAGEKIT): "./pagekit.py"}, {}))
+    (out / "main.toml").write_text(_config(interpreter, {**files, url(PAGEKIT): "./pagekit.py"}, loading))
     tags = []
     for worker in spec.workers:
-        extra = {"sync_main_only": True} if worker.syncMainOnly else {}
+        extra = {**loading, **({"sync_main_only": True} if worker.syncMainOnly else {})}
         (out / f"{worker.name}.toml").write_text(_config(interpreter, files, extra))
         tags.append(
             f'<script type="py" worker name="{html.escape(worker.name)}" '

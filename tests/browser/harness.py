@@ -69,6 +69,8 @@ class PageRun:
     seconds: float = 0.0
     pyodide: str = PYODIDE_DEFAULT
     """The Pyodide release the page ran on."""
+    requests: list[str] = field(default_factory=list)
+    """The URL of every request the page and its workers made, in order."""
 
 
 def buildPage(spec: PageSpec, *, pyodide: str = PYODIDE_DEFAULT) -> str:
@@ -97,7 +99,10 @@ def runPage(
         page = context.new_page()
         console = Console(page)
         interpreters: set[str] = set()
+        requests: list[str] = []
         page.on("request", lambda request: _noteInterpreter(request.url, interpreters))
+        # Context-wide, so that what workers fetch (their configs, files and packages) is seen too.
+        context.on("request", lambda request: requests.append(request.url))
         started = time.monotonic()
         try:
             page.goto(url)
@@ -112,7 +117,13 @@ def runPage(
         expected = origin + pyodideRelease(pyodide).url
         if interpreters != {expected}:
             raise PageFailure(f"{url} asked for Pyodide {pyodide} ({expected}) but fetched {sorted(interpreters)}")
-        return PageRun(results=results, console=console.lines, seconds=time.monotonic() - started, pyodide=pyodide)
+        return PageRun(
+            results=results,
+            console=console.lines,
+            seconds=time.monotonic() - started,
+            pyodide=pyodide,
+            requests=requests,
+        )
     finally:
         context.close()
 
