@@ -1,14 +1,20 @@
-"""A static file server for PyScript pages: the repository root, served from 127.0.0.1.
+"""A static file server for PyScript pages: the repository root, or any folder (``--dir``), served from 127.0.0.1.
 
 PyScript workers need ``SharedArrayBuffer`` for synchronous calls, and browsers only grant it to cross-origin isolated
 pages, so the server sends the COOP/COEP headers by default. ``isolated=False`` serves without them, like hosting that
-cannot set headers (GitHub Pages). ``/`` redirects to ``/examples/``.
+cannot set headers (GitHub Pages). Files go out with the MIME types PyScript and Pyodide need (``.mjs`` and ``.js`` as
+JavaScript, ``.wasm`` as ``application/wasm`` for streaming compilation, ``.toml``, ``.py``, ``.whl``...). Serving the
+repository, ``/`` redirects to ``/examples/``; serving another folder, ``/`` is that folder's ``index.html``.
+
+From a shell: ``make serve`` (the repository), ``make serve DIR=path/to/site`` (any folder; ``PORT=`` another port), or
+``python tools/devserver.py --dir path/to/site --port 8000``.
 """
 
 from __future__ import annotations
 
 import argparse
 import functools
+import sys
 import threading
 from http import HTTPStatus
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
@@ -36,13 +42,19 @@ class PageRequestHandler(SimpleHTTPRequestHandler):
         ".toml": "text/plain",
         ".py": "text/plain",
         ".whl": "application/zip",
+        ".zip": "application/zip",
         ".json": "application/json",
+        ".map": "application/json",
+        ".css": "text/css",
+        ".html": "text/html",
     }
+    redirectRoot: ClassVar[str | None] = "/examples/"
+    """Where ``/`` redirects (the repository's examples), or ``None`` to serve the folder's ``index.html``."""
 
     def do_GET(self) -> None:
-        if self.path == "/":
+        if self.path == "/" and self.redirectRoot is not None:
             self.send_response(HTTPStatus.FOUND)
-            self.send_header("Location", "/examples/")
+            self.send_header("Location", self.redirectRoot)
             self.end_headers()
             return
         if self.path == "/favicon.ico":
@@ -68,7 +80,11 @@ class DevServer:
     """A running server on a background thread; use as a context manager or call ``start``/``stop``."""
 
     def __init__(self, *, port: int = 0, isolated: bool = True, root: Path = REPOSITORY) -> None:
-        handler = type("Handler", (PageRequestHandler,), {"isolated": isolated})
+        if not root.is_dir():
+            raise NotADirectoryError(f"cannot serve {root}: it is not a folder; give the folder that holds your page")
+        redirect = "/examples/" if root.resolve() == REPOSITORY else None
+        handler = type("Handler", (PageRequestHandler,), {"isolated": isolated, "redirectRoot": redirect})
+        self.root = root
         self.httpd = ThreadingHTTPServer(("127.0.0.1", port), functools.partial(handler, directory=str(root)))
         self.isolated = isolated
         self._thread = threading.Thread(target=self.httpd.serve_forever, name="devserver", daemon=True)
@@ -94,20 +110,35 @@ class DevServer:
         self.stop()
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--port", type=int, default=8000, help="0 picks a free port (printed)")
+    parser.add_argument("--dir", type=Path, default=REPOSITORY, help="the folder to serve (default: the repository)")
     parser.add_argument("--no-isolation", action="store_true", help="omit the COOP/COEP headers")
-    options = parser.parse_args()
-    server = DevServer(port=options.port, isolated=not options.no_isolation)
-    print(f"serving {REPOSITORY} at {server.origin}/ (examples at {server.origin}/examples/); Ctrl-C stops")
+    options = parser.parse_args(argv)
+    try:
+        server = DevServer(port=options.port, isolated=not options.no_isolation, root=options.dir)
+    except NotADirectoryError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    except OSError as error:  # most often the port is taken
+        print(
+            f"error: cannot listen on 127.0.0.1:{options.port} ({error.strerror or error}): "
+            "pick another port with --port (make serve PORT=...)",
+            file=sys.stderr,
+        )
+        return 1
+    where = f" (examples at {server.origin}/examples/)" if options.dir.resolve() == REPOSITORY else ""
+    headers = "with" if server.isolated else "without"
+    print(f"serving {options.dir.resolve()} at {server.origin}/{where} {headers} COOP/COEP; Ctrl-C stops", flush=True)
     try:
         server.httpd.serve_forever()
     except KeyboardInterrupt:
         pass
     finally:
         server.httpd.server_close()
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
