@@ -15,7 +15,7 @@ import inspect
 import itertools
 import logging
 from collections.abc import Awaitable, Callable, Iterable
-from typing import Any, Protocol, overload
+from typing import TYPE_CHECKING, Any, Protocol, overload
 
 from . import protocol
 from ._runtime import clock, newFuture
@@ -651,8 +651,18 @@ class _MapSlot:
         self.replies.fail(error)
 
 
-class ServiceClient:
-    """Base of every client ``connect`` returns; subclasses gain one method per public service method."""
+class ServiceClient[S = Any]:
+    """Base of every client ``connect`` returns; subclasses gain one method per public service method.
+
+    ``S`` is the service class, for type checkers: ``await Calculator.connect()`` is a
+    ``ServiceClient[Calculator]``, whose methods ``workerlib.mypyplugin`` types from ``Calculator``'s (see the
+    guide, "Type checking"); without the plugin they are ``Any``.
+    """
+
+    if TYPE_CHECKING:
+        # For type checkers only: the service's methods are attributes of the subclass ``clientClass`` makes, which a
+        # checker cannot see; this tells it they exist (mypy's plugin gives each its type).
+        def __getattr__(self, name: str) -> Any: ...
 
     _service: type = object
     _base: type = object

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Iterable
-from typing import Any, overload
+from typing import TYPE_CHECKING, Any, overload
 
 from .calls import Call, Stream
 from .client import ServiceClient, isStreaming, mappedMethod, streamOf
@@ -26,13 +26,18 @@ CALLS_PER_WORKER = 2
 never idles while the next item crosses."""
 
 
-class Pool:
+class Pool[S = Any]:
     """Workers running one service; its methods send each call to the least busy worker.
 
     ``await pool.method(...)`` and ``async for item in pool.generatorMethod(...)`` work as on a client (callbacks,
     timeouts and cancellation included); :meth:`map` fans calls out over the workers. :meth:`close` (or leaving
-    ``async with``) stops every worker.
+    ``async with``) stops every worker. ``S`` is the service class, for type checkers, as for
+    :class:`~workerlib.client.ServiceClient`.
     """
+
+    if TYPE_CHECKING:
+        # For type checkers only, as on ServiceClient: the service's methods, typed by workerlib.mypyplugin.
+        def __getattr__(self, name: str) -> Any: ...
 
     _service: type = object
     _base: type = object

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Self
 
 from . import client, pool, ports, server, workers
 from ._runtime import Context, context
@@ -63,7 +63,9 @@ class WorkerService:
             _serve()
 
     @classmethod
-    async def connect(cls, workerName: str | None = None, *, timeout: float | None = None) -> Any:
+    async def connect(
+        cls, workerName: str | None = None, *, timeout: float | None = None
+    ) -> client.ServiceClient[Self]:
         """Connect to the worker that serves this service and return a client for it.
 
         With no ``workerName``, the page must have exactly one named worker serving this class (or a subclass of it);
@@ -86,7 +88,7 @@ class WorkerService:
         name: str | None = None,
         config: dict[str, Any] | str | None = None,
         timeout: float | None = None,
-    ) -> Any:
+    ) -> client.ServiceClient[Self]:
         """Start a new named worker running the Python file at ``src`` and connect to this service in it.
 
         ``name`` defaults to a fresh ``<ClassName>-<n>``; ``config`` (a dict or a config file URL) defaults to the main
@@ -126,7 +128,7 @@ class WorkerService:
         *,
         config: dict[str, Any] | str | None = None,
         timeout: float | None = None,
-    ) -> Any:
+    ) -> pool.Pool[Self]:
         """Start ``n`` workers running the Python file at ``src``, all at once, and return a :class:`~workerlib.Pool`.
 
         Each worker is started as :meth:`spawn` starts one (``config`` and ``timeout`` mean the same). The pool has

@@ -166,7 +166,7 @@ def test_async_with_closes_the_pool(table: server.ServiceTable) -> None:
     async def main() -> None:
         async with await makePool(2, spawner) as pool:
             assert isinstance(pool, Pool)
-            assert await pool.square(3) == 9  # type: ignore[attr-defined]  # made per service
+            assert await pool.square(3) == 9
         assert len(spawner.closed) == 2
 
     asyncio.run(main())
@@ -218,7 +218,7 @@ def test_calls_fail_when_the_last_worker_died_and_no_replacement_starts(
         await pool._start()
         pool.clients[0]._connection.link.sever("stopped (terminated or crashed)")
         with pytest.raises(WorkerClosedError, match=r"no worker left .*replace 'worker-1' failed: TimeoutError"):
-            await pool.square(7)  # type: ignore[attr-defined]  # made per service
+            await pool.square(7)
         await pool.close()
 
     asyncio.run(main())
