@@ -10,10 +10,11 @@ from .calls import Call, CallTiming, Stream
 from .client import ServiceClient, Worker
 from .codec import DecodeError, UnsendableError
 from .decorators import typechecked
-from .diagnostics import (
+from .diagnosis import (
     ABSENT,
     LOGGER_NAME,
     UNKNOWN,
+    diagnostics,
     disableLogging,
     elapsedTime,
     enableLogging,
@@ -62,6 +63,7 @@ __all__ = [
     "__version__",
     "adapter",
     "connectToWorker",
+    "diagnostics",
     "disableLogging",
     "elapsedTime",
     "enableLogging",

@@ -5,7 +5,7 @@ Batches cross as ``ArrayBuffer`` objects that are transferred, never cloned. The
 do in one call from Python what would otherwise take several. Where the page is cross-origin isolated, a buffer
 shared with each worker carries the interrupts and the marks of cancelled requests (:data:`INTERRUPT_SLOTS`).
 
-Apart from :mod:`workerlib.workers` (the handshake and the workers' life) and ``diagnostics``, this is the only
+Apart from :mod:`workerlib.workers` (the handshake and the workers' life) and ``diagnosis``, this is the only
 module that touches ``js`` or a ``JsProxy``; it imports them only when a browser function runs, so plain CPython can
 import it.
 """
