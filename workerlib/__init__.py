@@ -7,7 +7,7 @@ methods as if the service were local. Values cross with their exact types; :func
 from ._version import VERSION
 from .adapters import Adapter, AdapterShadowedWarning, adapter
 from .calls import Call, CallTiming, Stream
-from .client import ServiceClient, Worker
+from .client import ServiceClient, Worker, WorkerHandle
 from .codec import DecodeError, UnsendableError
 from .decorators import typechecked
 from .diagnosis import (
@@ -58,6 +58,7 @@ __all__ = [
     "UnsendableError",
     "Worker",
     "WorkerClosedError",
+    "WorkerHandle",
     "WorkerService",
     "WorkerlibError",
     "__version__",

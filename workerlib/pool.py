@@ -65,7 +65,8 @@ class Pool:
 
     @property
     def clients(self) -> tuple[ServiceClient, ...]:
-        """The clients of the workers serving now, one per worker (``client.worker`` is PyScript's worker object)."""
+        """The clients of the workers serving now, one per worker (``client.worker`` ends one, see
+        :class:`~workerlib.WorkerHandle`)."""
         return tuple(self._members)
 
     @property

@@ -230,6 +230,24 @@ class Transfer:
     transferable: Any
     """What is moved: the object itself, or a typed array's ``ArrayBuffer``."""
 
+    def __repr__(self) -> str:
+        value, moved = _kindOf(self.value), _kindOf(self.transferable)
+        return (
+            f"<Transfer of a {value}>"
+            if self.value is self.transferable
+            else f"<Transfer of a {value}: its {moved} moves>"
+        )
+
+
+def _kindOf(value: Any) -> str:
+    """What a value is, for a repr: the JavaScript type of a ``JsProxy``'s object, else the Python type's name."""
+    if _isJsProxyAnywhere(value):
+        try:
+            return jsTypeName(value)
+        except Exception:  # a repr must not raise: the JavaScript side may be gone
+            return "JavaScript object"
+    return type(value).__qualname__
+
 
 def transfer(value: Any) -> Transfer:
     """Mark a JavaScript object to be moved to the other thread rather than copied, as Comlink's ``transfer`` does.
