@@ -720,9 +720,9 @@ class WorkerHandle:
 
         Every pending call and open stream on it, from any client, fails at once with
         :class:`~workerlib.WorkerClosedError`, and so does every later call. The worker's thread stops even in the
-        middle of a sync method, and its ``<script>`` element leaves the page, so its name can be given to a new
-        worker. A pool replaces a member ended this way, as it replaces one that crashed; ``await pool.close()`` ends
-        them all. Calling it again does nothing.
+        middle of a sync method, and its ``<script>`` element leaves the page (PyScript keeps the name taken: give a
+        new worker another). A pool replaces a member ended this way, as it replaces one that crashed;
+        ``await pool.close()`` ends them all. Calling it again does nothing.
         """
         self._link.terminate(TERMINATED)
 

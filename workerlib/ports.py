@@ -232,11 +232,10 @@ class Transfer:
 
     def __repr__(self) -> str:
         value, moved = _kindOf(self.value), _kindOf(self.transferable)
-        return (
-            f"<Transfer of a {value}>"
-            if self.value is self.transferable
-            else f"<Transfer of a {value}: its {moved} moves>"
-        )
+        # An ArrayBuffer moves itself; a typed array or DataView moves its buffer (two proxies of it are not `is`).
+        if self.value is self.transferable or value == moved:
+            return f"<Transfer: the {value} moves>"
+        return f"<Transfer: {value}, its {moved} moves>"
 
 
 def _kindOf(value: Any) -> str:

