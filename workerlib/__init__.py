@@ -7,13 +7,14 @@ methods as if the service were local. Values cross with their exact types; :func
 from ._version import VERSION
 from .adapters import Adapter, AdapterShadowedWarning, adapter
 from .calls import Call, CallTiming, Stream
-from .client import ServiceClient, Worker
+from .client import ServiceClient, Worker, WorkerHandle
 from .codec import DecodeError, UnsendableError
 from .decorators import typechecked
-from .diagnostics import (
+from .diagnosis import (
     ABSENT,
     LOGGER_NAME,
     UNKNOWN,
+    diagnostics,
     disableLogging,
     elapsedTime,
     enableLogging,
@@ -57,11 +58,13 @@ __all__ = [
     "UnsendableError",
     "Worker",
     "WorkerClosedError",
+    "WorkerHandle",
     "WorkerService",
     "WorkerlibError",
     "__version__",
     "adapter",
     "connectToWorker",
+    "diagnostics",
     "disableLogging",
     "elapsedTime",
     "enableLogging",

@@ -66,6 +66,11 @@ class Link(Endpoint):
         """Called once when the link fails: stops watching the worker's life."""
         self.watchers: list[Callable[[str], None]] = []
         """Called with the reason once the link fails (a pool replaces a worker that died)."""
+        self.stopWorker: Callable[[], None] | None = None
+        """Ends the worker itself and takes it off the page; set by whoever found it (``None`` on a loopback)."""
+        self.stopped = False
+        """Whether :meth:`terminate` has ended the worker (ending it twice could end a later worker of its name)."""
+        self._handle: WorkerHandle | None = None
         self._ids = itertools.count(1)
         channel.onMalformed = self._malformed
         channel.onSendFailed = self._sendFailed
@@ -210,6 +215,22 @@ class Link(Endpoint):
                 watcher(reason)
             except Exception:
                 log.exception("a watcher of worker %r failed", self.name)
+
+    def terminate(self, reason: str) -> None:
+        """End the worker: fail every pending call on it with ``reason``, then stop it (only the first time)."""
+        self.sever(reason)
+        if self.stopped:
+            return
+        self.stopped = True
+        if self.stopWorker is not None:
+            self.stopWorker()
+
+    @property
+    def handle(self) -> WorkerHandle:
+        """The :class:`WorkerHandle` of this worker, one for every client of it."""
+        if self._handle is None:
+            self._handle = WorkerHandle(self)
+        return self._handle
 
     async def request(
         self,
@@ -651,6 +672,73 @@ class _MapSlot:
         self.replies.fail(error)
 
 
+TERMINATED = "was terminated with worker.terminate()"
+"""Why no call reaches a worker that :meth:`WorkerHandle.terminate` ended: what its calls' errors say."""
+
+
+class WorkerHandle:
+    """The worker a client calls (``client.worker``): its name, whether calls still reach it, and a way to end it.
+
+    Every client of one worker gives the same handle. ``await client.close()`` only releases a client of a worker the
+    page declared; :meth:`terminate` ends the worker itself. :attr:`js` is PyScript's own object for the worker, for
+    anything workerlib does not cover.
+    """
+
+    __slots__ = ("_link",)
+
+    def __init__(self, link: Link) -> None:
+        self._link = link
+
+    @property
+    def name(self) -> str:
+        """The worker's name, as in its ``<script type="py" worker name="...">`` tag."""
+        return self._link.name
+
+    @property
+    def js(self) -> Any:
+        """PyScript's own object for the worker (``await pyscript.workers[name]``; ``None`` on a loopback).
+
+        It is a proxy of the functions the worker's ``__export__`` lists: every attribute read on it names one, so
+        ``js.terminate()`` calls a worker function ``terminate`` rather than ending the worker. Use
+        :meth:`terminate` for that.
+        """
+        return self._link.worker
+
+    @property
+    def running(self) -> bool:
+        """Whether calls can still reach the worker, ``False`` once it was terminated, crashed or was closed."""
+        return self._link.gone is None
+
+    @property
+    def stoppedBecause(self) -> str | None:
+        """Why no call reaches the worker any more (``"was terminated with worker.terminate()"``), ``None`` while
+        it runs."""
+        return self._link.gone
+
+    def terminate(self) -> None:
+        """End the worker now, whatever it is doing, as the browser's ``Worker.terminate()`` does.
+
+        Every pending call and open stream on it, from any client, fails at once with
+        :class:`~workerlib.WorkerClosedError`, and so does every later call. The worker's thread stops even in the
+        middle of a sync method, and its ``<script>`` element leaves the page (PyScript keeps the name taken: give a
+        new worker another). A pool replaces a member ended this way, as it replaces one that crashed;
+        ``await pool.close()`` ends them all. Calling it again does nothing.
+        """
+        self._link.terminate(TERMINATED)
+
+    def __repr__(self) -> str:
+        state = "running" if self.running else self.stoppedBecause
+        return f"<workerlib worker {self.name!r}, {state}>"
+
+
+def _clientState(connection: Connection) -> str:
+    """What a client's repr adds to its worker's name: nothing while calls can go through."""
+    if connection.closed:
+        return ", closed"
+    gone = connection.link.gone
+    return f", which {gone}" if gone is not None else ""
+
+
 class ServiceClient[S = Any]:
     """Base of every client ``connect`` returns; subclasses gain one method per public service method.
 
@@ -680,9 +768,10 @@ class ServiceClient[S = Any]:
             vars(self)[name] = getattr(cls, name).__get__(self, cls)
 
     @property
-    def worker(self) -> Any:
-        """PyScript's own worker object (a ``JsProxy``), for anything workerlib does not cover."""
-        return self._connection.link.worker
+    def worker(self) -> WorkerHandle:
+        """The worker this client calls, a :class:`WorkerHandle` (its name, ``terminate()`` to end it, PyScript's
+        own object as ``worker.js``)."""
+        return self._connection.link.handle
 
     @property
     def workerName(self) -> str:
@@ -779,7 +868,7 @@ class ServiceClient[S = Any]:
         return len(link.pending) + len(link.streams)
 
     def __repr__(self) -> str:
-        return f"<{type(self).__qualname__} for worker {self.workerName!r}>"
+        return f"<{type(self).__qualname__} for worker {self.workerName!r}{_clientState(self._connection)}>"
 
 
 CLIENT_NAMES = frozenset(name for name in dir(ServiceClient) if not name.startswith("_"))
@@ -869,9 +958,9 @@ class Worker:
         """Names of the functions the worker exports."""
 
     @property
-    def worker(self) -> Any:
-        """PyScript's own worker object (a ``JsProxy``)."""
-        return self._connection.link.worker
+    def worker(self) -> WorkerHandle:
+        """The worker, a :class:`WorkerHandle` (its name, ``terminate()`` to end it, PyScript's object as ``js``)."""
+        return self._connection.link.handle
 
     @property
     def workerName(self) -> str:
@@ -899,3 +988,7 @@ class Worker:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
+
+    def __repr__(self) -> str:
+        exported = ", ".join(self.functions) or "nothing"
+        return f"<Worker {self.workerName!r} exporting {exported}{_clientState(self._connection)}>"

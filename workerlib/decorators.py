@@ -69,7 +69,7 @@ def typechecked[F: Callable[..., Any]](function: F) -> F:
     example ``parameter factor='two' violates type hint <class 'int'>``. Without beartype it returns ``function``
     itself, unchanged, so code decorated with it runs everywhere and is checked where beartype is installed (the
     ``typecheck`` extra: ``pip install "pyscript-workerlib[typecheck]"``). Whether it checks here is one of the
-    :data:`~workerlib.diagnostics.diagnostics` lines. ``class Service(WorkerService, typechecked=True)`` applies it
+    :data:`~workerlib.diagnostics` lines. ``class Service(WorkerService, typechecked=True)`` applies it
     to a service's methods in the worker.
     """
     try:

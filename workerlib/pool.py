@@ -70,7 +70,8 @@ class Pool[S = Any]:
 
     @property
     def clients(self) -> tuple[ServiceClient, ...]:
-        """The clients of the workers serving now, one per worker (``client.worker`` is PyScript's worker object)."""
+        """The clients of the workers serving now, one per worker (``client.worker`` ends one, see
+        :class:`~workerlib.WorkerHandle`)."""
         return tuple(self._members)
 
     @property

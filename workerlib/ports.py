@@ -5,7 +5,7 @@ Batches cross as ``ArrayBuffer`` objects that are transferred, never cloned. The
 do in one call from Python what would otherwise take several. Where the page is cross-origin isolated, a buffer
 shared with each worker carries the interrupts and the marks of cancelled requests (:data:`INTERRUPT_SLOTS`).
 
-Apart from :mod:`workerlib.workers` (the handshake and the workers' life) and ``diagnostics``, this is the only
+Apart from :mod:`workerlib.workers` (the handshake and the workers' life) and ``diagnosis``, this is the only
 module that touches ``js`` or a ``JsProxy``; it imports them only when a browser function runs, so plain CPython can
 import it.
 """
@@ -229,6 +229,23 @@ class Transfer:
     """What arrives on the other side (a ``JsProxy``)."""
     transferable: Any
     """What is moved: the object itself, or a typed array's ``ArrayBuffer``."""
+
+    def __repr__(self) -> str:
+        value, moved = _kindOf(self.value), _kindOf(self.transferable)
+        # An ArrayBuffer moves itself; a typed array or DataView moves its buffer (two proxies of it are not `is`).
+        if self.value is self.transferable or value == moved:
+            return f"<Transfer: the {value} moves>"
+        return f"<Transfer: {value}, its {moved} moves>"
+
+
+def _kindOf(value: Any) -> str:
+    """What a value is, for a repr: the JavaScript type of a ``JsProxy``'s object, else the Python type's name."""
+    if _isJsProxyAnywhere(value):
+        try:
+            return jsTypeName(value)
+        except Exception:  # a repr must not raise: the JavaScript side may be gone
+            return "JavaScript object"
+    return type(value).__qualname__
 
 
 def transfer(value: Any) -> Transfer:

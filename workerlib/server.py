@@ -403,7 +403,8 @@ class Callback:
         return call.session.callBack(call.ident, self._index, args, kwargs)
 
     def __repr__(self) -> str:
-        return f"<workerlib callback {self._index} of request {self._call.ident}>"
+        state = "" if self._call.active else ", expired"
+        return f"<workerlib callback {self._index} of request {self._call.ident}{state}>"
 
 
 STREAM_TURN = 0.002

@@ -115,8 +115,7 @@ class WorkerService:
             raise
 
         def stop() -> None:
-            link.sever("was closed with the client that spawned it")
-            workers.terminate(link.name)
+            link.terminate("was closed with the client that spawned it")
 
         return client.clientClass(cls, WorkerService)(Connection(link, timeout=timeout, onClose=stop))
 
@@ -205,6 +204,7 @@ async def _linkTo(name: str, worker: Any, timeout: float | None) -> tuple[Link, 
 async def _open(name: str, worker: Any, timeout: float | None) -> tuple[Link, Description]:
     channel = await asyncio.wait_for(workers.openChannel(name, worker), timeout)
     link = Link(name, worker, channel)
+    link.stopWorker = workers.stopperOf(name)
     try:
         description = await link.describe(timeout)
     except BaseException:

@@ -234,3 +234,18 @@ def terminate(name: str) -> None:
     for element in js.document.querySelectorAll(f'script[worker][name="{js.CSS.escape(name)}"]'):
         element.xworker.terminate()
         element.remove()
+
+
+def stopperOf(name: str) -> Callable[[], None]:
+    """A function that stops the named worker as it is now and removes its script element.
+
+    The element is looked up here, once: the function never touches a later worker given the same name.
+    """
+    element = _scriptElement(name)
+
+    def stop() -> None:
+        if element is not None:
+            element.xworker.terminate()
+            element.remove()
+
+    return stop

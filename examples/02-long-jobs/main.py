@@ -33,7 +33,7 @@ count = await primes.count(0, 200_000, reports.append)  # noqa: F704
 show(f"{count} primes below 200,000; progress reports: {reports}")
 
 # Cancelling reaches the worker: a sync method that never ends is interrupted (on this cross-origin isolated page).
-show(next(line for line in diagnostics.diagnostics if line.startswith("sync cancellation")))
+show(next(line for line in diagnostics if line.startswith("sync cancellation")))
 started = time.time()
 try:
     await primes.forever().withTimeout(0.5)  # noqa: F704

@@ -142,9 +142,15 @@ def test_connect_errors_name_what_was_found(page: dict[str, Any]) -> None:
     assert "worker 'plain' does not answer workerlib requests" in unserved
 
 
-def test_every_client_exposes_the_raw_pyscript_worker(page: dict[str, Any]) -> None:
-    assert page["rawWorker"] == "<class 'pyodide.ffi.JsProxy'>"
-    assert page["exported"]["rawWorker"] == "<class 'pyodide.ffi.JsProxy'>"
+def test_every_client_exposes_its_worker_and_the_raw_pyscript_object(page: dict[str, Any]) -> None:
+    expected = [
+        "<class 'workerlib.client.WorkerHandle'>",
+        "<class 'pyodide.ffi.JsProxy'>",
+        "<workerlib worker 'calc', running>",
+    ]
+    assert page["rawWorker"] == expected
+    assert page["exported"]["rawWorker"] == expected
+    assert page["exported"]["repr"] == "<Worker 'calc' exporting double>"
 
 
 def test_exported_functions_through_connect_to_worker(page: dict[str, Any]) -> None:

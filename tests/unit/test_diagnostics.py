@@ -9,18 +9,18 @@ import operator
 import platform
 import subprocess
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from types import ModuleType, SimpleNamespace
 from typing import Any
 
 import pytest
 
 import workerlib
-import workerlib.diagnostics
+import workerlib.diagnosis
 from workerlib import ABSENT, LOGGER_NAME, UNKNOWN, typechecked
 from workerlib._runtime import Context
 
-module: ModuleType = workerlib.diagnostics  # the module itself: the report is workerlib.diagnostics.diagnostics
+module: ModuleType = workerlib.diagnosis  # the module; workerlib.diagnostics is the report it makes
 
 PYSCRIPT_PACKAGE = '{"name": "@pyscript/core", "version": "0.7.31", "type": "module"}'
 
@@ -101,9 +101,9 @@ def test_constants() -> None:
     assert (ABSENT, UNKNOWN, LOGGER_NAME) == ("absent", "unknown", "workerlib")
     for name in ("ABSENT", "UNKNOWN", "LOGGER_NAME", "systemVersions", "elapsedTime"):
         assert name in workerlib.__all__
-    # The report stays in its module, so that workerlib.diagnostics is the module and not the report.
-    assert "diagnostics" not in workerlib.__all__
-    assert workerlib.diagnostics.elapsedTime is workerlib.elapsedTime
+    # As in the original workerlib, the package's `diagnostics` is the report; its module is workerlib.diagnosis.
+    assert "diagnostics" in workerlib.__all__
+    assert workerlib.diagnostics is module.diagnostics
     assert {"enableLogging", "disableLogging", "typechecked"} <= set(workerlib.__all__)
 
 
@@ -296,7 +296,7 @@ def test_worker_without_any_source_gives_unknown(monkeypatch: pytest.MonkeyPatch
 
 def test_a_worker_without_the_window_proxy_is_named_by_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
     simulate(monkeypatch, Context.WORKER, fakeJs(location=SimpleNamespace(href="x")), SimpleNamespace(window=None))
-    assert workerlib.diagnostics.diagnostics[0] == f"workerlib: {workerlib.__version__} in PyScript worker"
+    assert workerlib.diagnostics[0] == f"workerlib: {workerlib.__version__} in PyScript worker"
 
 
 def test_pyodide_without_pyscript(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -343,7 +343,7 @@ def cpythonLines() -> list[str]:
 
 
 def test_diagnostics_lines_in_cpython() -> None:
-    lines = workerlib.diagnostics.diagnostics
+    lines = workerlib.diagnostics
     assert list(lines) == cpythonLines()
     # operator.eq: a written `==` would make mypy narrow `lines` to a list for the lines that follow.
     assert operator.eq(lines, cpythonLines())
@@ -356,15 +356,82 @@ def test_diagnostics_lines_in_cpython() -> None:
     assert repr(lines) == repr(cpythonLines())
 
 
+def test_from_workerlib_import_diagnostics_gives_the_printable_lines(capsys: pytest.CaptureFixture[str]) -> None:
+    from workerlib import diagnostics
+
+    assert isinstance(diagnostics, Sequence)
+    assert not isinstance(diagnostics, ModuleType)
+    assert "\n".join(diagnostics) == "\n".join(cpythonLines())
+    print(*diagnostics, sep="\n")
+    print(diagnostics)
+    assert capsys.readouterr().out == ("\n".join(cpythonLines()) + "\n") * 2
+    assert len(diagnostics) == len(cpythonLines())
+    assert diagnostics[0] == cpythonLines()[0]
+    assert diagnostics[-1] == cpythonLines()[-1]
+    assert [line for line in diagnostics] == cpythonLines()
+    assert "Pyodide: absent" in diagnostics
+    assert f"{diagnostics}" == "\n".join(cpythonLines())
+
+
+def test_the_lines_are_made_when_first_read_not_at_import(monkeypatch: pytest.MonkeyPatch) -> None:
+    made: list[str] = []
+
+    def report() -> tuple[str, ...]:
+        made.append("report")
+        return ("only line",)
+
+    monkeypatch.setattr(module, "_report", report)
+    from workerlib import diagnostics
+
+    assert made == []
+    assert list(diagnostics) == ["only line"]
+    assert str(diagnostics) == "only line"
+    assert made == ["report"]
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "elapsedTime",
+        "systemVersions",
+        "enableLogging",
+        "disableLogging",
+        "ABSENT",
+        "UNKNOWN",
+        "LOGGER_NAME",
+        "COMPONENTS",
+        "LOG_FORMAT",
+        "LOG_DATE_FORMAT",
+        "SYNC_INTERRUPTED",
+        "SYNC_RUNS_ON",
+        "pyscriptVersionFromUrl",
+        "coreUrlFromWorkerSource",
+    ],
+)
+def test_the_report_carries_the_names_of_its_module(name: str) -> None:
+    # Code written when workerlib.diagnostics was the module (workerlib.diagnostics.elapsedTime) keeps working.
+    assert getattr(workerlib.diagnostics, name) is getattr(module, name)
+    assert name in dir(workerlib.diagnostics)
+
+
+def test_the_reports_functions_work_through_it() -> None:
+    start = 1_700_000_000.0
+    assert workerlib.diagnostics.elapsedTime(start, now=start + 0.0123) == "12.3 ms"
+    assert workerlib.diagnostics.diagnostics is workerlib.diagnostics
+    assert dict(workerlib.diagnostics.systemVersions)["PyScript"] == ABSENT
+    with pytest.raises(AttributeError):
+        getattr(workerlib.diagnostics, "noSuchName")  # noqa: B009 - a name the report does not have
+
+
 def test_diagnostics_say_when_beartype_is_missing(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "beartype", None)  # makes `import beartype` raise ImportError
-    assert workerlib.diagnostics.diagnostics[-1] == "beartype: absent (typechecked checks nothing)"
+    assert workerlib.diagnostics[-1] == "beartype: absent (typechecked checks nothing)"
 
 
 def test_diagnostics_in_a_simulated_worker(monkeypatch: pytest.MonkeyPatch) -> None:
     js = fakeJs(SharedArrayBuffer=None, crossOriginIsolated=False, location=SimpleNamespace(href="x"))
     simulate(monkeypatch, Context.WORKER, js, SimpleNamespace(window=None), workerName="calc")
-    lines = list(workerlib.diagnostics.diagnostics)
+    lines = list(workerlib.diagnostics)
     assert lines[0] == f"workerlib: {workerlib.__version__} in PyScript worker 'calc'"
     assert lines[1:13] == [
         "PyScript: unknown",
@@ -375,7 +442,7 @@ def test_diagnostics_in_a_simulated_worker(monkeypatch: pytest.MonkeyPatch) -> N
         "pthreads: no",
         "SharedArrayBuffer: unavailable",
         "crossOriginIsolated: no",
-        f"sync cancellation: {workerlib.diagnostics.SYNC_RUNS_ON}",
+        f"sync cancellation: {module.SYNC_RUNS_ON}",
         "dev mode: off",
         "assertions: enabled",
         lines[12],
@@ -387,7 +454,7 @@ def test_diagnostics_in_a_simulated_worker(monkeypatch: pytest.MonkeyPatch) -> N
     [("-X dev", "dev mode: on"), ("-O", "assertions: disabled")],
 )
 def test_diagnostics_follow_the_interpreters_flags(flag: str, expected: str) -> None:
-    code = "import workerlib.diagnostics; print(str(workerlib.diagnostics.diagnostics))"
+    code = "from workerlib import diagnostics; print(*diagnostics, sep=chr(10))"
     output = subprocess.run(
         [sys.executable, *flag.split(), "-c", code], capture_output=True, text=True, check=True, timeout=60
     ).stdout

@@ -23,7 +23,7 @@ LADDER: list[set[str]] = [
     {"workers", "client", "server"},
     {"pool"},
     {"service"},
-    {"diagnostics", "testing", "mypyplugin"},
+    {"diagnosis", "testing", "mypyplugin"},
     {"__init__"},
 ]
 """The rungs, from the bottom: a module may import only modules of the rungs below its own."""

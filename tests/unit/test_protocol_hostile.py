@@ -449,6 +449,7 @@ def test_one_workers_malformed_description_does_not_spoil_connect_to_an_honest_o
     monkeypatch.setattr(workers, "namedWorkers", lambda: ["evil", "honest"])
     monkeypatch.setattr(workers, "workerByName", workerByName)
     monkeypatch.setattr(workers, "openChannel", openChannel)
+    monkeypatch.setattr(workers, "stopperOf", lambda name: lambda: None)  # the page's script elements, not here
     monkeypatch.setattr(service, "_links", {})
 
     async def main() -> None:

@@ -9,8 +9,7 @@ import js
 import pagekit
 from worker_beyond import Jobs
 
-from workerlib import protocol
-from workerlib.diagnostics import diagnostics
+from workerlib import diagnostics, protocol
 
 SRC = "/tests/browser/pages/beyond/worker_beyond.py"
 

@@ -10,7 +10,7 @@ import js
 import pagekit
 from worker_beyond import Jobs
 
-from workerlib.diagnostics import diagnostics
+from workerlib import diagnostics
 
 results = {"isolated": bool(js.crossOriginIsolated), "sharedArrayBuffer": hasattr(js, "SharedArrayBuffer")}
 jobs = await Jobs.connect("jobs")

@@ -5,8 +5,7 @@ import logging
 import pagekit
 from worker import Checked, Diagnostics, Unchecked
 
-from workerlib import LOGGER_NAME, enableLogging, systemVersions
-from workerlib.diagnostics import diagnostics
+from workerlib import LOGGER_NAME, diagnostics, enableLogging, systemVersions
 
 results = {}
 log = logging.getLogger(f"{LOGGER_NAME}.page")

@@ -3,8 +3,7 @@
 import pagekit
 from worker import Diagnostics
 
-from workerlib import systemVersions
-from workerlib.diagnostics import diagnostics
+from workerlib import diagnostics, systemVersions
 
 probe = await Diagnostics.connect("diag")  # noqa: F704 - PyScript runs main scripts with top-level await
 pagekit.finish(

@@ -2,8 +2,7 @@
 
 import logging
 
-from workerlib import LOGGER_NAME, WorkerService, enableLogging, systemVersions
-from workerlib.diagnostics import diagnostics
+from workerlib import LOGGER_NAME, WorkerService, diagnostics, enableLogging, systemVersions
 
 
 class Diagnostics(WorkerService):

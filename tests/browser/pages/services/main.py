@@ -103,14 +103,15 @@ class Unserved(WorkerService):
 
 results["unserved"] = await pagekit.outcome(Unserved.connect())  # noqa: F704
 
-results["rawWorker"] = repr(type(calc.worker))
+results["rawWorker"] = [repr(type(calc.worker)), repr(type(calc.worker.js)), str(calc.worker)]
 
 functions = await connectToWorker("calc")  # noqa: F704
 results["exported"] = {
     "double": await functions.double(21),  # noqa: F704
     "names": list(functions.functions),
     "missing": pagekit.raised(lambda: functions.triple),
-    "rawWorker": repr(type(functions.worker)),
+    "rawWorker": [repr(type(functions.worker)), repr(type(functions.worker.js)), str(functions.worker)],
+    "repr": repr(functions),
 }
 results["connectToWorkerNoName"] = (await connectToWorker()).workerName  # noqa: F704
 

@@ -1,4 +1,8 @@
-"""Diagnostics: elapsed times, the versions of the runtime's parts, a report of the platform, and logging.
+"""Diagnosis: elapsed times, the versions of the runtime's parts, a report of the platform, and logging.
+
+The report itself is :data:`diagnostics`, which the package exports: ``from workerlib import diagnostics`` is the
+sequence of printable lines, as in the original workerlib. This module was ``workerlib.diagnostics`` until that name
+went back to the lines; the report carries this module's names as attributes, so ``diagnostics.elapsedTime`` works.
 
 Everything here works the same in plain CPython, on PyScript's main thread and in a worker. What depends on the
 browser is detected on first use rather than at import, because finding PyScript's version may cost a request to
@@ -324,64 +328,6 @@ def _report() -> tuple[str, ...]:
     )
 
 
-@functools.cache
-def _lines() -> tuple[str, ...]:
-    return _report()
-
-
-class _Diagnostics(Sequence[str]):
-    """A read-only sequence of lines, made the first time it is read, then kept."""
-
-    __slots__ = ()
-
-    @overload
-    def __getitem__(self, index: int) -> str: ...
-    @overload
-    def __getitem__(self, index: slice) -> Sequence[str]: ...
-    def __getitem__(self, index: int | slice) -> str | Sequence[str]:
-        return _lines()[index]
-
-    def __len__(self) -> int:
-        return len(_lines())
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(_lines())
-
-    def __eq__(self, other: object) -> bool:
-        if isinstance(other, Sequence) and not isinstance(other, str):
-            return list(self) == list(other)
-        return NotImplemented
-
-    def __hash__(self) -> int:
-        return hash(_lines())
-
-    def __repr__(self) -> str:
-        return repr(list(self))
-
-    def __str__(self) -> str:
-        return "\n".join(self)
-
-
-diagnostics: Sequence[str] = _Diagnostics()
-"""Printable lines describing where this code runs, for bug reports; ``print(diagnostics)`` shows one per line.
-
-In order: ``workerlib: <version> in <where>`` (``PyScript main thread``, ``PyScript worker '<name>'``, ``Pyodide
-without PyScript`` or ``CPython (no browser)``), one ``<part>: <version>`` line per :data:`systemVersions` entry,
-``CPU count`` (``navigator.hardwareConcurrency`` in a browser, the usable CPUs in CPython), ``pthreads`` (``yes`` or
-``no`` in WebAssembly, ``native threads (not WebAssembly)`` in CPython), ``SharedArrayBuffer`` (``available`` or
-``unavailable``) and ``crossOriginIsolated`` (``yes`` or ``no``), both :data:`ABSENT` outside a browser, ``sync
-cancellation`` (what cancelling a call does to a sync method the worker is running: :data:`SYNC_INTERRUPTED` where the
-page is cross-origin isolated, else :data:`SYNC_RUNS_ON`; :data:`ABSENT` outside a browser), ``dev mode``
-(``on`` or ``off``, ``sys.flags.dev_mode``), ``assertions`` (``enabled`` or ``disabled``, ``__debug__``) and
-``beartype`` (its version, or :data:`ABSENT`: whether :func:`~workerlib.typechecked` checks anything).
-
-Made on the first read and kept: nothing in it changes while the interpreter runs. It is a read-only sequence, not a
-``list``: send ``list(diagnostics)`` from a worker.
-
-:meta hide-value:
-"""
-
-
 # --- logging ----------------------------------------------------------------------------------------------------
 
 LOG_FORMAT = "%(asctime)s.%(msecs)03d %(name)s %(levelname)s%(where)s %(message)s"
@@ -467,3 +413,94 @@ def disableLogging() -> None:
     while _installed:
         _logger.removeHandler(_installed.pop())
     _logger.setLevel(logging.NOTSET)
+
+
+# --- the report as a sequence ------------------------------------------------------------------------------
+
+
+@functools.cache
+def _lines() -> tuple[str, ...]:
+    return _report()
+
+
+class Diagnostics(Sequence[str]):
+    """The type of :data:`diagnostics`: a read-only sequence of printable lines that also carries this module's names.
+
+    Its lines are made the first time it is read, then kept. As in the original workerlib, ``from workerlib import
+    diagnostics`` gives the lines (``print(*diagnostics, sep="\\n")``, ``"\\n".join(diagnostics)``, ``len``, indexing);
+    the functions and constants of :mod:`workerlib.diagnosis` are its attributes too (``diagnostics.elapsedTime``,
+    ``diagnostics.systemVersions``...), so code written for either spelling works.
+    """
+
+    __slots__ = ()
+
+    # The names code once reached as ``workerlib.diagnostics.<name>``, when that was this module. Class attributes,
+    # not a __getattr__, so that type checkers and dir() see them; functions stay plain (no self).
+    ABSENT = ABSENT
+    UNKNOWN = UNKNOWN
+    LOGGER_NAME = LOGGER_NAME
+    COMPONENTS = COMPONENTS
+    LOG_FORMAT = LOG_FORMAT
+    LOG_DATE_FORMAT = LOG_DATE_FORMAT
+    SYNC_INTERRUPTED = SYNC_INTERRUPTED
+    SYNC_RUNS_ON = SYNC_RUNS_ON
+    systemVersions = systemVersions
+    elapsedTime = staticmethod(elapsedTime)
+    enableLogging = staticmethod(enableLogging)
+    disableLogging = staticmethod(disableLogging)
+    pyscriptVersionFromUrl = staticmethod(pyscriptVersionFromUrl)
+    coreUrlFromWorkerSource = staticmethod(coreUrlFromWorkerSource)
+
+    @property
+    def diagnostics(self) -> Diagnostics:
+        """This same report, so that ``workerlib.diagnostics.diagnostics`` (code written for the old module) works."""
+        return self
+
+    @overload
+    def __getitem__(self, index: int) -> str: ...
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[str]: ...
+    def __getitem__(self, index: int | slice) -> str | Sequence[str]:
+        return _lines()[index]
+
+    def __len__(self) -> int:
+        return len(_lines())
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(_lines())
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Sequence) and not isinstance(other, str):
+            return list(self) == list(other)
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(_lines())
+
+    def __repr__(self) -> str:
+        return repr(list(self))
+
+    def __str__(self) -> str:
+        return "\n".join(self)
+
+
+diagnostics: Diagnostics = Diagnostics()
+"""Printable lines describing where this code runs, for bug reports; ``print(diagnostics)`` shows one per line.
+
+``from workerlib import diagnostics`` gives this sequence. In order: ``workerlib: <version> in <where>`` (``PyScript
+main thread``, ``PyScript worker '<name>'``, ``Pyodide without PyScript`` or ``CPython (no browser)``), one ``<part>:
+<version>`` line per :data:`systemVersions` entry, ``CPU count`` (``navigator.hardwareConcurrency`` in a browser, the
+usable CPUs in CPython), ``pthreads`` (``yes`` or ``no`` in WebAssembly, ``native threads (not WebAssembly)`` in
+CPython), ``SharedArrayBuffer`` (``available`` or ``unavailable``) and ``crossOriginIsolated`` (``yes`` or ``no``),
+both :data:`ABSENT` outside a browser, ``sync cancellation`` (what cancelling a call does to a sync method the worker
+is running: :data:`SYNC_INTERRUPTED` where the page is cross-origin isolated, else :data:`SYNC_RUNS_ON`;
+:data:`ABSENT` outside a browser), ``dev mode`` (``on`` or ``off``, ``sys.flags.dev_mode``), ``assertions``
+(``enabled`` or ``disabled``, ``__debug__``) and ``beartype`` (its version, or :data:`ABSENT`: whether
+:func:`~workerlib.typechecked` checks anything).
+
+Made on the first read and kept: nothing in it changes while the interpreter runs. It is a read-only sequence, not a
+``list``: send ``list(diagnostics)`` from a worker. It also has this module's names as attributes (see
+:class:`Diagnostics`).
+
+:meta hide-value:
+"""
