@@ -12,7 +12,6 @@ version: str = ".".join(release.split(".")[:2])
 
 extensions: list[str] = [
     "sphinx.ext.autodoc",
-    "sphinx.ext.napoleon",
     "sphinx.ext.viewcode",
 ]
 
@@ -24,8 +23,8 @@ templates_path: list[str] = []
 autodoc_typehints = "description"
 autodoc_member_order = "bysource"
 
-napoleon_google_docstring = True
-napoleon_numpy_docstring = False
+# No napoleon: the docstrings are plain reStructuredText, and napoleon read the first clause of an attribute's
+# docstring as its type ("Pool.timeout ... **Type:** The default deadline...").
 
 html_theme = "alabaster"
 html_static_path: list[str] = []
