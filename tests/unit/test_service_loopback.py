@@ -550,3 +550,38 @@ def test_a_failed_call_is_timed_too(table: server.ServiceTable) -> None:
     assert timing.execution >= 0.02  # started before the method ran, finished when its exception was caught
     parts = timing.argumentTransfer + timing.execution + timing.returnTransfer
     assert parts == pytest.approx(timing.total, abs=1e-6)
+
+
+class Counting(WorkerService):
+    attempts = 0
+
+    def __init__(self) -> None:
+        type(self).attempts += 1
+        if type(self).attempts == 1:
+            raise RuntimeError("the first set-up fails")
+        self.count = 0
+
+    def increment(self) -> int:
+        self.count += 1
+        return self.count
+
+
+def test_a_service_keeps_its_state_and_a_failed_init_is_tried_again_on_the_next_call() -> None:
+    from workerlib.testing import loopbackClient
+
+    async def scenario() -> tuple[str, list[int], list[int]]:
+        counter = loopbackClient(Counting)
+        try:
+            await counter.increment()
+        except RuntimeError as error:
+            failed = str(error)
+        else:
+            failed = "no error"
+        kept = [await counter.increment() for _ in range(3)]
+        other = loopbackClient(Counting)  # a worker of its own: an instance of its own
+        return failed, kept, [await other.increment()]
+
+    failed, kept, other = asyncio.run(scenario())
+    assert failed == "the first set-up fails"
+    assert kept == [1, 2, 3]  # one instance, made once the set-up worked, kept between calls
+    assert other == [1]
