@@ -10,6 +10,7 @@ The page URL may carry ``?scale=0.3`` to take fewer samples (never fewer than th
 
 import asyncio
 import gc
+import json
 import statistics
 import time
 
@@ -336,6 +337,64 @@ for workers in (1, 2):
         mapTimes[workers] = [await mapTime(pool) for _ in range(mapSamples)]  # noqa: F704
 single, pair = statistics.median(mapTimes[1]), statistics.median(mapTimes[2])
 
+# Starting workers (issues 22 and 23): from the call that starts them until each has answered one call, and the
+# WebAssembly memory each one's interpreter holds. Raw PyScript starts named workers running raw_worker.py with the
+# page's own config (the files every workerlib worker gets too); workerlib spawns workers and makes a pool.
+bootCount = 0
+
+
+def newName(prefix):
+    global bootCount
+    bootCount += 1
+    return f"{prefix}-{bootCount}"
+
+
+async def rawBoot(n):
+    names = [newName("raw-boot") for _ in range(n)]
+    config = json.dumps(workerlib.workers.mainConfig())
+    started = time.perf_counter()
+    started_workers = await asyncio.gather(
+        *(pyscript.create_named_worker("/bench/raw_worker.py", name, config=config) for name in names)
+    )
+    await asyncio.gather(*(worker.add(1, 2) for worker in started_workers))
+    elapsed = time.perf_counter() - started
+    memory = [int(await worker.wasmMemory()) for worker in started_workers]
+    for name in names:
+        workerlib.workers.terminate(name)
+    return elapsed, memory
+
+
+async def libBoot(n):
+    started = time.perf_counter()
+    if n == 1:
+        client = await Bench.spawn("/bench/worker.py", name=newName("lib-boot"))
+        await client.add(1, 2)
+        clients, closing = [client], client
+    else:
+        pool = await Bench.pool(n, "/bench/worker.py")
+        await pool.map(Bench.add, range(n), [1] * n)
+        clients, closing = pool.clients, pool
+    elapsed = time.perf_counter() - started
+    memory = [await client.wasmMemory() for client in clients]
+    await closing.close()
+    return elapsed, memory
+
+
+bootSamples = samplesFor(3)
+boots = {}
+for label, boot, n in (("raw1", rawBoot, 1), ("lib1", libBoot, 1), ("raw2", rawBoot, 2), ("lib2", libBoot, 2)):
+    boots[label] = [await boot(n) for _ in range(bootSamples)]  # noqa: F704
+bootMs = {label: ms(statistics.median(elapsed for elapsed, _ in samples)) for label, samples in boots.items()}
+memoryMiB = {
+    label: round(statistics.median(sum(memory) / len(memory) for _, memory in samples) / 2**20, 1)
+    for label, samples in boots.items()
+}
+progress(
+    f"boot: one worker raw {bootMs['raw1']:.0f} ms, workerlib spawn {bootMs['lib1']:.0f} ms; two workers raw "
+    f"{bootMs['raw2']:.0f} ms, workerlib pool {bootMs['lib2']:.0f} ms; WebAssembly memory per worker raw "
+    f"{memoryMiB['raw1']} MiB, workerlib {memoryMiB['lib1']} MiB"
+)
+
 STREAM_ITEMS = 2000
 
 
@@ -359,6 +418,9 @@ streamTimes = [await timed(streamAll, 1) for _ in range(samplesFor(15))]  # noqa
 callbackTimes = [await timed(callBackAll, 1) for _ in range(samplesFor(15))]  # noqa: F704
 addTime = statistics.median([await timed(libAdd, 200) for _ in range(samplesFor(10))])  # noqa: F704
 beyond = {
+    "bootMs": bootMs,
+    "bootSamplesMs": {label: [ms(elapsed) for elapsed, _ in samples] for label, samples in boots.items()},
+    "workerMemoryMiB": memoryMiB,
     "mapCase": f"map of {WORK_ITEMS} CPU-bound calls of {WORK_SECONDS * 1000:g} ms",
     "mapOneWorkerMs": ms(single),
     "mapTwoWorkersMs": ms(pair),

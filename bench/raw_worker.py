@@ -17,4 +17,11 @@ def echo(value: Any) -> Any:
     return value.to_py() if isinstance(value, JsProxy) else value
 
 
-__export__ = ["add", "echo"]
+def wasmMemory() -> int:
+    """Bytes of WebAssembly memory this worker's interpreter holds."""
+    import pyodide_js  # type: ignore[import-not-found]  # only in Pyodide
+
+    return int(pyodide_js._module.HEAP8.length)
+
+
+__export__ = ["add", "echo", "wasmMemory"]

@@ -68,6 +68,12 @@ class Bench(WorkerService):
             total += await callback(i)
         return total
 
+    def wasmMemory(self) -> int:
+        """Bytes of WebAssembly memory this worker's interpreter holds (what a worker costs, besides its thread)."""
+        import pyodide_js  # type: ignore[import-not-found]  # only in Pyodide
+
+        return int(pyodide_js._module.HEAP8.length)
+
     def profileStart(self) -> None:
         """Start profiling this worker's Python (``tools/callprofile.py``): every call served from now on counts."""
         global _profiler

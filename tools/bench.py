@@ -137,8 +137,26 @@ def beyondTable(beyond: dict[str, Any]) -> str:
             f"| one awaited callback round trip (of {beyond['callbacks']}) | {beyond['callbackRoundTripUs']:.1f} us "
             f"| <= {perAdd:g} add() | {_perAdd(beyond['callbackRoundTripUs'], beyond)} |",
             f"| for scale: one add() round trip | {beyond['addRoundTripUs']:.1f} us | - | - |",
+            *_bootRows(beyond),
         ]
     )
+
+
+def _bootRows(beyond: dict[str, Any]) -> list[str]:
+    """Starting workers until each answered a call, against raw PyScript starting as many named workers, and the
+    WebAssembly memory each worker's interpreter holds."""
+    boot, memory = beyond.get("bootMs"), beyond.get("workerMemoryMiB")
+    if not boot or not memory:
+        return []
+    ratio = boot["lib2"] / boot["raw2"]
+    return [
+        f"| one worker started and answering: raw PyScript {boot['raw1']:.0f} ms | {boot['lib1']:.0f} ms (spawn) "
+        f"| - | - |",
+        f"| two workers started and answering: raw PyScript {boot['raw2']:.0f} ms | {boot['lib2']:.0f} ms (pool of 2, "
+        f"{ratio:.2f} of raw) | <= 1.2 | {'PASS' if ratio <= 1.2 else 'MISS'} |",
+        f"| WebAssembly memory of one worker's interpreter: raw PyScript {memory['raw1']} MiB | {memory['lib1']} MiB "
+        f"| - | - |",
+    ]
 
 
 def _perAdd(us: float, beyond: dict[str, Any]) -> str:
