@@ -13,7 +13,9 @@ import asyncio
 import contextlib
 import json
 import logging
+import re
 import sys
+import tomllib
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -147,7 +149,7 @@ async def openChannel(name: str, worker: Any) -> PortChannel:
     except Exception as error:
         raise ConnectError(
             f"worker {name!r} does not answer workerlib requests ({type(error).__name__}: {error}); "
-            f"does its code import workerlib and define a WorkerService subclass or call export()?"
+            f"does its code import workerlib and define a WorkerService subclass or call export() or exportFrom()?"
         ) from error
     if version != protocol.VERSION:
         raise ConnectError(
@@ -217,6 +219,29 @@ def mainConfig() -> dict[str, Any]:
     config = json.loads(json.dumps(pyscript.config))
     config.pop("type", None)
     return dict(config)
+
+
+def visibleConfig() -> dict[str, Any]:
+    """This thread's PyScript config, as far as Python can see it.
+
+    On the main thread it is the whole parsed config, custom sections included. In a worker PyScript hands Python only
+    what the ``config`` attribute says: a config written inline (JSON or TOML, as ``create_named_worker`` and
+    ``spawn`` pass it) is parsed here; a config file's URL gives nothing, so its sections stay unseen (empty dict).
+    """
+    pyscript = importBrowserModule("pyscript")
+    if not pyscript.RUNNING_IN_WORKER:
+        return dict(pyscript.config)  # pyscript.context parsed it into a dict of plain values
+    raw = importBrowserModule("polyscript").config
+    if not isinstance(raw, str):
+        return dict(pyscript.config)
+    text = raw.strip()
+    if not text or re.search(r"\.(json|toml|txt)(\?\S*)?$", text):
+        return {}  # a URL: PyScript fetched and used the file but keeps its content from Python
+    try:
+        parsed = json.loads(text) if text.startswith("{") else tomllib.loads(text)
+    except ValueError:
+        return {}
+    return parsed if isinstance(parsed, dict) else {}
 
 
 async def createWorker(src: str, name: str, config: dict[str, Any] | str) -> Any:
