@@ -239,23 +239,24 @@ def checkConfig() -> None:
 
     ``import workerlib`` runs it on PyScript's main thread and in workers, so such a section fails at once instead of
     being ignored. A worker sees its config only when it is written inline (as ``spawn`` and ``create_named_worker``
-    pass it); the main thread always sees its own.
+    pass it); the main thread always sees its own, and reads a worker's config file when it first connects to the
+    worker (``connect`` and ``connectToWorker`` then raise the same error).
     """
     where = context()
     if where not in (Context.MAIN, Context.WORKER):
         return
-    problem = configProblem(
-        workers.visibleConfig(), "this worker's" if where is Context.WORKER else "the main thread's"
-    )
+    whose = "this worker's" if where is Context.WORKER else "the main thread's"
+    problem = configProblem(workers.visibleConfig(), f"{whose} PyScript config")
     if problem is not None:
         raise ConfigError(problem)
 
 
-def configProblem(config: Mapping[str, Any], whose: str) -> str | None:
-    """The message for the first unread section (see :data:`UNREAD_SECTIONS`) in ``config``, or ``None``."""
+def configProblem(config: Mapping[str, Any], where: str) -> str | None:
+    """The message for the first unread section (see :data:`UNREAD_SECTIONS`) in ``config``, or ``None``; ``where``
+    names the config (``"the main thread's PyScript config"``)."""
     if "adapters" in config:
         return (
-            f"{whose} PyScript config has an [adapters] section, which workerlib does not read: PyScript gives a "
+            f"{where} has an [adapters] section, which workerlib does not read: PyScript gives a "
             f"worker's config file to Python as its URL only, so the section could never reach the worker, and an "
             f"adapter on one side only fails calls. Register the adapters in Python instead, in code both the main "
             f"thread and the worker run (the main script and the worker's file, or a module both import), and "
@@ -265,7 +266,7 @@ def configProblem(config: Mapping[str, Any], whose: str) -> str | None:
         )
     if "exports" in config:
         return (
-            f"{whose} PyScript config has an [exports] section, which workerlib does not read: PyScript gives a "
+            f"{where} has an [exports] section, which workerlib does not read: PyScript gives a "
             f"worker's config file to Python as its URL only. Point the worker's src at a Python file that exports "
             f"the functions instead, and delete the section (the modules stay as they are):\n\n"
             + "\n".join(f"    {line}" for line in exportLines(config["exports"]))
@@ -363,6 +364,12 @@ async def _open(name: str, worker: Any, timeout: float | None) -> tuple[Link, De
     link.stopWorker = workers.stopperOf(name)
     try:
         description = await link.describe(timeout)
+        if context() is Context.MAIN:
+            # A worker cannot read its own config file; the main thread can, and refuses the original's sections.
+            seen = await asyncio.wait_for(workers.workerConfig(name), timeout)
+            problem = configProblem(seen, f"the PyScript config of worker {name!r}")
+            if problem is not None:
+                raise ConfigError(problem)
     except BaseException:
         channel.close()
         raise

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from workerlib import ConfigError, Worker, service, workers
+from workerlib import ConfigError, Worker, server, service, workers
 from workerlib._runtime import Context
 from workerlib.adapters import registry
 from workerlib.client import Connection, Link
@@ -117,7 +117,7 @@ def test_wrong_arguments_say_what_to_give(
 
 def test_export_from_does_nothing_outside_a_worker(userModules: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     table = ServiceTable(WorkerService)
-    monkeypatch.setattr(service.server, "table", table)
+    monkeypatch.setattr(server, "table", table)
     exportFrom("nomodule", "f")  # not even imported: the main thread may import the worker's file
     assert table.functions == {}
 
@@ -127,7 +127,7 @@ def test_functions_exported_from_unchanged_modules_are_called_through_connect_to
 ) -> None:
     table = ServiceTable(WorkerService)
     served: list[bool] = []
-    monkeypatch.setattr(service.server, "table", table)
+    monkeypatch.setattr(server, "table", table)
     monkeypatch.setattr(service, "context", lambda: Context.WORKER)
     monkeypatch.setattr(service, "_serve", lambda: served.append(True))
     exportFrom("usermath", "add", "twice")
@@ -208,11 +208,11 @@ def test_a_malformed_section_still_gets_an_example(section: Any) -> None:
 
 def test_config_problem_names_the_section_whose_config_and_the_lines() -> None:
     assert configProblem({"files": {}, "packages": []}, "x") is None
-    message = configProblem({"adapters": ORIGINAL_ADAPTERS, "exports": {}}, "the main thread's")
+    message = configProblem({"adapters": ORIGINAL_ADAPTERS, "exports": {}}, "the main thread's PyScript config")
     assert message is not None
     assert message.startswith("the main thread's PyScript config has an [adapters] section, which workerlib does not")
     assert "    adapter(Image, encode=imageRawEncoder, decode=imageFromBufferDecoder)\n" in message
-    message = configProblem({"exports": {"calc": ["add"]}}, "this worker's")
+    message = configProblem({"exports": {"calc": ["add"]}}, "this worker's PyScript config")
     assert message is not None
     assert message.startswith("this worker's PyScript config has an [exports] section")
     assert '    exportFrom("calc", "add")\n' in message
@@ -265,3 +265,76 @@ def test_a_worker_sees_an_inline_config_and_nothing_of_a_config_file(
 def test_the_main_thread_sees_its_whole_config(monkeypatch: pytest.MonkeyPatch) -> None:
     fakeBrowser(monkeypatch, inWorker=False, raw={"adapters": {"m": ["T", "e", "d"]}, "type": "py"})
     assert workers.visibleConfig()["adapters"] == {"m": ["T", "e", "d"]}
+
+
+@pytest.mark.parametrize(
+    ("text", "isJson", "parsed"),
+    [
+        ('{"exports": {"m": ["f"]}}', None, {"exports": {"m": ["f"]}}),
+        ('[exports]\n"m" = ["f"]\n', None, {"exports": {"m": ["f"]}}),
+        ('{"a": 1}', False, {}),  # a .toml file holding JSON is not TOML
+        ("[1, 2]", True, {}),  # not a table
+        ("= broken", None, {}),
+    ],
+)
+def test_parse_config_reads_json_or_toml(text: str, isJson: bool | None, parsed: dict[str, Any]) -> None:
+    assert workers.parseConfig(text, isJson=isJson) == parsed
+
+
+def connectTo(monkeypatch: pytest.MonkeyPatch, userModules: Path, workerConfig: dict[str, Any]) -> list[bool]:
+    """A page of one worker, 'w', exporting usermath.add over a loopback channel, its config file reading as
+    ``workerConfig``; returns a list that gets True when the main end of the channel closes."""
+    table = ServiceTable(WorkerService)
+    table.functions.update(exportable("usermath", ["add"], {}))
+    closed: list[bool] = []
+
+    async def openChannel(name: str, worker: Any) -> Any:
+        mainEnd, workerEnd = loopbackPair(name)
+        Session(workerEnd, table=table)
+        close = mainEnd.close
+
+        def closing() -> None:
+            closed.append(True)
+            close()
+
+        monkeypatch.setattr(mainEnd, "close", closing)
+        return mainEnd
+
+    async def workerByName(name: str) -> str:
+        return name
+
+    async def readConfig(name: str) -> dict[str, Any]:
+        assert name == "w"
+        return workerConfig
+
+    monkeypatch.setattr(service, "context", lambda: Context.MAIN)
+    monkeypatch.setattr(workers, "namedWorkers", lambda: ["w"])
+    monkeypatch.setattr(workers, "workerByName", workerByName)
+    monkeypatch.setattr(workers, "openChannel", openChannel)
+    monkeypatch.setattr(workers, "stopperOf", lambda name: lambda: None)
+    monkeypatch.setattr(workers, "workerConfig", readConfig)
+    monkeypatch.setattr(service, "_links", {})
+    return closed
+
+
+def test_connecting_refuses_a_worker_whose_config_file_has_an_original_section(
+    monkeypatch: pytest.MonkeyPatch, userModules: Path
+) -> None:
+    closed = connectTo(monkeypatch, userModules, {"files": {}, "exports": {"usermath": ["add"]}})
+    with pytest.raises(ConfigError, match=r"^the PyScript config of worker 'w' has an \[exports\] section") as raised:
+        asyncio.run(service.connectToWorker("w"))
+    assert '    exportFrom("usermath", "add")\n' in str(raised.value)
+    assert closed == [True]  # the channel opened for the handshake does not stay open
+
+
+def test_connecting_to_a_worker_whose_config_file_is_clean_works(
+    monkeypatch: pytest.MonkeyPatch, userModules: Path
+) -> None:
+    closed = connectTo(monkeypatch, userModules, {"files": {"./usermath.py": ""}})
+
+    async def call() -> int:
+        worker = await service.connectToWorker("w")
+        return int(await worker.add(20, 22))
+
+    assert asyncio.run(call()) == 42
+    assert closed == []
