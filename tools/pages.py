@@ -17,7 +17,7 @@ import html
 import json
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -83,6 +83,10 @@ class WorkerSpec:
     name: str
     src: str = "worker.py"
     syncMainOnly: bool = False
+    files: Sequence[str] = ()
+    """Files of the page's folder only this worker's ``[files]`` lists (beside the page's ``shared`` ones)."""
+    config: Mapping[str, Any] = field(default_factory=dict)
+    """More of this worker's config: a dict value is written as a TOML table (``[adapters]``), others as keys."""
 
 
 @dataclass(frozen=True)
@@ -97,6 +101,8 @@ class PageSpec:
     title: str = "workerlib test page"
     timeout: float | None = None
     """Seconds the page may take to report, when its own work is long (the ``runPage`` default otherwise)."""
+    config: Mapping[str, Any] = field(default_factory=dict)
+    """More of the main script's config, written as :attr:`WorkerSpec.config` is."""
     packageFile: Path | None = None
     """A remote package file (``make dist``'s ``workerlib.toml``) every script loads workerlib and wrapt from, through
     ``packages`` with ``packages_cache = "passthrough"``, instead of the wheels in ``[files]`` (beartype left out)."""
@@ -123,11 +129,13 @@ def url(path: Path) -> str:
 
 
 def _config(interpreter: str, files: Mapping[str, str], extra: Mapping[str, Any]) -> str:
+    # JSON strings, numbers, booleans and arrays of them are TOML too; a dict becomes a table of its own.
     lines = [f"interpreter = {json.dumps(interpreter)}"]
-    lines += [f"{key} = {json.dumps(value)}" for key, value in extra.items()]
-    lines.append("")
-    lines.append("[files]")
-    lines += [f"{json.dumps(url)} = {json.dumps(target)}" for url, target in files.items()]
+    lines += [f"{key} = {json.dumps(value)}" for key, value in extra.items() if not isinstance(value, Mapping)]
+    tables = {"files": files, **{key: value for key, value in extra.items() if isinstance(value, Mapping)}}
+    for table, entries in tables.items():
+        lines += ["", f"[{table}]"]
+        lines += [f"{json.dumps(key)} = {json.dumps(value)}" for key, value in entries.items()]
     return "\n".join(lines) + "\n"
 
 
@@ -157,11 +165,13 @@ def buildPage(spec: PageSpec, *, pages: Path, built: Path, pyodide: str = PYODID
         # Without "passthrough" PyScript loads micropip after reading the file, and micropip is only on Pyodide's CDN.
         loading = {"packages": [Path(relative).as_posix()], "packages_cache": "passthrough"}
     files.update({url(source / name): f"./{Path(name).name}" for name in spec.shared})
-    (out / "main.toml").write_text(_config(interpreter, {**files, url(PAGEKIT): "./pagekit.py"}, loading))
+    mainFiles = {**files, url(PAGEKIT): "./pagekit.py"}
+    (out / "main.toml").write_text(_config(interpreter, mainFiles, {**loading, **spec.config}))
     tags = []
     for worker in spec.workers:
-        extra = {**loading, **({"sync_main_only": True} if worker.syncMainOnly else {})}
-        (out / f"{worker.name}.toml").write_text(_config(interpreter, files, extra))
+        extra = {**loading, **({"sync_main_only": True} if worker.syncMainOnly else {}), **worker.config}
+        own = {url(source / name): f"./{Path(name).name}" for name in worker.files}
+        (out / f"{worker.name}.toml").write_text(_config(interpreter, {**files, **own}, extra))
         tags.append(
             f'<script type="py" worker name="{html.escape(worker.name)}" '
             f'src="{url(source / worker.src)}" config="./{html.escape(worker.name)}.toml"></script>'

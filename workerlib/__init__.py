@@ -23,6 +23,7 @@ from .diagnosis import (
 from .errors import (
     AdapterError,
     CallbackExpiredError,
+    ConfigError,
     ConnectError,
     ProtocolError,
     RemoteError,
@@ -32,7 +33,7 @@ from .errors import (
 from .pool import Pool
 from .ports import Transfer, transfer
 from .server import Callback
-from .service import WorkerService, connectToWorker, export
+from .service import WorkerService, checkConfig, connectToWorker, export, exportFrom
 
 __version__ = VERSION
 
@@ -47,6 +48,7 @@ __all__ = [
     "CallTiming",
     "Callback",
     "CallbackExpiredError",
+    "ConfigError",
     "ConnectError",
     "DecodeError",
     "Pool",
@@ -69,7 +71,12 @@ __all__ = [
     "elapsedTime",
     "enableLogging",
     "export",
+    "exportFrom",
     "systemVersions",
     "transfer",
     "typechecked",
 ]
+
+# The original workerlib read [adapters] and [exports] from PyScript configs; this one cannot see a worker's config, so
+# such a section fails here, on import, with the Python to write instead, rather than being ignored.
+checkConfig()

@@ -13,6 +13,11 @@ class ConnectError(WorkerlibError, LookupError):
     """No worker, or more than one, matches a ``connect`` request; the message lists the workers found."""
 
 
+class ConfigError(WorkerlibError, ValueError):
+    """A PyScript config holds a section of the original workerlib that this one does not read (``[adapters]``,
+    ``[exports]``); the message gives the Python lines to write instead."""
+
+
 class ProtocolError(WorkerlibError):
     """A message between main and worker was malformed, or named a service or method that does not exist."""
 

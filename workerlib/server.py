@@ -65,8 +65,10 @@ class ServiceTable:
         self._bound.clear()
         self._modules = {base.__module__ for served in self.classes for base in self._serviceBases(served)}
 
-    def addFunction(self, function: Callable[..., Any]) -> None:
-        name = getattr(function, "__name__", None)
+    def addFunction(self, function: Callable[..., Any], name: str | None = None) -> None:
+        """Export ``function`` under ``name``, by default its ``__name__``."""
+        if name is None:
+            name = getattr(function, "__name__", None)
         if not callable(function) or not isinstance(name, str):
             raise TypeError(f"export() takes functions, got {function!r}")
         self.functions[name] = function

@@ -9,14 +9,16 @@ that :class:`workerlib.client.Link` between every client of the worker, and watc
 from __future__ import annotations
 
 import asyncio
+import importlib
 import itertools
-from collections.abc import Callable
+import json
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Self
 
 from . import client, pool, ports, server, workers
 from ._runtime import Context, context
 from .client import CLIENT_NAMES, Connection, Link
-from .errors import ConnectError
+from .errors import ConfigError, ConnectError
 from .methods import publicMethods
 from .protocol import Description
 
@@ -159,6 +161,161 @@ def export(*functions: Callable[..., Any]) -> None:
     _serve()
 
 
+def exportFrom(module: str, *names: str) -> None:
+    """In a worker: export the functions ``names`` of the module named ``module``, unchanged, for ``connectToWorker``.
+
+    The counterpart of the original workerlib's ``[exports]`` config section (its "Option #1"): point the worker's
+    ``src`` at a file of one line per module, and leave the modules as they are::
+
+        from workerlib import exportFrom
+
+        exportFrom("YourModule1", "func1", "func2")
+        exportFrom("YourModule2", "func3")
+
+    The module is imported as usual (list its file in the worker config's ``[files]``); each function is exported
+    under the name given, sync or ``async``. A module that cannot be found raises ``ImportError``, a missing name
+    ``AttributeError``, a name that is not callable ``TypeError``, and a name another function is already exported
+    under ``ValueError``, each saying what to change. Elsewhere (the main thread importing the file) it does nothing.
+    """
+    if context() is not Context.WORKER:
+        return
+    for name, function in exportable(module, names, server.table.functions).items():
+        server.table.addFunction(function, name)
+    _serve()
+
+
+def exportable(
+    module: str, names: Sequence[str], exported: Mapping[str, Callable[..., Any]]
+) -> dict[str, Callable[..., Any]]:
+    """What :func:`exportFrom` exports: ``{name: module.name}`` for each name, checked; ``exported`` is what the worker
+    exports already (a name may be given again only for the same function)."""
+    call = f"exportFrom({module!r}{''.join(f', {name!r}' for name in names)})"
+    if not isinstance(module, str) or not module:
+        raise TypeError(f"{call}: the module must be given by its name, a non-empty str such as 'YourModule1'")
+    if not names:
+        raise ValueError(f"{call}: name the functions to export after the module, e.g. exportFrom({module!r}, 'f')")
+    wrong = [name for name in names if not isinstance(name, str) or not name.isidentifier()]
+    if wrong:
+        raise TypeError(f"{call}: functions are given by their names (str), got {', '.join(map(repr, wrong))}")
+    try:
+        found = importlib.import_module(module)
+    except ModuleNotFoundError as error:
+        if error.name is None or not (module == error.name or module.startswith(f"{error.name}.")):
+            raise  # the module was found but itself imports something missing: its own traceback says what
+        raise ImportError(
+            f"{call}: there is no module {module!r} in this worker; list its file in the worker's config, "
+            f'[files] "./{module.replace(".", "/")}.py" = "" (or install its package with packages = [...])'
+        ) from error
+    chosen: dict[str, Callable[..., Any]] = {}
+    for name in names:
+        function = getattr(found, name, _MISSING)
+        if function is _MISSING:
+            offered = sorted(key for key, value in vars(found).items() if callable(value) and not key.startswith("_"))
+            raise AttributeError(
+                f"{call}: module {module!r} has no {name!r}; its functions are {', '.join(offered) or 'none'}"
+            )
+        if not callable(function):
+            raise TypeError(f"{call}: {module}.{name} is a {type(function).__name__}, not a function to export")
+        previous = exported.get(name, chosen.get(name))
+        if previous is not None and previous is not function:
+            where = getattr(previous, "__module__", "?")
+            raise ValueError(
+                f"{call}: a different function named {name!r} (from module {where!r}) is already exported, and "
+                f"connectToWorker's client reaches functions by name; export one of them from another worker"
+            )
+        chosen[name] = function
+    return chosen
+
+
+_MISSING = object()
+
+UNREAD_SECTIONS = ("adapters", "exports")
+"""Sections of the original workerlib's configs that this one cannot read: :func:`checkConfig` refuses them."""
+
+
+def checkConfig() -> None:
+    """Raise :class:`~workerlib.ConfigError` when this thread's PyScript config has an ``[adapters]`` or ``[exports]``
+    section, which the original workerlib read and this one cannot (a worker's config file never reaches Python).
+
+    ``import workerlib`` runs it on PyScript's main thread and in workers, so such a section fails at once instead of
+    being ignored. A worker sees its config only when it is written inline (as ``spawn`` and ``create_named_worker``
+    pass it); the main thread always sees its own, and reads a worker's config file when it first connects to the
+    worker (``connect`` and ``connectToWorker`` then raise the same error).
+    """
+    where = context()
+    if where not in (Context.MAIN, Context.WORKER):
+        return
+    whose = "this worker's" if where is Context.WORKER else "the main thread's"
+    problem = configProblem(workers.visibleConfig(), f"{whose} PyScript config")
+    if problem is not None:
+        raise ConfigError(problem)
+
+
+def configProblem(config: Mapping[str, Any], where: str) -> str | None:
+    """The message for the first unread section (see :data:`UNREAD_SECTIONS`) in ``config``, or ``None``; ``where``
+    names the config (``"the main thread's PyScript config"``)."""
+    if "adapters" in config:
+        return (
+            f"{where} has an [adapters] section, which workerlib does not read: PyScript gives a "
+            f"worker's config file to Python as its URL only, so the section could never reach the worker, and an "
+            f"adapter on one side only fails calls. Register the adapters in Python instead, in code both the main "
+            f"thread and the worker run (the main script and the worker's file, or a module both import), and "
+            f"delete the section:\n\n"
+            + "\n".join(f"    {line}" for line in adapterLines(config["adapters"]))
+            + '\n\n(the guide\'s "Migrating from the original workerlib" says more)'
+        )
+    if "exports" in config:
+        return (
+            f"{where} has an [exports] section, which workerlib does not read: PyScript gives a "
+            f"worker's config file to Python as its URL only. Point the worker's src at a Python file that exports "
+            f"the functions instead, and delete the section (the modules stay as they are):\n\n"
+            + "\n".join(f"    {line}" for line in exportLines(config["exports"]))
+            + '\n\n(the guide\'s "Migrating from the original workerlib" says more)'
+        )
+    return None
+
+
+def adapterLines(section: Any) -> list[str]:
+    """The Python that registers what an original ``[adapters]`` section lists: ``{"module": [type, encoder,
+    decoder]}`` or ``{"module": [[type, encoder, decoder], ...]}``, ``"None"`` meaning no function."""
+    imports: list[str] = []
+    registrations: list[str] = []
+    entries = section.items() if isinstance(section, Mapping) else ()
+    for module, listed in entries:
+        triples = [listed] if _isTriple(listed) else listed if isinstance(listed, list) else []
+        for triple in triples:
+            if not _isTriple(triple):
+                continue
+            kind, encoder, decoder = triple
+            named = [name for name in (kind, encoder, decoder) if name != "None"]
+            imports.append(f"from {module} import {', '.join(dict.fromkeys(named))}")
+            arguments = [kind]
+            arguments += [f"encode={encoder}"] if encoder != "None" else []
+            arguments += [f"decode={decoder if decoder != 'None' else kind}"]  # the original's default: the class
+            registrations.append(f"adapter({', '.join(arguments)})")
+    if not registrations:
+        return [
+            "from workerlib import adapter",
+            "from moduleName import TypeName, typeEncoder, typeDecoder",
+            "adapter(TypeName, encode=typeEncoder, decode=typeDecoder)",
+        ]
+    return ["from workerlib import adapter", *dict.fromkeys(imports), *registrations]
+
+
+def exportLines(section: Any) -> list[str]:
+    """The worker file that exports what an original ``[exports]`` section lists: ``{"module": [name, ...]}``."""
+    calls = [
+        f"exportFrom({', '.join(json.dumps(part) for part in (module, *names))})"
+        for module, names in (section.items() if isinstance(section, Mapping) else ())
+        if isinstance(names, list) and names and all(isinstance(name, str) for name in names)
+    ]
+    return ["from workerlib import exportFrom", *(calls or ['exportFrom("YourModule1", "func1", "func2")'])]
+
+
+def _isTriple(value: Any) -> bool:
+    return isinstance(value, list) and len(value) == 3 and all(isinstance(item, str) and item for item in value)
+
+
 def _serve() -> None:
     def serveChannel(channel: ports.PortChannel) -> None:
         server.Session(channel, workers.lifeLock)  # the channel keeps its session: it owns the frame handlers
@@ -207,6 +364,12 @@ async def _open(name: str, worker: Any, timeout: float | None) -> tuple[Link, De
     link.stopWorker = workers.stopperOf(name)
     try:
         description = await link.describe(timeout)
+        if context() is Context.MAIN:
+            # A worker cannot read its own config file; the main thread can, and refuses the original's sections.
+            seen = await asyncio.wait_for(workers.workerConfig(name), timeout)
+            problem = configProblem(seen, f"the PyScript config of worker {name!r}")
+            if problem is not None:
+                raise ConfigError(problem)
     except BaseException:
         channel.close()
         raise

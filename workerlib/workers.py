@@ -13,7 +13,9 @@ import asyncio
 import contextlib
 import json
 import logging
+import re
 import sys
+import tomllib
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -147,7 +149,7 @@ async def openChannel(name: str, worker: Any) -> PortChannel:
     except Exception as error:
         raise ConnectError(
             f"worker {name!r} does not answer workerlib requests ({type(error).__name__}: {error}); "
-            f"does its code import workerlib and define a WorkerService subclass or call export()?"
+            f"does its code import workerlib and define a WorkerService subclass or call export() or exportFrom()?"
         ) from error
     if version != protocol.VERSION:
         raise ConnectError(
@@ -217,6 +219,61 @@ def mainConfig() -> dict[str, Any]:
     config = json.loads(json.dumps(pyscript.config))
     config.pop("type", None)
     return dict(config)
+
+
+CONFIG_URL = re.compile(r"\.(json|toml|txt)(\?\S*)?$")
+"""How PyScript tells a config file's URL from a config written inline: by the file's extension."""
+
+
+def visibleConfig() -> dict[str, Any]:
+    """This thread's PyScript config, as far as Python can see it.
+
+    On the main thread it is the whole parsed config, custom sections included. In a worker PyScript hands Python only
+    what the ``config`` attribute says: a config written inline (JSON or TOML, as ``create_named_worker`` and
+    ``spawn`` pass it) is parsed here; a config file's URL gives nothing, so its sections stay unseen (empty dict):
+    the main thread reads that file when it connects (:func:`workerConfig`).
+    """
+    pyscript = importBrowserModule("pyscript")
+    if not pyscript.RUNNING_IN_WORKER:
+        return dict(pyscript.config)  # pyscript.context parsed it into a dict of plain values
+    raw = importBrowserModule("polyscript").config
+    if not isinstance(raw, str):
+        return dict(pyscript.config)
+    if CONFIG_URL.search(raw.strip()):
+        return {}  # PyScript fetched and used the file but keeps its content from Python
+    return parseConfig(raw)
+
+
+async def workerConfig(name: str) -> dict[str, Any]:
+    """On the main thread: the config the named worker was started with, as its ``<script>`` element's ``config``
+    attribute gives it: written inline (as ``spawn`` writes it), or a file's URL, fetched here. Empty when there is
+    none or it cannot be read: it is read to be checked, never to run the worker."""
+    element = _scriptElement(name)
+    raw = element.getAttribute("config") if element is not None else None
+    if not isinstance(raw, str) or not raw.strip():
+        return {}
+    found = CONFIG_URL.search(raw.strip())
+    if found is None:
+        return parseConfig(raw)
+    js = _js()
+    try:
+        response = await js.fetch(js.URL.new(raw.strip(), js.document.baseURI).href)
+        if not response.ok:
+            return {}
+        text = str(await response.text())
+    except Exception:
+        return {}
+    return parseConfig(text, isJson=found.group(1) == "json")
+
+
+def parseConfig(text: str, *, isJson: bool | None = None) -> dict[str, Any]:
+    """A config's text as a dict: JSON (by default when it starts with ``{``) or TOML; empty when it is neither."""
+    text = text.strip()
+    try:
+        parsed = json.loads(text) if (isJson if isJson is not None else text.startswith("{")) else tomllib.loads(text)
+    except ValueError:
+        return {}
+    return parsed if isinstance(parsed, dict) else {}
 
 
 async def createWorker(src: str, name: str, config: dict[str, Any] | str) -> Any:

@@ -257,6 +257,10 @@ def test_a_transfer_names_what_moves() -> None:
         (workerlib.ConnectError("no worker named 'x'"), "no worker named 'x'"),
         (workerlib.AdapterError("adapter for x.Y failed", adapter=None), "adapter for x.Y failed"),
         (workerlib.DecodeError("bad payload"), "bad payload"),
+        (
+            workerlib.ConfigError("the main thread's PyScript config has an [adapters] section"),
+            "the main thread's PyScript config has an [adapters] section",
+        ),
     ],
 )
 def test_errors_print_their_message(error: Exception, shown: str) -> None:
