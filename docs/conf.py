@@ -7,7 +7,7 @@ import importlib.metadata
 project = "workerlib"
 author = "workerlib developers"
 copyright = "workerlib developers"
-release: str = importlib.metadata.version("workerlib")
+release: str = importlib.metadata.version("pyscript-workerlib")  # the distribution; the package is workerlib
 version: str = ".".join(release.split(".")[:2])
 
 extensions: list[str] = [
