@@ -56,6 +56,8 @@ class ExampleRun:
     """Each ``<canvas>`` by its id, as it was drawn at the end."""
     interpreters: set[str] = field(default_factory=set)
     """The URLs of every ``pyodide.mjs`` the page and its workers fetched."""
+    console: list[str] = field(default_factory=list)
+    """What the page and its workers printed to the console, each line led by its type (``[log]``, ``[error]``...)."""
 
 
 def exampleFolder(folder: Path, pyodide: str = PYODIDE_DEFAULT) -> Path:
@@ -96,7 +98,7 @@ def runExample(browser: Browser, origin: str, folder: Path, *, timeout: float) -
             waitForPage(page, console, "window.exampleStatus !== undefined", timeout=timeout)
         except PageError as error:
             print(error, file=sys.stderr)
-            return ExampleRun(ok=False, interpreters=interpreters)
+            return ExampleRun(ok=False, interpreters=interpreters, console=console.lines)
         shown = page.inner_text("#output")
         print(f"\n--- what the page shows ({time.monotonic() - started:.1f} s after opening it) ---\n{shown}")
         canvases = {
@@ -108,6 +110,7 @@ def runExample(browser: Browser, origin: str, folder: Path, *, timeout: float) -
             shown=shown,
             canvases=canvases,
             interpreters=interpreters,
+            console=console.lines,
         )
     finally:
         context.close()

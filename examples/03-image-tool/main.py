@@ -29,7 +29,8 @@ def show(text: str) -> None:
 
 def drawSource() -> None:
     """Paint the picture the tool works on into the canvas ``#source``: a gradient, a disc and a square."""
-    context = js.document.getElementById("source").getContext("2d")
+    # The page reads these pixels back (getImageData); saying so up front spares a console warning from Chromium.
+    context = js.document.getElementById("source").getContext("2d", willReadFrequently=True)
     gradient = context.createLinearGradient(0, 0, WIDTH, HEIGHT)
     gradient.addColorStop(0, "#1e3a8a")
     gradient.addColorStop(1, "#f59e0b")

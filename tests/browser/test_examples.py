@@ -41,6 +41,8 @@ def test_example_runs_to_ok(example: Path, pyodide: str, runOnce: RunExample, se
     assert run.ok, run.shown
     assert "example finished: OK" in run.shown
     assert run.interpreters == {server.origin + pyodideRelease(pyodide).url}
+    # Nothing the page or its workers printed is an error or a warning, a browser's included.
+    assert [line for line in run.console if line.startswith(("[error]", "[warning]", "[pageerror]"))] == []
 
 
 def luminance(red: int, green: int, blue: int) -> int:
