@@ -15,7 +15,7 @@ import inspect
 import itertools
 import logging
 from collections.abc import Awaitable, Callable, Iterable
-from typing import TYPE_CHECKING, Any, Protocol, overload
+from typing import TYPE_CHECKING, Any, Protocol, Self, overload
 
 from . import protocol
 from ._runtime import clock, newFuture
@@ -787,7 +787,8 @@ class ServiceClient[S = Any]:
         """Release the client; later calls raise :class:`~workerlib.WorkerClosedError`. A spawned worker is stopped."""
         await self._connection.close()
 
-    async def __aenter__(self) -> ServiceClient:
+    async def __aenter__(self) -> Self:
+        # Self, not ServiceClient: ``async with ... as client`` keeps the service type for type checkers.
         return self
 
     async def __aexit__(self, *exc: object) -> None:

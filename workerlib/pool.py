@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Iterable
-from typing import TYPE_CHECKING, Any, overload
+from typing import TYPE_CHECKING, Any, Self, overload
 
 from .calls import Call, Stream
 from .client import ServiceClient, isStreaming, mappedMethod, streamOf
@@ -139,7 +139,8 @@ class Pool[S = Any]:
         self._arrived.set()  # calls waiting for a replacement learn that none comes
         await asyncio.gather(*(client.close() for client in members), return_exceptions=True)
 
-    async def __aenter__(self) -> Pool:
+    async def __aenter__(self) -> Self:
+        # Self, not Pool: ``async with await Service.pool(...) as p`` keeps the service type for checkers.
         return self
 
     async def __aexit__(self, *exc: object) -> None:

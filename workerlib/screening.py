@@ -381,7 +381,9 @@ class _Recognizer:
             op = data[position]
             at = position
             position += 1
-            if pending is not None:
+            # pickle writes a bytes or str of 64 KiB or more outside its frames and starts a new frame after it, so a
+            # FRAME may stand between such a value and its MEMOIZE (the FRAME branch below still checks the frame).
+            if pending is not None and op != 0x95:
                 if op == 0x94:
                     pending.memoized = True
                     memo.append(pending)

@@ -1,12 +1,12 @@
 """Runs in the workers: CPU-bound prime counting, as a stream, with progress reports, and as plain calls."""
 
 from collections.abc import Callable, Iterator
-from typing import Any
 
 from workerlib import WorkerService
 
 
 def isPrime(n: int) -> bool:
+    """Whether ``n`` is prime, by trial division: slow on purpose."""
     if n < 2:
         return False
     divisor = 2
@@ -26,7 +26,7 @@ class Primes(WorkerService):
             if isPrime(n):
                 yield n
 
-    def count(self, start: int, stop: int, progress: Callable[[int], Any] | None = None) -> int:
+    def count(self, start: int, stop: int, progress: Callable[[int], object] | None = None) -> int:
         """How many primes lie in [start, stop); reports each finished tenth of the range to ``progress``."""
         found = 0
         step = max((stop - start) // 10, 1)

@@ -1,21 +1,109 @@
-"""The examples run as shipped: the same headless run as ``make demo``, so an example cannot rot unnoticed."""
+"""The examples run as shipped, on both Pyodide releases: the same headless run as ``make demo``, so an example cannot
+rot unnoticed. Each page checks its own results (``example finished: OK``); the image tool's canvases are checked
+here as well, from the pixels the page shows."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser
 
-from tools.demo import runExample
+from tools.demo import Canvas, ExampleRun, exampleFolder, runExample
 from tools.devserver import REPOSITORY, DevServer
+from tools.pages import PYODIDE_RELEASES, pyodideRelease
 
 EXAMPLES = sorted(path for path in (REPOSITORY / "examples").iterdir() if (path / "index.html").exists())
+RELEASES = list(PYODIDE_RELEASES)
+IMAGE_TOOL = REPOSITORY / "examples" / "03-image-tool"
+
+type RunExample = Callable[[Path, str], ExampleRun]
 
 
+@pytest.fixture(scope="module")
+def runOnce(browser: Browser, server: DevServer) -> RunExample:
+    """Run an example on a Pyodide release the first time a test asks, and hand every test the same run."""
+    runs: dict[tuple[Path, str], ExampleRun] = {}
+
+    def run(example: Path, pyodide: str) -> ExampleRun:
+        if (example, pyodide) not in runs:
+            runs[example, pyodide] = runExample(browser, server.origin, exampleFolder(example, pyodide), timeout=90)
+        return runs[example, pyodide]
+
+    return run
+
+
+@pytest.mark.parametrize("pyodide", RELEASES, ids=lambda version: f"pyodide-{version}")
 @pytest.mark.parametrize("example", EXAMPLES, ids=lambda path: path.name)
-def test_example_runs_to_ok(
-    example: Path, browser: Browser, server: DevServer, capsys: pytest.CaptureFixture[str]
-) -> None:
-    assert runExample(browser, server.origin, example, timeout=90)
-    assert "example finished: OK" in capsys.readouterr().out
+def test_example_runs_to_ok(example: Path, pyodide: str, runOnce: RunExample, server: DevServer) -> None:
+    run = runOnce(example, pyodide)
+    assert run.ok, run.shown
+    assert "example finished: OK" in run.shown
+    assert run.interpreters == {server.origin + pyodideRelease(pyodide).url}
+    # Nothing the page or its workers printed is an error or a warning, a browser's included.
+    assert [line for line in run.console if line.startswith(("[error]", "[warning]", "[pageerror]"))] == []
+
+
+def luminance(red: int, green: int, blue: int) -> int:
+    """The grey the image tool makes of a colour (its worker's formula, written out again to check it)."""
+    return (299 * red + 587 * green + 114 * blue + 500) // 1000
+
+
+def oilPainted(canvas: Canvas, radius: int) -> dict[tuple[int, int], int]:
+    """The grey of each pixel of the image tool's oil paint: the most common of eight levels within ``radius``."""
+    levels = {
+        (x, y): luminance(*canvas.pixel(x, y)[:3]) // 32 for y in range(canvas.height) for x in range(canvas.width)
+    }
+    painted = {}
+    for x, y in levels:
+        counts = [0] * 8
+        for dy in range(max(y - radius, 0), min(y + radius + 1, canvas.height)):
+            for dx in range(max(x - radius, 0), min(x + radius + 1, canvas.width)):
+                counts[levels[dx, dy]] += 1
+        painted[x, y] = counts.index(max(counts)) * 32 + 16
+    return painted
+
+
+@pytest.mark.parametrize("pyodide", RELEASES, ids=lambda version: f"pyodide-{version}")
+def test_image_tool_draws_the_workers_results(pyodide: str, runOnce: RunExample) -> None:
+    canvases = runOnce(IMAGE_TOOL, pyodide).canvases
+    source, grey, cropped, painted = (canvases[name] for name in ("source", "grey", "cropped", "painted"))
+    # The painted picture: a gradient with a red disc and a green square, opaque throughout.
+    assert (source.width, source.height) == (160, 120)
+    assert source.pixel(60, 55) == (0xDC, 0x26, 0x26, 255)
+    assert source.pixel(120, 60) == (0x16, 0xA3, 0x4A, 255)
+    assert {source.pixel(x, y)[3] for y in range(source.height) for x in range(source.width)} == {255}
+    # Its pixels went to the worker and came back grey, drawn from the Picture the worker returned.
+    assert (grey.width, grey.height) == (160, 120)
+    for y in range(source.height):
+        for x in range(source.width):
+            level = luminance(*source.pixel(x, y)[:3])
+            assert grey.pixel(x, y) == (level, level, level, 255), (x, y)
+    # The crop is the box (40, 20, 80, 80) of the picture, pixel for pixel.
+    assert (cropped.width, cropped.height) == (80, 80)
+    for y in range(80):
+        for x in range(80):
+            assert cropped.pixel(x, y) == source.pixel(40 + x, 20 + y), (x, y)
+    # The oil paint of the crop with radius 2, as worked out here from the crop the page shows.
+    assert (painted.width, painted.height) == (80, 80)
+    for (x, y), level in oilPainted(cropped, 2).items():
+        assert painted.pixel(x, y) == (level, level, level, 255), (x, y)
+
+
+@pytest.mark.parametrize("pyodide", RELEASES, ids=lambda version: f"pyodide-{version}")
+def test_image_tool_shows_transfer_adapter_error_and_timeout(pyodide: str, runOnce: RunExample) -> None:
+    shown = runOnce(IMAGE_TOOL, pyodide).shown
+    # transfer(): the 160x120 RGBA buffer moved to the worker, leaving the page's ImageData empty.
+    assert "grayscale: 76800 bytes of pixels moved to the worker with transfer(); here the buffer now holds 0" in shown
+    # The worker's result crossed as the page's own class, through its adapter.
+    assert "grayscale(...) = <Picture 160x120>, a picture.Picture," in shown
+    assert "crop(source, (40, 20, 80, 80)) = <Picture 80x80>" in shown
+    # The user exception, raised in the worker, caught on the page as its own class with its attributes.
+    assert (
+        "crop(source, (120, 90, 80, 80)) raised OutsideError in the worker: the box (120, 90, 80, 80) (left, top, "
+        "width, height) is not inside the 160x120 picture (box=(120, 90, 80, 80), size=(160, 120))"
+    ) in shown
+    # The deadline: TimeoutError naming the method, then the worker answers the next call.
+    assert "oilPaint(source, 20) with withTimeout(0.3): TimeoutError after" in shown
+    assert "and the worker serves the next call at once: oilPaint(cropped, 2) = <Picture 80x80>" in shown

@@ -190,6 +190,41 @@ def test_workerlibs_own_errors_cross_with_their_fields_and_notes() -> None:
     assert back.adapter is None
 
 
+@dataclass
+class Holder:
+    data: Any
+
+
+class Reading:
+    def __init__(self, samples: bytes | bytearray | str) -> None:
+        self.samples = samples
+
+
+FRAME_SIZE = 64 * 1024
+"""pickle writes a bytes, bytearray or str at least this long outside its frames, then starts a new frame."""
+
+
+@pytest.mark.parametrize(
+    "big",
+    [bytes(range(256)) * (FRAME_SIZE // 256), bytearray(b"x" * FRAME_SIZE), "\u00e9" * FRAME_SIZE],
+    ids=lambda big: type(big).__qualname__,
+)
+def test_values_past_a_pickle_frame_round_trip_inside_objects(big: bytes | bytearray | str) -> None:
+    from workerlib import adapter
+    from workerlib.adapters import registry
+
+    for value in (Holder(big), [Point(1.0, 2.0), Holder(big), Holder(big[:10])], (big, Holder(big))):
+        assert exactlyEqual(codec.decode(codec.encode(value)), value)
+    adapter(
+        Reading, encode=lambda reading: (len(reading.samples), reading.samples), decode=lambda data: Reading(data[1])
+    )
+    try:
+        back = codec.decode(codec.encode([Reading(big), Reading(big)]))
+        assert [reading.samples for reading in back] == [big, big]
+    finally:
+        registry.unregister(Reading)
+
+
 class Celsius:
     def __init__(self, degrees: float) -> None:
         self.degrees = degrees

@@ -47,6 +47,10 @@ async def main() -> None:
     reveal_type(await pool.add(1, 2))
     async for item in calc.count(3):
         reveal_type(item)
+    async with await Calc.pool(2, "worker.py") as entered:
+        reveal_type(entered)
+    async with await Calc.spawn("worker.py") as spawnedEntered:
+        reveal_type(spawnedEntered.slow)
     # Errors mypy must report:
     calc.add("one", 2)
     calc.nope()
@@ -80,6 +84,11 @@ def test_awaiting_a_method_gives_what_the_service_method_returns(withPlugin: lis
     assert 'note: Revealed type is "int"' in withPlugin  # add, and spawned.add, and pool.add
     assert 'note: Revealed type is "str"' in withPlugin  # async def slow: its awaited result
     assert withPlugin.count('note: Revealed type is "int"') >= 3
+
+
+def test_async_with_keeps_the_service_type(withPlugin: list[str]) -> None:
+    assert 'note: Revealed type is "workerlib.pool.Pool[program.Calc]"' in withPlugin
+    assert 'note: Revealed type is "def (x: float, *, label: str =) -> workerlib.calls.Call[str]"' in withPlugin
 
 
 def test_a_generator_method_is_a_stream_of_its_items(withPlugin: list[str]) -> None:
