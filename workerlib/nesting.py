@@ -160,6 +160,9 @@ def levelsDepth(value: Any, limit: int = NESTING_LIMIT, budget: int | None = Non
         if count > limit + 1:
             return None
         if budget is not None:
+            # An upper bound of what the next call gathers (strings count their length too), checked before
+            # gathering: one list shared a thousand times must not be gathered a thousand times over. A tree's levels
+            # add up to less than its payload's length; a budget past that means shared parts, measured exactly.
             visited += sum(map(operator.length_hint, level))
             if visited > budget:
                 return None
@@ -189,25 +192,9 @@ _TREE_REFERENCES = _treeReferences()
 
 
 def _plainLevels(value: Any, limit: int, budget: int | None) -> bool | None:
-    level: list[Any] = [value]
-    count = visited = 0
-    while True:
-        count += 1
-        if count > limit + 1:
-            return None  # too deep, or a cycle
-        if budget is not None:
-            # An upper bound of what the next call gathers (strings count their length too), checked before
-            # gathering: one list shared a thousand times must not be gathered a thousand times over. A tree's levels
-            # add up to less than its payload's length; a budget past that means shared parts, measured exactly.
-            visited += sum(map(operator.length_hint, level))
-            if visited > budget:
-                return None
-        below = gc.get_referents(*level)
-        if not below:
-            # ``level`` is the last: the containers above it reach ``count - 1`` levels down, one more if it holds a
-            # container (empty, then).
-            return count > limit and not SCALARS.issuperset(map(type, level))
-        level = below
+    # Whether the level walk finds more than ``limit`` levels; None when it gives up (too deep, a cycle, the budget).
+    depth = levelsDepth(value, limit, budget)
+    return None if depth is None else depth > limit
 
 
 def _levels(value: Any, limit: int, budget: int) -> bool | None:
