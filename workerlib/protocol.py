@@ -608,6 +608,16 @@ class RefusalLog:
         self._lastLogged = now
 
 
+def _wireTarget(target: Any) -> Any:
+    # A service target travels as plain strings, never as its class: the pickler's fastest path, and nothing for the
+    # receiver to look up.
+    return tuple(target) if type(target) is ServiceTarget else target
+
+
+def _wireTimes(stamps: Stamps | None) -> tuple[float, float, float] | None:
+    return None if stamps is None else (stamps.received, stamps.started, stamps.finished)
+
+
 def encodePlainRequest(request: Request) -> bytes | None:
     """The payload of a request whose arguments are a few built-in scalars, in small tuples, lists and dicts (the
     calls made most), or ``None`` for any other: then :func:`encodeRequest`.
@@ -616,11 +626,8 @@ def encodePlainRequest(request: Request) -> bytes | None:
     encoder's reducer, so the plain pickler writes what :func:`encodeRequest` would, without its set-up. The receiver
     screens this payload as it screens any other.
     """
-    target = request.target
-    if type(target) is ServiceTarget:
-        target = tuple(target)  # plain strings on the wire, never the class
     args, kwargs = request.args, request.kwargs or {}
-    message = (request.operation, target, args, kwargs)
+    message = (request.operation, _wireTarget(request.target), args, kwargs)
     if not codec.isSmallAndPlain(message, REQUEST_ENVELOPE + 1):
         return None
     if _anyLargeBuffer(args) or (kwargs and _anyLargeBuffer(kwargs.values())):
@@ -644,9 +651,7 @@ async def encodeRequest(request: Request, beside: Beside | None = None) -> bytes
             beside.callbacks,
             beside.sendPart,
         )
-    target = request.target
-    if type(target) is ServiceTarget:  # plain strings on the wire, never the class
-        target = tuple(target)
+    target = _wireTarget(request.target)
     args, kwargs = request.args, request.kwargs or {}
     if buffers is not None:
         seen: dict[int, codec.OutOfBand] = {}
@@ -749,7 +754,7 @@ def encodePlainReply(value: Any, stamps: Stamps | None) -> bytes | None:
     writes what :func:`encodeReply` would, without its set-up."""
     if _isLargeBuffer(value):
         return None  # large bytes travel in a buffer of their own: encodeReply puts them there
-    message = (True, value, None if stamps is None else (stamps.received, stamps.started, stamps.finished))
+    message = (True, value, _wireTimes(stamps))
     if codec.isSmallAndPlain(message, 3):
         return pickle.dumps(message, protocol=codec.PROTOCOL)
     return None
@@ -765,7 +770,7 @@ async def encodeReply(ok: bool, value: Any, stamps: Stamps | None = None, beside
     attachments = buffers = sendPart = None
     if beside is not None:
         attachments, buffers, sendPart = beside.attachments, beside.buffers, beside.sendPart
-    times = None if stamps is None else (stamps.received, stamps.started, stamps.finished)
+    times = _wireTimes(stamps)
     if buffers is not None and _isLargeBuffer(value):
         value = _outOfBand(value, buffers, {})
     if ok and _sentAhead(value, sendPart):
