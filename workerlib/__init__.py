@@ -30,7 +30,7 @@ from .errors import (
     WorkerClosedError,
     WorkerlibError,
 )
-from .pool import Pool
+from .pool import Pool, PoolResults, PoolStats
 from .ports import Transfer, transfer
 from .server import Callback
 from .service import WorkerService, checkConfig, connectToWorker, export, exportFrom
@@ -52,6 +52,8 @@ __all__ = [
     "ConnectError",
     "DecodeError",
     "Pool",
+    "PoolResults",
+    "PoolStats",
     "ProtocolError",
     "RemoteError",
     "ServiceClient",

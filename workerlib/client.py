@@ -506,11 +506,17 @@ class Connection:
         )
 
     async def runMap(
-        self, call: Call[Any], target: protocol.ServiceTarget, items: list[tuple[Any, ...]], each: str
+        self,
+        call: Call[Any],
+        target: protocol.ServiceTarget,
+        items: list[tuple[Any, ...]],
+        each: str,
+        offset: int = 0,
     ) -> list[Any]:
         """Carry out the calls of one :meth:`ServiceClient.map`: all sent in one message, their replies gathered.
 
-        ``each`` names one call (``Calculator.add() on worker 'calc'``), for the failure of an item.
+        ``each`` names one call (``Calculator.add() on worker 'calc'``), for the failure of an item; ``offset`` is the
+        index of the first item in what the user mapped over (a pool sends a map in chunks), for the same messages.
 
         Every item is encoded before anything is sent. Each call waits on the link as a :class:`_MapSlot` (no task,
         no future of its own); replies are decoded as they arrive. The first failure is raised, and every call not
@@ -534,9 +540,9 @@ class Connection:
             try:
                 payload = await protocol.encodeRequest(request, beside)
             except AdapterError as error:
-                raise AdapterError(f"map item {index}, {error}", adapter=error.adapter) from error.__cause__
+                raise AdapterError(f"map item {offset + index}, {error}", adapter=error.adapter) from error.__cause__
             except UnsendableError as error:
-                raise UnsendableError(f"map item {index}, {error}") from error.__cause__
+                raise UnsendableError(f"map item {offset + index}, {error}") from error.__cause__
             encoded.append((payload, beside))
         if not items:
             return []
@@ -579,7 +585,7 @@ class Connection:
                             )
                         ok, value, stamps = reply
                         if not ok:
-                            raise await value.rebuild(f"{each}, map item {index}")
+                            raise await value.rebuild(f"{each}, map item {offset + index}")
                         results[index] = value
                         left -= 1
                         if stamps is not None:
@@ -843,15 +849,10 @@ class ServiceClient[S = Any]:
         """
         service = self._service
         name, function = mappedMethod(service, self._base, method, "client")
-        signature, fits = _mapSignature(function)
         items = list(zip(iterable, *iterables, strict=False))  # stops at the shortest, as map() does
         owner = f"{service.__qualname__}.{name}()"
         for index, args in enumerate(items):
-            if not fits(len(args)):
-                try:
-                    signature.bind(*args)
-                except TypeError as error:
-                    raise TypeError(f"map item {index}: {owner}: {error}") from None
+            checkMapItem(function, owner, index, args)
         target = protocol.ServiceTarget(service.__qualname__, service.__module__, name)
         each = f"{owner} on worker {self.workerName!r}"
         where = f"map({service.__qualname__}.{name}) of {len(items)} items on worker {self.workerName!r}"
@@ -922,6 +923,17 @@ def _isMethodNamed(method: Any, service: type, name: str) -> bool:
         return False
     found = getattr(found, "__func__", found)  # a client's or pool's stand-in, bound, unwraps to a bound method
     return any(vars(cls).get(name) is found for cls in service.__mro__)
+
+
+def checkMapItem(function: Callable[..., Any], owner: str, index: int, args: tuple[Any, ...]) -> None:
+    """``TypeError`` naming item ``index`` of a map unless ``args`` bind to the service method ``function``
+    (``owner`` names it: ``Calculator.add()``)."""
+    signature, fits = _mapSignature(function)
+    if not fits(len(args)):
+        try:
+            signature.bind(*args)
+        except TypeError as error:
+            raise TypeError(f"map item {index}: {owner}: {error}") from None
 
 
 @functools.cache

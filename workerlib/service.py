@@ -127,21 +127,42 @@ class WorkerService:
         n: int,
         src: str,
         *,
+        maxSize: int | None = None,
+        idleTimeout: float | None = None,
+        maxQueue: int | None = None,
         config: dict[str, Any] | str | None = None,
         timeout: float | None = None,
     ) -> pool.Pool[Self]:
         """Start ``n`` workers running the Python file at ``src``, all at once, and return a :class:`~workerlib.Pool`.
 
-        Each worker is started as :meth:`spawn` starts one (``config`` and ``timeout`` mean the same). The pool has
-        the service's methods, like a client: each call goes to the worker with the fewest calls in progress;
-        ``await pool.map(Service.method, items)`` spreads one call per item over the workers and returns the results
-        in order. A worker that dies fails its pending calls with :class:`~workerlib.WorkerClosedError` and is
+        Each worker is started as :meth:`spawn` starts one (``config`` and ``timeout`` mean the same; the timeout
+        bounds each call once a worker takes it). The pool has the service's methods, like a client: a call goes to
+        the first worker that is free, waiting in the pool's queue while all are busy. The ``n`` workers stay; with
+        ``maxSize``, the pool starts more workers (up to ``maxSize``, in parallel) while calls wait, and stops those
+        above ``n`` once idle for ``idleTimeout`` seconds (``None``: they stay). With ``maxQueue``, at most that many
+        calls wait in the queue: a call made while it is full waits to enter it, and ``map``/``imap`` read no more
+        items meanwhile. A worker that dies fails its running call with :class:`~workerlib.WorkerClosedError` and is
         replaced. ``await pool.close()``, or ``async with await Service.pool(...) as pool:``, stops every worker.
         """
         if isinstance(n, bool) or not isinstance(n, int) or n < 1:
             raise ValueError(f"a pool needs at least one worker: n must be a positive int, got {n!r}")
+        if maxSize is not None and (isinstance(maxSize, bool) or not isinstance(maxSize, int) or maxSize < n):
+            raise ValueError(f"maxSize must be an int no smaller than n ({n}), or None; got {maxSize!r}")
+        if idleTimeout is not None and (
+            isinstance(idleTimeout, bool) or not isinstance(idleTimeout, (int, float)) or not idleTimeout > 0
+        ):
+            raise ValueError(f"idleTimeout must be a positive number of seconds or None, got {idleTimeout!r}")
+        if maxQueue is not None and (isinstance(maxQueue, bool) or not isinstance(maxQueue, int) or maxQueue < 0):
+            raise ValueError(f"maxQueue must be an int of 0 or more, or None; got {maxQueue!r}")
         _checkTimeout(timeout)
-        made = pool.poolClass(cls, WorkerService)(n, lambda: cls.spawn(src, config=config, timeout=timeout), timeout)
+        made = pool.poolClass(cls, WorkerService)(
+            n,
+            lambda: cls.spawn(src, config=config, timeout=timeout),
+            timeout,
+            maxSize=maxSize,
+            idleTimeout=idleTimeout,
+            maxQueue=maxQueue,
+        )
         await made._start()
         return made
 
