@@ -49,6 +49,11 @@ class Bench(WorkerService):
     def echoBuffer(self, buffer: Any) -> Any:
         return transfer(buffer)  # moved back: the worker keeps no copy
 
+    def load(self, data: bytes) -> int:
+        """Keep ``data`` (what a pool's broadcast gives every worker); its length."""
+        self.data = data
+        return len(data)
+
     def work(self, seconds: float) -> int:
         """CPU-bound: Python bytecode for ``seconds``, no await (what a pool spreads over workers)."""
         end = time.perf_counter() + seconds

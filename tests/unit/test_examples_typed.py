@@ -18,9 +18,11 @@ REPOSITORY = Path(__file__).resolve().parents[2]
 CONFIG = REPOSITORY / "pyproject.toml"
 EXAMPLES = sorted(path for path in (REPOSITORY / "examples").iterdir() if (path / "main.py").exists())
 
-# Where a main script gets a client or a pool: ``name = await Service.connect(...)`` (or ``spawn``, with or without an
-# annotation), and ``async with await Service.pool(...) as name:``.
-CLIENT = re.compile(r"^(?P<indent>[ \t]*)(?P<name>\w+)(?:: [^=]+)? = await \w+\.(?:connect|spawn)\(.*$", re.MULTILINE)
+# Where a main script gets a client or a pool: ``name = await Service.connect(...)`` (or ``spawn`` or ``pool``, with
+# or without an annotation), and ``async with await Service.pool(...) as name:``.
+CLIENT = re.compile(
+    r"^(?P<indent>[ \t]*)(?P<name>\w+)(?:: [^=]+)? = await \w+\.(?:connect|spawn|pool)\(.*$", re.MULTILINE
+)
 POOL = re.compile(r"^(?P<indent>[ \t]*)async with await \w+\.pool\(.*\) as (?P<name>\w+):$", re.MULTILINE)
 PROBE = "noSuchServiceMethod"
 
