@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from workerlib import PoolStats, WorkerClosedError, WorkerService, server
 from workerlib.client import Connection, Link, ServiceClient, clientClass
-from workerlib.pool import poolClass
+from workerlib.pool import POOL_NAMES, poolClass
 from workerlib.testing import loopbackPair
 
 gates: dict[int, asyncio.Event] = {}
@@ -422,3 +424,9 @@ def test_sizing_arguments_are_checked() -> None:
     for wrong, message in wrongs:
         with pytest.raises(ValueError, match=message):
             asyncio.run(Jobs.pool(2, "jobs.py", **wrong))
+
+
+def test_the_guide_lists_every_name_a_pool_keeps_for_itself() -> None:
+    guide = (Path(__file__).resolve().parents[2] / "docs" / "guide.rst").read_text()
+    listed = guide[guide.index("``workerlib.pool.POOL_NAMES``):") :].split("A service defining")[0]
+    assert sorted(re.findall(r"``(\w+)``", listed)) == sorted(POOL_NAMES), listed
