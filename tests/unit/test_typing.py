@@ -47,6 +47,12 @@ async def main() -> None:
     reveal_type(await pool.add(1, 2))
     async for item in calc.count(3):
         reveal_type(item)
+    async for done in pool.imapUnordered(Calc.add, [1, 2], [3, 4], chunksize=2):
+        reveal_type(done)
+    reveal_type(pool.imap(Calc.slow, [1.5]))
+    reveal_type(await pool.map(Calc.slow, [1.5]))
+    reveal_type(await pool.broadcast(Calc.add, 1))
+    reveal_type(pool.stats())
     async with await Calc.pool(2, "worker.py") as entered:
         reveal_type(entered)
     async with await Calc.spawn("worker.py") as spawnedEntered:
@@ -94,6 +100,14 @@ def test_async_with_keeps_the_service_type(withPlugin: list[str]) -> None:
 def test_a_generator_method_is_a_stream_of_its_items(withPlugin: list[str]) -> None:
     assert 'note: Revealed type is "workerlib.calls.Stream[int]"' in withPlugin
     assert 'note: Revealed type is "workerlib.calls.Stream[float]"' in withPlugin
+
+
+def test_a_pools_iteration_is_typed(withPlugin: list[str]) -> None:
+    assert withPlugin.count('note: Revealed type is "int"') >= 4  # imapUnordered's items too
+    assert 'note: Revealed type is "workerlib.pool.PoolResults[str]"' in withPlugin
+    assert 'note: Revealed type is "list[str]"' in withPlugin
+    assert 'note: Revealed type is "list[Any]"' in withPlugin
+    assert 'note: Revealed type is "workerlib.pool.PoolStats"' in withPlugin
 
 
 def test_a_method_keeps_its_parameters_without_self(withPlugin: list[str]) -> None:
