@@ -15,13 +15,11 @@ import functools
 import json
 import logging
 import os
-import platform
 import re
 import sys
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, TextIO, overload
-from urllib.parse import urljoin, urlsplit
 
 from ._runtime import Context, context, importBrowserModule
 from ._version import VERSION
@@ -83,6 +81,8 @@ def pyscriptVersionFromUrl(url: str, fetchText: FetchText) -> str:
     ``package.json`` one folder up is fetched with ``fetchText`` (which returns ``None`` when it cannot): that is where
     it sits in the npm package, self-hosted or not. Returns :data:`UNKNOWN` when none of these tells.
     """
+    from urllib.parse import urljoin, urlsplit  # here: urllib.parse takes 30-90 ms to import in a Pyodide worker
+
     path = urlsplit(url).path
     for pattern in (_NPM_PATH, _RELEASE_PATH):
         found = pattern.search(path)
@@ -124,6 +124,8 @@ def _fetchText(url: str) -> str | None:
 
 
 def _coreUrlFromPage(document: Any, performance: Any) -> str | None:
+    from urllib.parse import urlsplit  # here, as in pyscriptVersionFromUrl: only a report needs it
+
     for script in document.querySelectorAll('script[type="module"][src]'):
         src = str(script.src)
         if _CORE_FILE.search(urlsplit(src).path):
@@ -179,7 +181,7 @@ def _emscriptenVersion() -> str:
 _DETECTORS: dict[str, Callable[[], str]] = {
     "PyScript": _pyscriptVersion,
     "Pyodide": _pyodideVersion,
-    "Python": platform.python_version,
+    "Python": lambda: sys.version.split()[0],  # platform.python_version's answer, without importing platform
     "Emscripten": _emscriptenVersion,
 }
 
@@ -229,6 +231,8 @@ not a ``dict``: send ``dict(systemVersions)`` from a worker.
 def _where() -> str:
     match context():
         case Context.CPYTHON:
+            import platform  # here: a report in CPython needs it, a worker's start does not
+
             return f"{platform.python_implementation()} (no browser)"
         case Context.PYODIDE:
             return "Pyodide without PyScript"

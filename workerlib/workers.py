@@ -15,7 +15,6 @@ import json
 import logging
 import re
 import sys
-import tomllib
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -270,6 +269,8 @@ def parseConfig(text: str, *, isJson: bool | None = None) -> dict[str, Any]:
     """A config's text as a dict: JSON (by default when it starts with ``{``) or TOML; empty when it is neither."""
     text = text.strip()
     try:
+        import tomllib  # here: only a config given as TOML text needs it, not every worker's start
+
         parsed = json.loads(text) if (isJson if isJson is not None else text.startswith("{")) else tomllib.loads(text)
     except ValueError:
         return {}
