@@ -7,6 +7,7 @@ Exits 0 when the page sets ``window.exampleStatus = "ok"``, 1 when it reports a 
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import sys
 import time
@@ -83,7 +84,9 @@ def exampleFolder(folder: Path, pyodide: str = PYODIDE_DEFAULT) -> Path:
 
 def runExample(browser: Browser, origin: str, folder: Path, *, timeout: float) -> ExampleRun:
     """Run the example in ``folder``; print its console while it runs and what the page shows at the end."""
-    path = folder.resolve().relative_to(REPOSITORY).as_posix()
+    # Normalized but not resolved: build/ may be a symlink to a folder outside the repository, and the server, rooted
+    # at the repository, serves the copy there through that link.
+    path = Path(os.path.abspath(folder)).relative_to(REPOSITORY).as_posix()
     context = browser.new_context()
     try:
         page = context.new_page()
