@@ -1,6 +1,6 @@
 """The examples run as shipped, on both Pyodide releases: the same headless run as ``make demo``, so an example cannot
 rot unnoticed. Each page checks its own results (``example finished: OK``); the image tool's canvases are checked
-here as well, from the pixels the page shows."""
+here as well, from the pixels the page shows, and so is what the migration example prints."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from tools.pages import PYODIDE_RELEASES, pyodideRelease
 EXAMPLES = sorted(path for path in (REPOSITORY / "examples").iterdir() if (path / "index.html").exists())
 RELEASES = list(PYODIDE_RELEASES)
 IMAGE_TOOL = REPOSITORY / "examples" / "03-image-tool"
+MIGRATION = REPOSITORY / "examples" / "06-migration"
 
 type RunExample = Callable[[Path, str], ExampleRun]
 
@@ -107,3 +108,43 @@ def test_image_tool_shows_transfer_adapter_error_and_timeout(pyodide: str, runOn
     # The deadline: TimeoutError naming the method, then the worker answers the next call.
     assert "oilPaint(source, 20) with withTimeout(0.3): TimeoutError after" in shown
     assert "and the worker serves the next call at once: oilPaint(cropped, 2) = <Picture 80x80>" in shown
+
+
+@pytest.mark.parametrize("pyodide", RELEASES, ids=lambda version: f"pyodide-{version}")
+def test_migration_shows_both_options_results_and_diagnostics(pyodide: str, runOnce: RunExample) -> None:
+    run = runOnce(MIGRATION, pyodide)
+    shown = run.shown
+    # Option #1: the unchanged modules' functions, listed by the worker, their results with their own types.
+    assert (
+        "Option #1, existing modules served unchanged: <Worker 'legacy' exporting wordCount, topWords, shout, "
+        "longest, total>"
+    ) in shown
+    assert "topWords(text, 2) = [('the', 3), ('dog', 2)]: a list of tuples, as returned" in shown
+    assert "shout('hello', delay=0.01) = 'HELLO', from an async function" in shown
+    assert "longest(lengths) = Length(4 m) and total(lengths) = Length(7.75 m)" in shown
+    # Option #2: the worker module's own export() calls, and its exception caught as the same class.
+    assert (
+        "Option #2, a worker module calling export(): <Worker 'reports' exporting scoreSummary, histogram, ranked, "
+        "topWords>"
+    ) in shown
+    assert "scoreSummary(scores) = (64.5, 79.75, 91.5): a tuple, not a list" in shown
+    assert "histogram(scores, width=20) = {60: 2, 80: 2}: int keys kept" in shown
+    assert "scoreSummary([]) raised ValueError in the worker: no scores to summarise" in shown
+    assert (
+        "connectToWorker() with no name: ConnectError: several workers serve exported functions ('legacy', "
+        "'reports'); pass workerName= to choose one"
+    ) in shown
+    # The original's diagnostics, printed line by line, for the release the page ran on.
+    release = pyodideRelease(pyodide)
+    report = shown.split("diagnostics of the main thread:\n", 1)[1].splitlines()
+    assert report[:5] == [
+        "workerlib: 0.1.0 in PyScript main thread",
+        "PyScript: 0.7.31",
+        f"Pyodide: {release.version}",
+        f"Python: {release.python}",
+        f"Emscripten: {release.emscripten}",
+    ]
+    assert "crossOriginIsolated: yes" in report
+    assert report[-1] == "example finished: OK"
+    # The Option #1 worker prints its own report to the console when it starts, as the original did.
+    assert "[log] workerlib: 0.1.0 in PyScript worker 'legacy'" in run.console
