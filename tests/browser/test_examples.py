@@ -1,6 +1,8 @@
 """The examples run as shipped, on both Pyodide releases: the same headless run as ``make demo``, so an example cannot
 rot unnoticed. Each page checks its own results (``example finished: OK``); the image tool's canvases are checked
-here as well, from the pixels the page shows, and so is what the migration example prints."""
+here as well, from the pixels the page shows, and so is what the migration example prints. The run on Pyodide 314.0.2
+saves a screenshot of each finished page to ``build/screenshots/<example>.png``, which ``make screenshots`` copies into
+the docs."""
 
 from __future__ import annotations
 
@@ -10,14 +12,15 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser
 
-from tools.demo import Canvas, ExampleRun, exampleFolder, runExample
+from tools.demo import VIEWPORT, Canvas, ExampleRun, exampleFolder, exampleFolders, runExample, screenshotPath
 from tools.devserver import REPOSITORY, DevServer
-from tools.pages import PYODIDE_RELEASES, pyodideRelease
+from tools.pages import PYODIDE_DEFAULT, PYODIDE_RELEASES, pyodideRelease
 
-EXAMPLES = sorted(path for path in (REPOSITORY / "examples").iterdir() if (path / "index.html").exists())
+EXAMPLES = exampleFolders()
 RELEASES = list(PYODIDE_RELEASES)
 IMAGE_TOOL = REPOSITORY / "examples" / "03-image-tool"
 MIGRATION = REPOSITORY / "examples" / "06-migration"
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 type RunExample = Callable[[Path, str], ExampleRun]
 
@@ -29,7 +32,10 @@ def runOnce(browser: Browser, server: DevServer) -> RunExample:
 
     def run(example: Path, pyodide: str) -> ExampleRun:
         if (example, pyodide) not in runs:
-            runs[example, pyodide] = runExample(browser, server.origin, exampleFolder(example, pyodide), timeout=90)
+            # One screenshot per example, from the release PyScript 0.7.31 loads by default.
+            screenshot = screenshotPath(example) if pyodide == PYODIDE_DEFAULT else None
+            folder = exampleFolder(example, pyodide)
+            runs[example, pyodide] = runExample(browser, server.origin, folder, timeout=90, screenshot=screenshot)
         return runs[example, pyodide]
 
     return run
@@ -44,6 +50,16 @@ def test_example_runs_to_ok(example: Path, pyodide: str, runOnce: RunExample, se
     assert run.interpreters == {server.origin + pyodideRelease(pyodide).url}
     # Nothing the page or its workers printed is an error or a warning, a browser's included.
     assert [line for line in run.console if line.startswith(("[error]", "[warning]", "[pageerror]"))] == []
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=lambda path: path.name)
+def test_example_leaves_a_screenshot_of_the_finished_page(example: Path, runOnce: RunExample) -> None:
+    assert runOnce(example, PYODIDE_DEFAULT).ok
+    png = screenshotPath(example).read_bytes()
+    assert png.startswith(PNG_SIGNATURE)
+    # The IHDR chunk comes first: width and height, big-endian, after the signature and the chunk's length and type.
+    size = int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
+    assert size == (VIEWPORT["width"], VIEWPORT["height"])
 
 
 def luminance(red: int, green: int, blue: int) -> int:
