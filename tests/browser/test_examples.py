@@ -164,3 +164,23 @@ def test_migration_shows_both_options_results_and_diagnostics(pyodide: str, runO
     assert report[-1] == "example finished: OK"
     # The Option #1 worker prints its own report to the console when it starts, as the original did.
     assert "[log] workerlib: 0.1.0 in PyScript worker 'legacy'" in run.console
+
+
+def test_migration_runs_without_isolation_headers(browser: Browser, plainServer: DevServer) -> None:
+    """What docs/hosting.rst says of hosts that cannot set headers (GitHub Pages): the page works, calls, exceptions
+    and connectToWorker included, the diagnostics say it is not isolated, and PyScript warns that its workers have
+    no window proxy."""
+    run = runExample(browser, plainServer.origin, MIGRATION, timeout=90)
+    assert run.ok, run.shown
+    report = run.shown.split("diagnostics of the main thread:\n", 1)[1].splitlines()
+    assert "crossOriginIsolated: no" in report
+    assert "SharedArrayBuffer: unavailable" in report
+    assert (
+        "sync cancellation: a running sync method runs to its end, its answer dropped (the page is not cross-origin "
+        "isolated)"
+    ) in report
+    # PyScript's warning that a worker has no window proxy, and nothing else of the kind.
+    warning = "[warning] Unable to use `window` or `document` in worker. This requires SharedArrayBuffer support."
+    assert any(line.startswith(warning) for line in run.console), "\n".join(run.console)
+    others = [line for line in run.console if line.startswith(("[error]", "[warning]", "[pageerror]"))]
+    assert [line for line in others if not line.startswith(warning)] == []
