@@ -45,6 +45,7 @@ help:
 	@echo "make demo   set everything up, then run the first example headless and print what it shows"
 	@echo "make serve  serve the repository (or DIR=path) at http://127.0.0.1:8000 with the headers PyScript needs"
 	@echo "make dist   build the sdist and wheel (build/dist) and workerlib.toml with its wheels (build/pyscript-package)"
+	@echo "make screenshots  run every example headless and copy a PNG of each finished page to docs/_static/examples"
 
 setup: venv npm chromium wheels dist pyodide-dist
 
@@ -134,6 +135,12 @@ test: lint typecheck docs test-unit test-pyodide test-browser
 
 demo: $(VENV_STAMP) $(NPM_STAMP) chromium $(WORKERLIB_WHEEL) $(WRAPT_WHEEL)
 	$(PY) tools/demo.py examples/01-hello
+
+# Each example runs headless on Pyodide 314.0.2 as its browser test runs it, leaving build/screenshots/<example>.png;
+# an example that finished OK has its PNG copied to docs/_static/examples/, which docs/examples.rst shows (commit it).
+.PHONY: screenshots
+screenshots: $(VENV_STAMP) $(NPM_STAMP) chromium $(WORKERLIB_WHEEL) $(WRAPT_WHEEL)
+	$(PY) -m tools.screenshots
 
 .PHONY: bench
 bench: $(VENV_STAMP) $(NPM_STAMP) chromium wheels

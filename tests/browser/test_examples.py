@@ -1,6 +1,8 @@
 """The examples run as shipped, on both Pyodide releases: the same headless run as ``make demo``, so an example cannot
 rot unnoticed. Each page checks its own results (``example finished: OK``); the image tool's canvases are checked
-here as well, from the pixels the page shows."""
+here as well, from the pixels the page shows, and so is what the migration example prints. The run on Pyodide 314.0.2
+saves a screenshot of each finished page to ``build/screenshots/<example>.png``, which ``make screenshots`` copies into
+the docs."""
 
 from __future__ import annotations
 
@@ -10,13 +12,15 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser
 
-from tools.demo import Canvas, ExampleRun, exampleFolder, runExample
+from tools.demo import VIEWPORT, Canvas, ExampleRun, exampleFolder, exampleFolders, runExample, screenshotPath
 from tools.devserver import REPOSITORY, DevServer
-from tools.pages import PYODIDE_RELEASES, pyodideRelease
+from tools.pages import PYODIDE_DEFAULT, PYODIDE_RELEASES, pyodideRelease
 
-EXAMPLES = sorted(path for path in (REPOSITORY / "examples").iterdir() if (path / "index.html").exists())
+EXAMPLES = exampleFolders()
 RELEASES = list(PYODIDE_RELEASES)
 IMAGE_TOOL = REPOSITORY / "examples" / "03-image-tool"
+MIGRATION = REPOSITORY / "examples" / "06-migration"
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 type RunExample = Callable[[Path, str], ExampleRun]
 
@@ -28,7 +32,10 @@ def runOnce(browser: Browser, server: DevServer) -> RunExample:
 
     def run(example: Path, pyodide: str) -> ExampleRun:
         if (example, pyodide) not in runs:
-            runs[example, pyodide] = runExample(browser, server.origin, exampleFolder(example, pyodide), timeout=90)
+            # One screenshot per example, from the release PyScript 0.7.31 loads by default.
+            screenshot = screenshotPath(example) if pyodide == PYODIDE_DEFAULT else None
+            folder = exampleFolder(example, pyodide)
+            runs[example, pyodide] = runExample(browser, server.origin, folder, timeout=90, screenshot=screenshot)
         return runs[example, pyodide]
 
     return run
@@ -43,6 +50,16 @@ def test_example_runs_to_ok(example: Path, pyodide: str, runOnce: RunExample, se
     assert run.interpreters == {server.origin + pyodideRelease(pyodide).url}
     # Nothing the page or its workers printed is an error or a warning, a browser's included.
     assert [line for line in run.console if line.startswith(("[error]", "[warning]", "[pageerror]"))] == []
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=lambda path: path.name)
+def test_example_leaves_a_screenshot_of_the_finished_page(example: Path, runOnce: RunExample) -> None:
+    assert runOnce(example, PYODIDE_DEFAULT).ok
+    png = screenshotPath(example).read_bytes()
+    assert png.startswith(PNG_SIGNATURE)
+    # The IHDR chunk comes first: width and height, big-endian, after the signature and the chunk's length and type.
+    size = int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
+    assert size == (VIEWPORT["width"], VIEWPORT["height"])
 
 
 def luminance(red: int, green: int, blue: int) -> int:
@@ -107,3 +124,63 @@ def test_image_tool_shows_transfer_adapter_error_and_timeout(pyodide: str, runOn
     # The deadline: TimeoutError naming the method, then the worker answers the next call.
     assert "oilPaint(source, 20) with withTimeout(0.3): TimeoutError after" in shown
     assert "and the worker serves the next call at once: oilPaint(cropped, 2) = <Picture 80x80>" in shown
+
+
+@pytest.mark.parametrize("pyodide", RELEASES, ids=lambda version: f"pyodide-{version}")
+def test_migration_shows_both_options_results_and_diagnostics(pyodide: str, runOnce: RunExample) -> None:
+    run = runOnce(MIGRATION, pyodide)
+    shown = run.shown
+    # Option #1: the unchanged modules' functions, listed by the worker, their results with their own types.
+    assert (
+        "Option #1, existing modules served unchanged: <Worker 'legacy' exporting wordCount, topWords, shout, "
+        "longest, total>"
+    ) in shown
+    assert "topWords(text, 2) = [('the', 3), ('dog', 2)]: a list of tuples, as returned" in shown
+    assert "shout('hello', delay=0.01) = 'HELLO', from an async function" in shown
+    assert "longest(lengths) = Length(4 m) and total(lengths) = Length(7.75 m)" in shown
+    # Option #2: the worker module's own export() calls, and its exception caught as the same class.
+    assert (
+        "Option #2, a worker module calling export(): <Worker 'reports' exporting scoreSummary, histogram, ranked, "
+        "topWords>"
+    ) in shown
+    assert "scoreSummary(scores) = (64.5, 79.75, 91.5): a tuple, not a list" in shown
+    assert "histogram(scores, width=20) = {60: 2, 80: 2}: int keys kept" in shown
+    assert "scoreSummary([]) raised ValueError in the worker: no scores to summarise" in shown
+    assert (
+        "connectToWorker() with no name: ConnectError: several workers serve exported functions ('legacy', "
+        "'reports'); pass workerName= to choose one"
+    ) in shown
+    # The original's diagnostics, printed line by line, for the release the page ran on.
+    release = pyodideRelease(pyodide)
+    report = shown.split("diagnostics of the main thread:\n", 1)[1].splitlines()
+    assert report[:5] == [
+        "workerlib: 0.1.0 in PyScript main thread",
+        "PyScript: 0.7.31",
+        f"Pyodide: {release.version}",
+        f"Python: {release.python}",
+        f"Emscripten: {release.emscripten}",
+    ]
+    assert "crossOriginIsolated: yes" in report
+    assert report[-1] == "example finished: OK"
+    # The Option #1 worker prints its own report to the console when it starts, as the original did.
+    assert "[log] workerlib: 0.1.0 in PyScript worker 'legacy'" in run.console
+
+
+def test_migration_runs_without_isolation_headers(browser: Browser, plainServer: DevServer) -> None:
+    """What docs/hosting.rst says of hosts that cannot set headers (GitHub Pages): the page works, calls, exceptions
+    and connectToWorker included, the diagnostics say it is not isolated, and PyScript warns that its workers have
+    no window proxy."""
+    run = runExample(browser, plainServer.origin, MIGRATION, timeout=90)
+    assert run.ok, run.shown
+    report = run.shown.split("diagnostics of the main thread:\n", 1)[1].splitlines()
+    assert "crossOriginIsolated: no" in report
+    assert "SharedArrayBuffer: unavailable" in report
+    assert (
+        "sync cancellation: a running sync method runs to its end, its answer dropped (the page is not cross-origin "
+        "isolated)"
+    ) in report
+    # PyScript's warning that a worker has no window proxy, and nothing else of the kind.
+    warning = "[warning] Unable to use `window` or `document` in worker. This requires SharedArrayBuffer support."
+    assert any(line.startswith(warning) for line in run.console), "\n".join(run.console)
+    others = [line for line in run.console if line.startswith(("[error]", "[warning]", "[pageerror]"))]
+    assert [line for line in others if not line.startswith(warning)] == []

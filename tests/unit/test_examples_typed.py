@@ -25,6 +25,12 @@ CLIENT = re.compile(
 )
 POOL = re.compile(r"^(?P<indent>[ \t]*)async with await \w+\.pool\(.*\) as (?P<name>\w+):$", re.MULTILINE)
 PROBE = "noSuchServiceMethod"
+# ``name = await connectToWorker(...)``: a client of exported functions (the original's API), a ``Worker`` whose
+# functions are only known once it connects, so any name is a call to mypy. What can be checked is that the client
+# itself is a ``Worker``, not ``Any``: ``assert_type`` fails for an ``Any``.
+FUNCTIONS_CLIENT = re.compile(
+    r"^(?P<indent>[ \t]*)(?P<name>\w+)(?:: [^=]+)? = await (?:\w+\.)?connectToWorker\(.*$", re.MULTILINE
+)
 
 
 def runMypy(folder: Path) -> tuple[int, list[str]]:
@@ -36,18 +42,27 @@ def runMypy(folder: Path) -> tuple[int, list[str]]:
     return status, out.splitlines()
 
 
-def withProbes(source: str) -> tuple[str, int]:
-    """``source`` with a call of a method no service has after each line that gets a client or enters a pool."""
+def withProbes(source: str) -> tuple[str, int, int]:
+    """``source`` with a call of a method no service has after each line that gets a client or enters a pool, and an
+    ``assert_type(name, Worker)`` after each that gets a client of exported functions; and how many of each."""
     probes = 0
+    workers = 0
 
     def probe(match: re.Match[str], inside: str) -> str:
         nonlocal probes
         probes += 1
         return f"{match.group(0)}\n{match['indent']}{inside}{match['name']}.{PROBE}()"
 
+    def isWorker(match: re.Match[str]) -> str:
+        nonlocal workers
+        workers += 1
+        imports = "from typing import assert_type as _assertType; from workerlib import Worker as _Worker"
+        return f"{match.group(0)}\n{match['indent']}{imports}\n{match['indent']}_assertType({match['name']}, _Worker)"
+
     source = CLIENT.sub(lambda match: probe(match, ""), source)
     source = POOL.sub(lambda match: probe(match, "    "), source)
-    return source, probes
+    source = FUNCTIONS_CLIENT.sub(isWorker, source)
+    return source, probes, workers
 
 
 @pytest.mark.parametrize("example", EXAMPLES, ids=lambda path: path.name)
@@ -58,13 +73,30 @@ def test_example_passes_mypy_strict(example: Path) -> None:
 
 @pytest.mark.parametrize("example", EXAMPLES, ids=lambda path: path.name)
 def test_every_client_and_pool_of_an_example_is_typed(example: Path, tmp_path: Path) -> None:
-    """A client typed ``Any`` would accept any method name: each of the example's clients and pools must not."""
+    """A client typed ``Any`` would accept any method name: each of the example's clients and pools must not, and
+    each client of exported functions must be a ``Worker``."""
     copy = tmp_path / example.name
     shutil.copytree(example, copy)
-    probed, probes = withProbes((copy / "main.py").read_text())
-    assert probes >= 1, f"{example.name}/main.py gets no client in a form this test recognizes"
+    probed, probes, workers = withProbes((copy / "main.py").read_text())
+    assert probes + workers >= 1, f"{example.name}/main.py gets no client in a form this test recognizes"
     (copy / "main.py").write_text(probed)
     status, report = runMypy(copy)
     unknown = [line for line in report if f'has no service method "{PROBE}"' in line and "[attr-defined]" in line]
-    assert status == 1
+    assert status == (1 if probes else 0)
     assert len(unknown) == probes == len(report), "\n".join(report)
+
+
+def test_a_worker_client_typed_any_is_caught(tmp_path: Path) -> None:
+    """The ``assert_type`` probe fails when a client of exported functions has lost its type."""
+    (tmp_path / "main.py").write_text(
+        "from typing import Any\n\nfrom workerlib import connectToWorker\n\n\n"
+        "async def main() -> None:\n"
+        '    worker: Any = await connectToWorker("legacy")\n'
+    )
+    probed, probes, workers = withProbes((tmp_path / "main.py").read_text())
+    assert (probes, workers) == (0, 1)
+    (tmp_path / "main.py").write_text(probed)
+    status, report = runMypy(tmp_path)
+    assert status == 1
+    assert len(report) == 1, "\n".join(report)
+    assert "[assert-type]" in report[0]
