@@ -431,7 +431,8 @@ class Pool[S = Any]:
         A worker busy with a call runs the broadcast when that call ends, and takes no other call before. The
         arguments travel once per worker and stay referenced by the pool for the workers it starts later. If the
         method fails on a worker, its exception is raised (naming the worker) and the broadcast is not run on later
-        workers.
+        workers. A worker that dies during the broadcast has no result in the list; the worker replacing it runs the
+        broadcast before it takes a call.
         """
         name, _ = mappedMethod(self._service, self._base, method, "pool")
         if self._closed:
@@ -448,13 +449,17 @@ class Pool[S = Any]:
         finally:
             for member in members:
                 self._free(member)
+        results = []
         for member, outcome in zip(members, outcomes, strict=True):
+            if isinstance(outcome, WorkerClosedError) and member not in self._members and not self._closed:
+                continue  # the worker died meanwhile: its replacement runs the broadcast before it joins
             if isinstance(outcome, BaseException):
                 entry.failed = True
                 if isinstance(outcome, Exception):
                     outcome.add_note(f"(broadcast to worker {member.name!r}; it is not run on workers started later)")
                 raise outcome
-        return outcomes
+            results.append(outcome)
+        return results
 
     async def _runOn(self, member: _Member, method: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         call = member.client._call(method, args, kwargs)

@@ -47,6 +47,11 @@ class Jobs(WorkerService):
     def known(self) -> str | None:
         return self.text
 
+    async def loadWhenOpen(self, text: str, key: int) -> int:
+        """``load``, once gate ``key`` opens."""
+        await gate(key).wait()
+        return self.load(text)
+
     async def gated(self, key: int) -> int:
         started.append(key)
         try:
@@ -430,3 +435,21 @@ def test_the_guide_lists_every_name_a_pool_keeps_for_itself() -> None:
     guide = (Path(__file__).resolve().parents[2] / "docs" / "guide.rst").read_text()
     listed = guide[guide.index("``workerlib.pool.POOL_NAMES``):") :].split("A service defining")[0]
     assert sorted(re.findall(r"``(\w+)``", listed)) == sorted(POOL_NAMES), listed
+
+
+def test_a_worker_dying_during_a_broadcast_is_replaced_by_one_that_runs_it() -> None:
+    spawner = Spawner()
+
+    async def main() -> None:
+        pool = await makePool(2, spawner)
+        broadcasting = asyncio.ensure_future(pool.broadcast(Jobs.loadWhenOpen, "state", 9))
+        await until(lambda: all(client._busy == 1 for client in pool.clients))
+        victim = pool.clients[0]
+        victim._connection.link.sever("stopped (terminated or crashed)")
+        gate(9).set()
+        assert await broadcasting == [5]  # the worker that lived; the other has no result
+        await until(lambda: len(pool.clients) == 2 and victim not in pool.clients)
+        assert [await client.known() for client in pool.clients] == ["state", "state"]
+        await pool.close()
+
+    asyncio.run(main())
