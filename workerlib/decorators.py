@@ -6,8 +6,6 @@ import inspect
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, Protocol
 
-import wrapt
-
 
 class Caller(Protocol):
     """What a client offers its methods: one way to send a call to the worker."""
@@ -26,6 +24,8 @@ def remoteMethod(function: Callable[..., Any], name: str, owner: str, *, streams
     method's result, whether the service method is sync or ``async``; with ``streams`` (a generator method) an async
     iterator of its items.
     """
+    import wrapt  # here: only the main thread makes clients, and a worker's start need not import wrapt
+
     parameters = list(inspect.signature(function).parameters.values())
     signature = inspect.Signature(parameters[1:])  # the client stands in for self
     fits = _positionalFit(signature)

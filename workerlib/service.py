@@ -13,14 +13,23 @@ import importlib
 import itertools
 import json
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
-from . import client, pool, ports, server, workers
+from . import ports, server, workers
 from ._runtime import Context, context
-from .client import CLIENT_NAMES, Connection, Link
 from .errors import ConfigError, ConnectError
 from .methods import publicMethods
 from .protocol import Description
+
+if TYPE_CHECKING:
+    # The main thread's side is imported where it runs (connect, spawn, pool): a worker that only serves never loads
+    # clients, pools or wrapt, a sixth of its start in Pyodide.
+    from . import client, pool
+    from .client import Link
+
+CLIENT_NAMES = frozenset({"close", "map", "timeout", "worker", "workerName"})
+"""A client's own public attributes (``workerlib.client.CLIENT_NAMES``, which a test ties to this one): written out
+here so that defining a service in a worker does not import the client module."""
 
 RESERVED_NAMES = CLIENT_NAMES | {"connect", "spawn", "pool"}
 """Names a service may not use for public members: its clients (and the service class itself) need them."""
@@ -80,7 +89,9 @@ class WorkerService:
         _checkTimeout(timeout)
         qualname = cls.__qualname__
         link, _ = await _findWorker(f"service {qualname}", lambda found: found.serves(qualname), workerName, timeout)
-        return client.clientClass(cls, WorkerService)(Connection(link, timeout=timeout))
+        from .client import Connection, clientClass
+
+        return clientClass(cls, WorkerService)(Connection(link, timeout=timeout))
 
     @classmethod
     async def spawn(
@@ -119,7 +130,9 @@ class WorkerService:
         def stop() -> None:
             link.terminate("was closed with the client that spawned it")
 
-        return client.clientClass(cls, WorkerService)(Connection(link, timeout=timeout, onClose=stop))
+        from .client import Connection, clientClass
+
+        return clientClass(cls, WorkerService)(Connection(link, timeout=timeout, onClose=stop))
 
     @classmethod
     async def pool(
@@ -155,7 +168,9 @@ class WorkerService:
         if maxQueue is not None and (isinstance(maxQueue, bool) or not isinstance(maxQueue, int) or maxQueue < 0):
             raise ValueError(f"maxQueue must be an int of 0 or more, or None; got {maxQueue!r}")
         _checkTimeout(timeout)
-        made = pool.poolClass(cls, WorkerService)(
+        from .pool import poolClass
+
+        made = poolClass(cls, WorkerService)(
             n,
             lambda: cls.spawn(src, config=config, timeout=timeout),
             timeout,
@@ -353,7 +368,9 @@ async def connectToWorker(workerName: str | None = None, *, timeout: float | Non
     link, description = await _findWorker(
         "exported functions", lambda found: bool(found.functions), workerName, timeout
     )
-    return client.Worker(Connection(link, timeout=timeout), description.functions)
+    from .client import Connection, Worker
+
+    return Worker(Connection(link, timeout=timeout), description.functions)
 
 
 # ---- links to workers, one per worker ------------------------------------------------------------------------------
@@ -381,6 +398,8 @@ async def _linkTo(name: str, worker: Any, timeout: float | None) -> tuple[Link, 
 
 async def _open(name: str, worker: Any, timeout: float | None) -> tuple[Link, Description]:
     channel = await asyncio.wait_for(workers.openChannel(name, worker), timeout)
+    from .client import Link
+
     link = Link(name, worker, channel)
     link.stopWorker = workers.stopperOf(name)
     try:
