@@ -5,9 +5,7 @@ Raw PyScript exports plain functions through ``__export__``; they receive ``JsPr
 and return Python values as they are.
 """
 
-import cProfile
 import io
-import pstats
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -82,6 +80,8 @@ class Bench(WorkerService):
     def profileStart(self) -> None:
         """Start profiling this worker's Python (``tools/callprofile.py``): every call served from now on counts."""
         global _profiler
+        import cProfile  # here, as pstats below: the worker's start, which the bench times, need not import them
+
         _profiler = cProfile.Profile()
         _profiler.enable()
 
@@ -95,6 +95,8 @@ _profiler: Any = None
 
 def _report(profiler: Any, calls: int) -> str:
     """A profile's text: total function calls per round trip, then the top entries by own time."""
+    import pstats
+
     profiler.disable()
     out = io.StringIO()
     stats = pstats.Stats(profiler, stream=out)
