@@ -66,6 +66,7 @@ def __getattr__(name: str) -> Any:
     globals()[name] = value  # once: later reads find it as a plain attribute
     return value
 
+
 __all__ = [
     "ABSENT",
     "LOGGER_NAME",

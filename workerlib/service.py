@@ -104,8 +104,8 @@ class WorkerService:
     ) -> client.ServiceClient[Self]:
         """Start a new named worker running the Python file at ``src`` and connect to this service in it.
 
-        ``name`` defaults to a fresh ``<ClassName>-<n>``; ``config`` (a dict or a config file URL) defaults to the main
-        thread's own config, so the worker gets the same interpreter and files. Closing the client stops the worker.
+        ``name`` defaults to a fresh ``<ClassName>-<n>``; ``config`` (a dict, its paths relative to the page, or a config
+        file's URL) defaults to the main thread's own config, so the worker gets the same interpreter and files. Closing the client stops the worker.
         ``timeout`` is as for :meth:`connect`; starting the worker is not bounded by it.
         """
         _checkTimeout(timeout)
@@ -114,7 +114,11 @@ class WorkerService:
             name = next(f"{cls.__name__}-{n}" for n in _spawned if f"{cls.__name__}-{n}" not in taken)
         elif name in workers.namedWorkers():
             raise ConnectError(f"a worker named {name!r} already exists on this page; choose another name")
-        worker = await workers.createWorker(src, name, config if config is not None else workers.mainConfig())
+        if config is None:
+            config = workers.mainConfig()  # as PyScript passes it: the main thread's own, whose file it uses anyway
+        elif isinstance(config, dict):
+            config = workers.configFile(config)  # a dict of its own must reach the worker as a file's URL
+        worker = await workers.createWorker(src, name, config)
         try:
             link, description = await _linkTo(name, worker, timeout)
             if not description.serves(cls.__qualname__):

@@ -277,6 +277,64 @@ def parseConfig(text: str, *, isJson: bool | None = None) -> dict[str, Any]:
     return parsed if isinstance(parsed, dict) else {}
 
 
+CONFIG_FILE_SUFFIX = "#workerlib-config.json"
+"""Ends the Blob URL :func:`configFile` makes, so that PyScript reads it as a JSON config file (by its extension)."""
+
+_configFiles: dict[str, str] = {}
+"""The Blob URL made for each config's JSON text: a pool's workers share one, whatever it starts."""
+
+
+def absoluteConfig(config: dict[str, Any], base: str) -> dict[str, Any]:
+    """``config`` with every URL it holds made absolute against ``base`` (the page's URL): the interpreter, the
+    ``[files]`` and ``js_modules`` sources, the ``packages`` given as paths, each ``[[fetch]]``'s ``from``."""
+    from urllib.parse import urljoin  # here: only a spawn with a config of its own needs it
+
+    def isPath(value: Any) -> bool:
+        return isinstance(value, str) and value.startswith((".", "/"))
+
+    made = dict(config)
+    if isPath(made.get("interpreter")):
+        made["interpreter"] = urljoin(base, made["interpreter"])
+    if isinstance(made.get("files"), dict):
+        made["files"] = {urljoin(base, source): target for source, target in made["files"].items()}
+    if isinstance(made.get("packages"), list):
+        made["packages"] = [urljoin(base, entry) if isPath(entry) else entry for entry in made["packages"]]
+    if isinstance(made.get("js_modules"), dict):
+        made["js_modules"] = {
+            side: {urljoin(base, source): alias for source, alias in modules.items()}
+            if isinstance(modules, dict)
+            else modules
+            for side, modules in made["js_modules"].items()
+        }
+    if isinstance(made.get("fetch"), list):
+        made["fetch"] = [
+            {**entry, "from": urljoin(base, entry["from"])}
+            if isinstance(entry, dict) and isPath(entry.get("from"))
+            else entry
+            for entry in made["fetch"]
+        ]
+    return made
+
+
+def configFile(config: dict[str, Any]) -> str:
+    """The URL of a config file holding ``config``: a Blob URL of its JSON, its URLs made absolute against the page.
+
+    Why not the JSON itself: PyScript 0.7.31 starts a worker whose config is written inline with the main thread's
+    config file instead, whenever the main thread has one (polyscript resolves the inline text against the main
+    thread's config URL), so a file listed only in the dict never reached the worker; a config file's URL it
+    honours. Relative URLs cannot resolve against a ``blob:`` URL, so every URL in it is made absolute first.
+    """
+    js = _js()
+    text = json.dumps(absoluteConfig(config, str(js.document.baseURI)), sort_keys=True)
+    url = _configFiles.get(text)
+    if url is None:
+        blob = js.Blob.new(
+            _ffi().to_js([text]), _ffi().to_js({"type": "application/json"}, dict_converter=js.Object.fromEntries)
+        )
+        url = _configFiles[text] = str(js.URL.createObjectURL(blob)) + CONFIG_FILE_SUFFIX
+    return url
+
+
 async def createWorker(src: str, name: str, config: dict[str, Any] | str) -> Any:
     """Start a named Pyodide worker running ``src`` and return PyScript's worker object once it is ready."""
     pyscript = importBrowserModule("pyscript")

@@ -116,6 +116,12 @@ def test_stats_add_up_to_what_ran(page: dict[str, Any]) -> None:
     assert 0 < stats["utilization"] < 1
 
 
+def test_a_pool_with_a_config_of_its_own_gets_its_files(page: dict[str, Any]) -> None:
+    own = section(page, "ownConfig")
+    assert own["text"] == "read from a file only this pool's config lists\n"
+    assert own["known"] is None  # a pool of its own: no broadcast reached it
+
+
 def test_close_with_a_timeout_stops_a_call_that_runs_past_it(page: dict[str, Any]) -> None:
     closing = section(page, "closing")
     assert closing["closedIn"] < 5  # the call would have run 30 s

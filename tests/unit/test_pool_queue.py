@@ -453,3 +453,29 @@ def test_a_worker_dying_during_a_broadcast_is_replaced_by_one_that_runs_it() -> 
         await pool.close()
 
     asyncio.run(main())
+
+
+def test_a_config_of_its_own_has_its_urls_made_absolute_against_the_page() -> None:
+    from workerlib.workers import absoluteConfig
+
+    page = "http://host/app/index.html"
+    config = {
+        "interpreter": "../pyodide/pyodide.mjs",
+        "files": {"./data.csv": "./data.csv", "https://cdn/x.py": "./x.py", "/lib/y.py": "./y.py"},
+        "packages": ["./workerlib.toml", "numpy"],
+        "js_modules": {"worker": {"./mod.js": "mod"}},
+        "fetch": [{"from": "./api/", "files": ["a.json"]}],
+        "sync_main_only": True,
+    }
+    assert absoluteConfig(config, page) == {
+        "interpreter": "http://host/pyodide/pyodide.mjs",
+        "files": {
+            "http://host/app/data.csv": "./data.csv",
+            "https://cdn/x.py": "./x.py",
+            "http://host/lib/y.py": "./y.py",
+        },
+        "packages": ["http://host/app/workerlib.toml", "numpy"],
+        "js_modules": {"worker": {"http://host/app/mod.js": "mod"}},
+        "fetch": [{"from": "http://host/app/api/", "files": ["a.json"]}],
+        "sync_main_only": True,
+    }

@@ -15,7 +15,7 @@ import traceback
 import pagekit
 from worker_pools import Crunch
 
-from workerlib import WorkerClosedError
+from workerlib import WorkerClosedError, workers
 
 SRC = "/tests/browser/pages/pools/worker_pools.py"
 results = {}
@@ -196,6 +196,14 @@ async def counting():
     }
 
 
+async def ownConfig():
+    # A config of its own: the main thread's, plus a file given relative to the page (build/pages/pools/index.html).
+    config = workers.mainConfig()
+    config["files"] = {**config["files"], "../../../tests/browser/pages/pools/extra_pools.txt": "./extra.txt"}
+    async with await Crunch.pool(1, SRC, config=config) as own:
+        return {"text": await own.readText("./extra.txt"), "known": await own.known()}
+
+
 async def closing():
     # Awaited from the start (through outcome): Pyodide reports a task that fails with no one awaiting it yet.
     running = asyncio.ensure_future(pagekit.outcome(pool.spin(30.0)))
@@ -214,6 +222,7 @@ await section("backpressure", backpressure)
 await section("replacement", replacement)
 await section("cancelledImap", cancelledImap)
 await section("counting", counting)
+await section("ownConfig", ownConfig)
 await section("closing", closing)
 results["log"] = logged
 results["WorkerClosedError"] = WorkerClosedError.__name__

@@ -26,6 +26,10 @@ class Crunch(WorkerService):
         """How many bytes of broadcast data this worker holds (``None``: no broadcast reached it)."""
         return None if self.data is None else len(self.data)
 
+    def readText(self, path: str) -> str:
+        with open(path) as file:
+            return file.read()
+
     def whoami(self) -> str:
         return INSTANCE
 
