@@ -104,8 +104,9 @@ class WorkerService:
     ) -> client.ServiceClient[Self]:
         """Start a new named worker running the Python file at ``src`` and connect to this service in it.
 
-        ``name`` defaults to a fresh ``<ClassName>-<n>``; ``config`` (a dict, its paths relative to the page, or a config
-        file's URL) defaults to the main thread's own config, so the worker gets the same interpreter and files. Closing the client stops the worker.
+        ``name`` defaults to a fresh ``<ClassName>-<n>``. ``config`` (a dict, its paths relative to the page, or a
+        config file's URL) defaults to the main thread's own config, so the worker gets the same interpreter and
+        files. Closing the client stops the worker.
         ``timeout`` is as for :meth:`connect`; starting the worker is not bounded by it.
         """
         _checkTimeout(timeout)
