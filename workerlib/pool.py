@@ -712,11 +712,12 @@ class Pool[S = Any]:
         if self._closed or member not in self._members:
             return
         self._leave(member)
-        log.warning("worker %r of a pool %s; starting another", member.name, reason)
         self._stopLater(member)  # removes the dead worker's script element
         if len(self._members) + len(self._starting) < self._least:
+            log.warning("worker %r of a pool %s; starting another", member.name, reason)
             self._bring(f"started to replace {member.name!r}")
         else:
+            log.warning("worker %r of a pool %s; %d workers go on", member.name, reason, self.size)
             self._grow()
 
     def _idleOut(self, member: _Member) -> None:

@@ -88,7 +88,10 @@ def test_a_replacement_worker_holds_the_broadcast_state(page: dict[str, Any]) ->
     replaced = section(page, "replacement")
     assert replaced["replaced"] is True
     assert replaced["known"] == [MEBIBYTE, MEBIBYTE]
+    # Each death is logged; at least one of them left fewer than n workers, so a replacement was started for it.
+    assert sum("was terminated with worker.terminate()" in line for line in replaced["log"]) == 2
     assert any("starting another" in line for line in replaced["log"])
+    assert any("started to replace" in line for line in replaced["log"])
 
 
 def test_a_cancelled_imap_starts_nothing_more_and_the_workers_serve_the_next_call(page: dict[str, Any]) -> None:

@@ -148,7 +148,7 @@ async def replacement():
         "replaced": replaced,
         "known": [await client.known() for client in pool.clients],
         "stats": statsOf(pool),
-        "log": [line for line in logged if "replace" in line or "starting another" in line],
+        "log": [line for line in logged if "terminated" in line or "replace" in line],
     }
 
 
