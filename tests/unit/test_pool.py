@@ -7,19 +7,16 @@ and replacing run fast.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
-from workerlib import Pool, WorkerClosedError, WorkerService, server
-from workerlib.client import Connection, ServiceClient, clientClass
+from workerlib import Pool, WorkerClosedError, WorkerService
+from workerlib.client import ServiceClient
 from workerlib.pool import poolClass
 
-from .loopbackkit import loopbackLink, settle
-
-served: list[str] = []
-"""The worker (link name) of each call, in the order the calls ran."""
+from .loopbackkit import LoopbackSpawner, settle
 
 
 class Squares(WorkerService):
@@ -42,43 +39,14 @@ class Squares(WorkerService):
             yield i
 
 
-@pytest.fixture
-def table() -> Iterator[server.ServiceTable]:
-    saved = server.table
-    server.table = server.ServiceTable()
-    server.table.addClass(Squares, WorkerService)
-    served.clear()
-    yield server.table
-    server.table = saved
-
-
-class Spawner:
-    """Starts loopback "workers": each has a link of its own, named worker-1, worker-2..."""
-
-    def __init__(self) -> None:
-        self.started: list[ServiceClient] = []
-        self.closed: list[str] = []
-
-    async def __call__(self) -> ServiceClient:
-        link = loopbackLink(f"worker-{len(self.started) + 1}")
-
-        def stop() -> None:
-            self.closed.append(link.name)
-            link.sever("was closed with the client that spawned it")
-
-        client = clientClass(Squares, WorkerService)(Connection(link, onClose=stop))
-        self.started.append(client)
-        return client
-
-
-async def makePool(n: int, spawner: Spawner, timeout: float | None = None) -> Any:
+async def makePool(n: int, spawner: LoopbackSpawner, timeout: float | None = None) -> Any:
     pool = poolClass(Squares, WorkerService)(n, spawner, timeout)
     await pool._start()
     return pool
 
 
-def test_map_keeps_input_order_and_uses_every_worker(table: server.ServiceTable) -> None:
-    spawner = Spawner()
+def test_map_keeps_input_order_and_uses_every_worker() -> None:
+    spawner = LoopbackSpawner(Squares)
 
     async def main() -> tuple[list[int], list[int]]:
         pool = await makePool(3, spawner)
@@ -95,8 +63,8 @@ def test_map_keeps_input_order_and_uses_every_worker(table: server.ServiceTable)
     assert min(sent) >= 1, sent  # every worker took its share
 
 
-def test_a_call_goes_to_an_idle_worker(table: server.ServiceTable) -> None:
-    spawner = Spawner()
+def test_a_call_goes_to_an_idle_worker() -> None:
+    spawner = LoopbackSpawner(Squares)
 
     async def main() -> None:
         pool = await makePool(2, spawner)
@@ -114,9 +82,9 @@ def test_a_call_goes_to_an_idle_worker(table: server.ServiceTable) -> None:
     asyncio.run(main())
 
 
-def test_map_raises_the_first_failure_and_stops(table: server.ServiceTable) -> None:
+def test_map_raises_the_first_failure_and_stops() -> None:
     async def main() -> None:
-        pool = await makePool(2, Spawner())
+        pool = await makePool(2, LoopbackSpawner(Squares))
         with pytest.raises(ValueError, match="three"):
             await pool.map(Squares.fail, range(10))
         assert await pool.map(Squares.fail, [1, 2]) == [1, 2]  # the pool still serves
@@ -125,9 +93,9 @@ def test_map_raises_the_first_failure_and_stops(table: server.ServiceTable) -> N
     asyncio.run(main())
 
 
-def test_map_refuses_what_is_not_one_of_its_methods(table: server.ServiceTable) -> None:
+def test_map_refuses_what_is_not_one_of_its_methods() -> None:
     async def main() -> None:
-        pool = await makePool(1, Spawner())
+        pool = await makePool(1, LoopbackSpawner(Squares))
         with pytest.raises(TypeError, match="map\\(\\) takes a method of Squares"):
             await pool.map(print, [1])
         with pytest.raises(TypeError, match="count\\(\\) is a generator"):
@@ -137,16 +105,16 @@ def test_map_refuses_what_is_not_one_of_its_methods(table: server.ServiceTable) 
     asyncio.run(main())
 
 
-def test_streams_work_through_a_pool(table: server.ServiceTable) -> None:
+def test_streams_work_through_a_pool() -> None:
     async def main() -> list[int]:
-        async with await makePool(2, Spawner()) as pool:
+        async with await makePool(2, LoopbackSpawner(Squares)) as pool:
             return [item async for item in pool.count(5)]
 
     assert asyncio.run(main()) == [0, 1, 2, 3, 4]
 
 
-def test_close_stops_every_worker_and_later_calls_fail(table: server.ServiceTable) -> None:
-    spawner = Spawner()
+def test_close_stops_every_worker_and_later_calls_fail() -> None:
+    spawner = LoopbackSpawner(Squares)
 
     async def main() -> None:
         pool = await makePool(3, spawner)
@@ -161,8 +129,8 @@ def test_close_stops_every_worker_and_later_calls_fail(table: server.ServiceTabl
     asyncio.run(main())
 
 
-def test_async_with_closes_the_pool(table: server.ServiceTable) -> None:
-    spawner = Spawner()
+def test_async_with_closes_the_pool() -> None:
+    spawner = LoopbackSpawner(Squares)
 
     async def main() -> None:
         async with await makePool(2, spawner) as pool:
@@ -173,8 +141,8 @@ def test_async_with_closes_the_pool(table: server.ServiceTable) -> None:
     asyncio.run(main())
 
 
-def test_a_dead_worker_fails_its_calls_and_is_replaced(table: server.ServiceTable) -> None:
-    spawner = Spawner()
+def test_a_dead_worker_fails_its_calls_and_is_replaced() -> None:
+    spawner = LoopbackSpawner(Squares)
 
     async def main() -> None:
         pool = await makePool(2, spawner)
@@ -193,9 +161,9 @@ def test_a_dead_worker_fails_its_calls_and_is_replaced(table: server.ServiceTabl
     asyncio.run(main())
 
 
-def test_a_pool_whose_workers_all_died_waits_for_a_replacement(table: server.ServiceTable) -> None:
+def test_a_pool_whose_workers_all_died_waits_for_a_replacement() -> None:
     async def main() -> int:
-        pool = await makePool(1, Spawner())
+        pool = await makePool(1, LoopbackSpawner(Squares))
         pool.clients[0]._connection.link.sever("stopped (terminated or crashed)")
         result: int = await pool.square(7)
         await pool.close()
@@ -204,10 +172,8 @@ def test_a_pool_whose_workers_all_died_waits_for_a_replacement(table: server.Ser
     assert asyncio.run(main()) == 49
 
 
-def test_calls_fail_when_the_last_worker_died_and_no_replacement_starts(
-    table: server.ServiceTable, caplog: pytest.LogCaptureFixture
-) -> None:
-    spawner = Spawner()
+def test_calls_fail_when_the_last_worker_died_and_no_replacement_starts(caplog: pytest.LogCaptureFixture) -> None:
+    spawner = LoopbackSpawner(Squares)
 
     async def broken() -> ServiceClient:
         if spawner.started:
@@ -226,8 +192,8 @@ def test_calls_fail_when_the_last_worker_died_and_no_replacement_starts(
     assert "could not start a worker (starting a worker failed: TimeoutError: no worker this time)" in caplog.text
 
 
-def test_a_worker_that_fails_to_start_stops_the_others(table: server.ServiceTable) -> None:
-    spawner = Spawner()
+def test_a_worker_that_fails_to_start_stops_the_others() -> None:
+    spawner = LoopbackSpawner(Squares)
     calls = 0
 
     async def flaky() -> ServiceClient:

@@ -17,10 +17,10 @@ from typing import Any
 
 import pytest
 
-from workerlib import PoolStats, WorkerClosedError, WorkerService, server
-from workerlib.client import Connection, Link, ServiceClient, clientClass
+from workerlib import PoolStats, WorkerClosedError, WorkerService
 from workerlib.pool import POOL_NAMES, poolClass
-from workerlib.testing import loopbackPair
+
+from .loopbackkit import LoopbackSpawner
 
 gates: dict[int, asyncio.Event] = {}
 """Per key, what the service's ``gated`` method waits for."""
@@ -74,44 +74,7 @@ def fresh() -> None:
     stopped.clear()
 
 
-class Spawner:
-    """Starts loopback workers named worker-1, worker-2...; counts the messages sent to each."""
-
-    def __init__(self, fail: Callable[[int], bool] = lambda n: False) -> None:
-        self.started: list[ServiceClient] = []
-        self.closed: list[str] = []
-        self.messages: dict[str, int] = {}
-        self.fail = fail
-
-    async def __call__(self) -> ServiceClient:
-        number = len(self.started) + 1
-        if self.fail(number):
-            raise TimeoutError(f"worker {number} did not start")
-        name = f"worker-{number}"
-        mainEnd, workerEnd = loopbackPair(name)
-        table = server.ServiceTable(WorkerService)
-        table.addClass(Jobs, WorkerService)
-        server.Session(workerEnd, table=table)
-        post = mainEnd._post
-        self.messages[name] = 0
-
-        def counted(batch: Any) -> None:
-            self.messages[name] += 1
-            post(batch)
-
-        mainEnd._post = counted  # type: ignore[method-assign]
-        link = Link(name, None, mainEnd)
-
-        def stop() -> None:
-            self.closed.append(name)
-            link.sever("was closed with the client that spawned it")
-
-        client = clientClass(Jobs, WorkerService)(Connection(link, onClose=stop))
-        self.started.append(client)
-        return client
-
-
-async def makePool(n: int, spawner: Spawner, **sizing: Any) -> Any:
+async def makePool(n: int, spawner: LoopbackSpawner, **sizing: Any) -> Any:
     pool = poolClass(Jobs, WorkerService)(n, spawner, sizing.pop("timeout", None), **sizing)
     await pool._start()
     return pool
@@ -128,7 +91,7 @@ async def until(condition: Callable[[], bool], within: float = 5.0) -> None:
 
 def test_calls_wait_in_order_for_the_first_worker_that_is_free() -> None:
     async def main() -> None:
-        pool = await makePool(1, Spawner())
+        pool = await makePool(1, LoopbackSpawner(Jobs))
         calls = [asyncio.ensure_future(pool.gated(key)) for key in range(3)]
         await until(lambda: started == [0])
         assert pool.stats().waiting == 2
@@ -146,7 +109,7 @@ def test_calls_wait_in_order_for_the_first_worker_that_is_free() -> None:
 
 def test_a_pool_grows_to_max_size_while_calls_wait_and_shrinks_when_idle(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO, logger="workerlib.pool")
-    spawner = Spawner()
+    spawner = LoopbackSpawner(Jobs)
 
     async def main() -> None:
         pool = await makePool(1, spawner, maxSize=3, idleTimeout=0.05)
@@ -159,7 +122,8 @@ def test_a_pool_grows_to_max_size_while_calls_wait_and_shrinks_when_idle(caplog:
             gate(key).set()
         assert await asyncio.gather(*calls) == list(range(5))
         assert len(spawner.started) == 3  # never more than maxSize
-        await until(lambda: pool.size == 1)  # the two above n stopped once idle for idleTimeout
+        # The two above n stopped once idle for idleTimeout (their clients are closed right after, in a task).
+        await until(lambda: pool.size == 1 and len(spawner.closed) == 2)
         assert sorted(spawner.closed) == ["worker-2", "worker-3"]
         assert await pool.double(4) == 8
         await pool.close()
@@ -171,7 +135,7 @@ def test_a_pool_grows_to_max_size_while_calls_wait_and_shrinks_when_idle(caplog:
 
 
 def test_growth_starts_only_what_waiting_calls_need() -> None:
-    spawner = Spawner()
+    spawner = LoopbackSpawner(Jobs)
 
     async def main() -> None:
         pool = await makePool(1, spawner, maxSize=4)
@@ -193,7 +157,7 @@ def test_a_map_over_a_generator_holds_at_most_the_running_and_queued_items() -> 
 
     async def main() -> list[int]:
         nonlocal pool
-        pool = await makePool(2, Spawner(), maxQueue=3)
+        pool = await makePool(2, LoopbackSpawner(Jobs), maxQueue=3)
         results = [value async for value in pool.imap(Jobs.double, items())]
         assert await pool.map(Jobs.double, items()) == results
         await pool.close()
@@ -206,7 +170,7 @@ def test_a_map_over_a_generator_holds_at_most_the_running_and_queued_items() -> 
 
 def test_a_call_made_while_the_queue_is_full_waits_to_enter_it() -> None:
     async def main() -> None:
-        pool = await makePool(1, Spawner(), maxQueue=1)
+        pool = await makePool(1, LoopbackSpawner(Jobs), maxQueue=1)
         calls = [asyncio.ensure_future(pool.gated(key)) for key in range(4)]
         await until(lambda: started == [0] and pool.stats().waiting == 3)
         assert len(pool._queue) == 1  # the rest wait to enter the queue, none fails
@@ -219,7 +183,7 @@ def test_a_call_made_while_the_queue_is_full_waits_to_enter_it() -> None:
 
 
 def test_a_broadcast_reaches_every_worker_and_every_worker_started_later() -> None:
-    spawner = Spawner()
+    spawner = LoopbackSpawner(Jobs)
 
     async def main() -> None:
         pool = await makePool(2, spawner, maxSize=3)
@@ -244,7 +208,7 @@ def test_a_broadcast_reaches_every_worker_and_every_worker_started_later() -> No
 
 
 def test_a_failed_broadcast_names_the_worker_and_is_not_repeated() -> None:
-    spawner = Spawner()
+    spawner = LoopbackSpawner(Jobs)
 
     async def main() -> None:
         pool = await makePool(1, spawner, maxSize=2)
@@ -262,7 +226,7 @@ def test_imap_keeps_input_order_and_imap_unordered_completion_order() -> None:
     async def run(unordered: bool) -> list[int]:
         started.clear()
         gates.clear()
-        pool = await makePool(3, Spawner())
+        pool = await makePool(3, LoopbackSpawner(Jobs))
         iterate = pool.imapUnordered if unordered else pool.imap
         results = iterate(Jobs.gated, [0, 1, 2])
         order: list[int] = []
@@ -287,7 +251,7 @@ async def _collectInto(results: Any, order: list[int]) -> None:
 
 def test_leaving_an_imap_cancels_what_runs_and_sends_nothing_more() -> None:
     async def main() -> None:
-        pool = await makePool(2, Spawner())
+        pool = await makePool(2, LoopbackSpawner(Jobs))
         gate(0).set()
         async for value in pool.imap(Jobs.gated, range(100)):
             assert value == 0
@@ -303,7 +267,7 @@ def test_leaving_an_imap_cancels_what_runs_and_sends_nothing_more() -> None:
 
 def test_the_first_failure_of_imap_unordered_comes_after_the_results_before_it() -> None:
     async def main() -> None:
-        pool = await makePool(1, Spawner())
+        pool = await makePool(1, LoopbackSpawner(Jobs))
         seen: list[int] = []
         with pytest.raises(ValueError, match="negative: -1") as failure:
             await _collectInto(pool.imapUnordered(Jobs.double, [1, 2, -1, 4, 5]), seen)
@@ -316,7 +280,7 @@ def test_the_first_failure_of_imap_unordered_comes_after_the_results_before_it()
 
 
 def test_chunks_go_to_a_worker_in_one_message_each() -> None:
-    spawner = Spawner()
+    spawner = LoopbackSpawner(Jobs)
 
     async def main() -> None:
         pool = await makePool(1, spawner)
@@ -332,7 +296,7 @@ def test_chunks_go_to_a_worker_in_one_message_each() -> None:
 
 def test_a_map_deadline_bounds_the_whole_map_and_cancels_what_runs() -> None:
     async def main() -> None:
-        pool = await makePool(2, Spawner())
+        pool = await makePool(2, LoopbackSpawner(Jobs))
         with pytest.raises(TimeoutError, match=r"map\(Jobs.gated\) on a pool of 2 workers did not finish within"):
             await pool.map(Jobs.gated, range(10)).withTimeout(0.05)
         await until(lambda: len(stopped) == 2)
@@ -347,7 +311,7 @@ def test_a_map_deadline_bounds_the_whole_map_and_cancels_what_runs() -> None:
 
 def test_cancelling_the_task_awaiting_a_map_cancels_its_calls() -> None:
     async def main() -> None:
-        pool = await makePool(2, Spawner())
+        pool = await makePool(2, LoopbackSpawner(Jobs))
         running = asyncio.ensure_future(pool.map(Jobs.gated, range(10)))
         await until(lambda: len(started) == 2)
         running.cancel()
@@ -363,7 +327,7 @@ def test_cancelling_the_task_awaiting_a_map_cancels_its_calls() -> None:
 
 def test_stats_add_up_to_what_ran() -> None:
     async def main() -> PoolStats:
-        pool = await makePool(2, Spawner())
+        pool = await makePool(2, LoopbackSpawner(Jobs))
         assert await pool.map(Jobs.double, range(6)) == [0, 2, 4, 6, 8, 10]
         with pytest.raises(ValueError, match="negative"):
             await pool.double(-1)
@@ -386,7 +350,7 @@ def test_stats_add_up_to_what_ran() -> None:
 
 def test_close_lets_running_calls_finish() -> None:
     async def main() -> None:
-        pool = await makePool(1, Spawner())
+        pool = await makePool(1, LoopbackSpawner(Jobs))
         running = asyncio.ensure_future(pool.gated(1))
         waiting = asyncio.ensure_future(pool.gated(2))
         await until(lambda: started == [1])
@@ -402,7 +366,7 @@ def test_close_lets_running_calls_finish() -> None:
 
 
 def test_close_with_a_timeout_stops_a_call_that_runs_past_it() -> None:
-    spawner = Spawner()
+    spawner = LoopbackSpawner(Jobs)
 
     async def main() -> None:
         pool = await makePool(2, spawner)
@@ -438,7 +402,7 @@ def test_the_guide_lists_every_name_a_pool_keeps_for_itself() -> None:
 
 
 def test_a_worker_dying_during_a_broadcast_is_replaced_by_one_that_runs_it() -> None:
-    spawner = Spawner()
+    spawner = LoopbackSpawner(Jobs)
 
     async def main() -> None:
         pool = await makePool(2, spawner)
