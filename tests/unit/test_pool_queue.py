@@ -259,7 +259,11 @@ def test_leaving_an_imap_cancels_what_runs_and_sends_nothing_more() -> None:
         await until(lambda: len(stopped) == len(started) - 1)  # every call that started, but the first, cancelled
         assert len(started) <= 4  # the lanes of a pool of two: never the hundred
         assert await pool.double(5) == 10  # the workers serve the next call
-        assert pool.stats().cancelled == len(stopped)
+        # Every item sent but the first was cancelled; one sent a moment before the break may have been cancelled in
+        # the worker before its method began, so it counts here without having started there.
+        stats = pool.stats()
+        assert stats.completed == 1
+        assert len(stopped) <= stats.cancelled <= 3
         await pool.close()
 
     asyncio.run(main())
