@@ -21,7 +21,7 @@ import contextlib
 import logging
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Self, overload
 
@@ -281,20 +281,25 @@ class Pool[S = Any]:
 
     @overload
     def map[A, T](
-        self, method: Callable[[Any, A], Awaitable[T]], iterable: Iterable[A], /, *, chunksize: int = 1
+        self,
+        method: Callable[[Any, A], Awaitable[T]],
+        iterable: Iterable[A] | AsyncIterable[A],
+        /,
+        *,
+        chunksize: int = 1,
     ) -> Call[list[T]]: ...
 
     @overload
     def map[A, T](
-        self, method: Callable[[Any, A], T], iterable: Iterable[A], /, *, chunksize: int = 1
+        self, method: Callable[[Any, A], T], iterable: Iterable[A] | AsyncIterable[A], /, *, chunksize: int = 1
     ) -> Call[list[T]]: ...
 
     @overload
     def map[A, B, T](
         self,
         method: Callable[[Any, A, B], Awaitable[T]],
-        first: Iterable[A],
-        second: Iterable[B],
+        first: Iterable[A] | AsyncIterable[A],
+        second: Iterable[B] | AsyncIterable[B],
         /,
         *,
         chunksize: int = 1,
@@ -302,24 +307,41 @@ class Pool[S = Any]:
 
     @overload
     def map[A, B, T](
-        self, method: Callable[[Any, A, B], T], first: Iterable[A], second: Iterable[B], /, *, chunksize: int = 1
+        self,
+        method: Callable[[Any, A, B], T],
+        first: Iterable[A] | AsyncIterable[A],
+        second: Iterable[B] | AsyncIterable[B],
+        /,
+        *,
+        chunksize: int = 1,
     ) -> Call[list[T]]: ...
 
     @overload
     def map(
-        self, method: Callable[..., Any], iterable: Iterable[Any], /, *iterables: Iterable[Any], chunksize: int = 1
+        self,
+        method: Callable[..., Any],
+        iterable: Iterable[Any] | AsyncIterable[Any],
+        /,
+        *iterables: Iterable[Any] | AsyncIterable[Any],
+        chunksize: int = 1,
     ) -> Call[list[Any]]: ...
 
     def map(
-        self, method: Callable[..., Any], iterable: Iterable[Any], /, *iterables: Iterable[Any], chunksize: int = 1
+        self,
+        method: Callable[..., Any],
+        iterable: Iterable[Any] | AsyncIterable[Any],
+        /,
+        *iterables: Iterable[Any] | AsyncIterable[Any],
+        chunksize: int = 1,
     ) -> Call[list[Any]]:
         """Call ``method`` once per item, spread over the workers; a :class:`~workerlib.Call` of the results in input
         order.
 
         ``method`` is the service's method (``Service.method``) or the pool's (``pool.method``). Like the built-in
         ``map``, each call takes one item of each iterable as its positional arguments, and the map stops at the
-        shortest iterable (``zip``). Items are read as workers become free (with ``maxQueue``, never more than the
-        queue has room for), and ``chunksize`` items go to a worker in one message. ``.withTimeout(seconds)`` bounds
+        shortest iterable (``zip``); an iterable may be ``async`` (an async generator reading a stream, say). Items are
+        read as workers become free (with ``maxQueue``, never more than the queue has room for), and ``chunksize``
+        items go to a worker in one message. ``.withTimeout(seconds)`` bounds
         the whole map (the pool's ``timeout`` bounds each chunk). The first call that fails stops the rest and raises
         its exception; a deadline, or cancelling the task awaiting the map, stops it too: the items in flight are
         cancelled in their workers and no more are sent.
@@ -329,20 +351,25 @@ class Pool[S = Any]:
 
     @overload
     def imap[A, T](
-        self, method: Callable[[Any, A], Awaitable[T]], iterable: Iterable[A], /, *, chunksize: int = 1
+        self,
+        method: Callable[[Any, A], Awaitable[T]],
+        iterable: Iterable[A] | AsyncIterable[A],
+        /,
+        *,
+        chunksize: int = 1,
     ) -> PoolResults[T]: ...
 
     @overload
     def imap[A, T](
-        self, method: Callable[[Any, A], T], iterable: Iterable[A], /, *, chunksize: int = 1
+        self, method: Callable[[Any, A], T], iterable: Iterable[A] | AsyncIterable[A], /, *, chunksize: int = 1
     ) -> PoolResults[T]: ...
 
     @overload
     def imap[A, B, T](
         self,
         method: Callable[[Any, A, B], Awaitable[T]],
-        first: Iterable[A],
-        second: Iterable[B],
+        first: Iterable[A] | AsyncIterable[A],
+        second: Iterable[B] | AsyncIterable[B],
         /,
         *,
         chunksize: int = 1,
@@ -350,16 +377,32 @@ class Pool[S = Any]:
 
     @overload
     def imap[A, B, T](
-        self, method: Callable[[Any, A, B], T], first: Iterable[A], second: Iterable[B], /, *, chunksize: int = 1
+        self,
+        method: Callable[[Any, A, B], T],
+        first: Iterable[A] | AsyncIterable[A],
+        second: Iterable[B] | AsyncIterable[B],
+        /,
+        *,
+        chunksize: int = 1,
     ) -> PoolResults[T]: ...
 
     @overload
     def imap(
-        self, method: Callable[..., Any], iterable: Iterable[Any], /, *iterables: Iterable[Any], chunksize: int = 1
+        self,
+        method: Callable[..., Any],
+        iterable: Iterable[Any] | AsyncIterable[Any],
+        /,
+        *iterables: Iterable[Any] | AsyncIterable[Any],
+        chunksize: int = 1,
     ) -> PoolResults[Any]: ...
 
     def imap(
-        self, method: Callable[..., Any], iterable: Iterable[Any], /, *iterables: Iterable[Any], chunksize: int = 1
+        self,
+        method: Callable[..., Any],
+        iterable: Iterable[Any] | AsyncIterable[Any],
+        /,
+        *iterables: Iterable[Any] | AsyncIterable[Any],
+        chunksize: int = 1,
     ) -> PoolResults[Any]:
         """As :meth:`map`, but an async iterator of the results in input order, each as soon as it and those before
         it are in (:class:`PoolResults`)::
@@ -371,20 +414,25 @@ class Pool[S = Any]:
 
     @overload
     def imapUnordered[A, T](
-        self, method: Callable[[Any, A], Awaitable[T]], iterable: Iterable[A], /, *, chunksize: int = 1
+        self,
+        method: Callable[[Any, A], Awaitable[T]],
+        iterable: Iterable[A] | AsyncIterable[A],
+        /,
+        *,
+        chunksize: int = 1,
     ) -> PoolResults[T]: ...
 
     @overload
     def imapUnordered[A, T](
-        self, method: Callable[[Any, A], T], iterable: Iterable[A], /, *, chunksize: int = 1
+        self, method: Callable[[Any, A], T], iterable: Iterable[A] | AsyncIterable[A], /, *, chunksize: int = 1
     ) -> PoolResults[T]: ...
 
     @overload
     def imapUnordered[A, B, T](
         self,
         method: Callable[[Any, A, B], Awaitable[T]],
-        first: Iterable[A],
-        second: Iterable[B],
+        first: Iterable[A] | AsyncIterable[A],
+        second: Iterable[B] | AsyncIterable[B],
         /,
         *,
         chunksize: int = 1,
@@ -392,16 +440,32 @@ class Pool[S = Any]:
 
     @overload
     def imapUnordered[A, B, T](
-        self, method: Callable[[Any, A, B], T], first: Iterable[A], second: Iterable[B], /, *, chunksize: int = 1
+        self,
+        method: Callable[[Any, A, B], T],
+        first: Iterable[A] | AsyncIterable[A],
+        second: Iterable[B] | AsyncIterable[B],
+        /,
+        *,
+        chunksize: int = 1,
     ) -> PoolResults[T]: ...
 
     @overload
     def imapUnordered(
-        self, method: Callable[..., Any], iterable: Iterable[Any], /, *iterables: Iterable[Any], chunksize: int = 1
+        self,
+        method: Callable[..., Any],
+        iterable: Iterable[Any] | AsyncIterable[Any],
+        /,
+        *iterables: Iterable[Any] | AsyncIterable[Any],
+        chunksize: int = 1,
     ) -> PoolResults[Any]: ...
 
     def imapUnordered(
-        self, method: Callable[..., Any], iterable: Iterable[Any], /, *iterables: Iterable[Any], chunksize: int = 1
+        self,
+        method: Callable[..., Any],
+        iterable: Iterable[Any] | AsyncIterable[Any],
+        /,
+        *iterables: Iterable[Any] | AsyncIterable[Any],
+        chunksize: int = 1,
     ) -> PoolResults[Any]:
         """As :meth:`imap`, but the results in the order they complete.
 
@@ -413,12 +477,18 @@ class Pool[S = Any]:
         return PoolResults(self._fanout(method, (iterable, *iterables), chunksize, ordered=False, windowed=True))
 
     def _fanout(
-        self, method: Any, iterables: tuple[Iterable[Any], ...], chunksize: int, *, ordered: bool, windowed: bool
+        self,
+        method: Any,
+        iterables: tuple[Iterable[Any] | AsyncIterable[Any], ...],
+        chunksize: int,
+        *,
+        ordered: bool,
+        windowed: bool,
     ) -> _Fanout:
         name, function = mappedMethod(self._service, self._base, method, "pool")
         if isinstance(chunksize, bool) or not isinstance(chunksize, int) or chunksize < 1:
             raise ValueError(f"chunksize must be a positive int, got {chunksize!r}")
-        return _Fanout(self, name, function, zip(*iterables, strict=False), chunksize, ordered, windowed)
+        return _Fanout(self, name, function, _Zip(iterables), chunksize, ordered, windowed)
 
     async def broadcast(self, method: Callable[..., Any], /, *args: Any, **kwargs: Any) -> list[Any]:
         """Call ``method`` once on every worker of the pool; their results, a list in the order of :attr:`clients`.
@@ -804,6 +874,32 @@ async def _collect(call: Call[list[Any]], fanout: _Fanout) -> list[Any]:
     return [fanout.results.pop(index) for index in range(fanout.pulled)]
 
 
+class _Zip:
+    """The argument tuples of a map: one item of each iterable, sync or ``async``, until the shortest ends (``zip``)."""
+
+    def __init__(self, iterables: tuple[Iterable[Any] | AsyncIterable[Any], ...]) -> None:
+        self.sources: list[tuple[Any, bool]] = []
+        for position, iterable in enumerate(iterables, start=1):
+            if isinstance(iterable, Iterable):
+                self.sources.append((iter(iterable), False))
+            elif isinstance(iterable, AsyncIterable):
+                self.sources.append((aiter(iterable), True))
+            else:
+                raise TypeError(
+                    f"map's iterable {position} must be iterable or async iterable, got {type(iterable).__qualname__}"
+                )
+
+    async def next(self) -> tuple[Any, ...] | None:
+        """The next tuple of arguments, or ``None`` once an iterable has ended."""
+        items = []
+        for source, isAsync in self.sources:
+            try:
+                items.append(await anext(source) if isAsync else next(source))
+            except (StopIteration, StopAsyncIteration):
+                return None
+        return tuple(items)
+
+
 class _Fanout:
     """The items of one map on their way: lanes (a few tasks, never one per item) that each read a chunk of items,
     wait for a worker and send the chunk to it in one message, until the items run out or one fails.
@@ -818,7 +914,7 @@ class _Fanout:
         pool: Pool[Any],
         name: str,
         function: Callable[..., Any],
-        items: Iterator[tuple[Any, ...]],
+        items: _Zip,
         chunksize: int,
         ordered: bool,
         windowed: bool,
@@ -845,6 +941,9 @@ class _Fanout:
         self.arrived: deque[Any] = deque()  # in completion order: imapUnordered
         self.error: BaseException | None = None
         self.changed = _Signal()  # a chunk ended, a lane ended, a failure: for the consumer
+        # One lane reads at a time, from the room check to entering the queue: an async iterable is read with awaits,
+        # and the queue must not fill between a lane's check and its entry.
+        self.reading = asyncio.Lock()
         self.stopped = False
 
     def start(self) -> None:
@@ -864,12 +963,11 @@ class _Fanout:
         self.lanes.discard(lane)
         self.changed.fire()
 
-    def _pull(self) -> list[tuple[Any, ...]]:
+    async def _pull(self) -> list[tuple[Any, ...]]:
         chunk: list[tuple[Any, ...]] = []
         while len(chunk) < self.chunksize:
-            try:
-                args = next(self.items)
-            except StopIteration:
+            args = await self.items.next()
+            if args is None:
                 self.exhausted = True
                 break
             checkMapItem(self.function, self.owner, self.pulled + len(chunk), args)
@@ -886,26 +984,28 @@ class _Fanout:
         pool = self.pool
         try:
             while not self.exhausted and not self.stopped:
-                while not self._ready():
-                    await pool._room.wait()
-                if self.exhausted or self.stopped:
-                    return
-                if pool._closed:
-                    raise WorkerClosedError(f"cannot go on with {self.where}: the pool was closed")
-                first = self.pulled
-                chunk = self._pull()
-                self.pulled += len(chunk)
-                if not chunk:
-                    return
-                await self._send(first, chunk)
+                async with self.reading:
+                    while not self._ready():
+                        await pool._room.wait()
+                    if self.exhausted or self.stopped:
+                        return
+                    if pool._closed:
+                        raise WorkerClosedError(f"cannot go on with {self.where}: the pool was closed")
+                    first = self.pulled
+                    chunk = await self._pull()
+                    self.pulled += len(chunk)
+                    if not chunk:
+                        return
+                    waiter = pool._enter(self.where)
+                await self._send(first, chunk, waiter)
         except asyncio.CancelledError:
             raise
         except BaseException as error:
             self._fail(error)
 
-    async def _send(self, first: int, chunk: list[tuple[Any, ...]]) -> None:
+    async def _send(self, first: int, chunk: list[tuple[Any, ...]], waiter: _Waiter) -> None:
         pool = self.pool
-        member = await pool._wait(pool._enter(self.where))
+        member = await pool._wait(waiter)
         began = time.monotonic()
         connection = member.client._connection
         each = f"{self.owner} on worker {member.name!r}"

@@ -82,6 +82,8 @@ def test_a_map_over_a_generator_holds_at_most_the_running_and_queued_items(page:
     assert held["ok"] is True
     assert held["read"] == 150
     assert held["maxHeld"] <= 3 + 2  # maxSize workers running, maxQueue waiting
+    assert held["asyncOk"] is True  # an async generator as the source, read as lazily
+    assert held["asyncMaxHeld"] <= (3 + 2) * 2  # the same lanes, two items a chunk
 
 
 def test_a_replacement_worker_holds_the_broadcast_state(page: dict[str, Any]) -> None:

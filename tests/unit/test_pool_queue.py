@@ -11,7 +11,7 @@ import asyncio
 import logging
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +60,9 @@ class Jobs(WorkerService):
             stopped.append(key)
             raise
         return key
+
+    def add(self, a: int, b: int) -> int:
+        return a + b
 
     def double(self, x: int) -> int:
         if x < 0:
@@ -447,3 +450,47 @@ def test_a_config_of_its_own_has_its_urls_made_absolute_against_the_page() -> No
         "fetch": [{"from": "http://host/app/api/", "files": ["a.json"]}],
         "sync_main_only": True,
     }
+
+
+def test_maps_read_async_iterables_as_lazily_as_sync_ones() -> None:
+    held: list[int] = []
+    pool: Any = None
+
+    async def items(count: int) -> AsyncIterator[int]:
+        for index in range(count):
+            await asyncio.sleep(0)  # a slow source: the loop turns between items
+            held.append(index + 1 - pool.stats().completed)
+            yield index
+
+    async def main() -> tuple[list[int], list[int], list[int]]:
+        nonlocal pool
+        pool = await makePool(2, LoopbackSpawner(Jobs), maxQueue=3)
+        ordered = [value async for value in pool.imap(Jobs.double, items(40))]
+        before = pool.stats().completed
+        unordered = sorted([value async for value in pool.imapUnordered(Jobs.double, items(40), chunksize=4)])
+        assert pool.stats().completed - before == 40
+        mixed = await pool.map(Jobs.add, items(10), range(3))  # mixed with a sync iterable: the shortest wins
+        await pool.close()
+        return ordered, unordered, mixed
+
+    ordered, unordered, mixed = asyncio.run(main())
+    assert ordered == unordered == [2 * index for index in range(40)]
+    assert max(held[:40]) <= 2 + 3  # two running, three queued, as with a sync generator
+    assert mixed == [0, 2, 4]
+
+
+def test_a_failing_async_source_fails_the_map_and_a_non_iterable_is_refused_at_once() -> None:
+    async def broken() -> AsyncIterator[int]:
+        yield 1
+        raise OSError("the stream broke")
+
+    async def main() -> None:
+        pool = await makePool(1, LoopbackSpawner(Jobs))
+        with pytest.raises(OSError, match="the stream broke"):
+            await pool.map(Jobs.double, broken())
+        with pytest.raises(TypeError, match="map's iterable 2 must be iterable or async iterable, got int"):
+            pool.imap(Jobs.double, [1], 5)
+        assert await pool.double(2) == 4
+        await pool.close()
+
+    asyncio.run(main())

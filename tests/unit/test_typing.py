@@ -32,6 +32,10 @@ class Calc(WorkerService):
         pass
 
 
+async def floats() -> AsyncIterator[float]:
+    yield 2.5
+
+
 async def main() -> None:
     calc = await Calc.connect()
     reveal_type(calc)
@@ -50,6 +54,7 @@ async def main() -> None:
     async for done in pool.imapUnordered(Calc.add, [1, 2], [3, 4], chunksize=2):
         reveal_type(done)
     reveal_type(pool.imap(Calc.slow, [1.5]))
+    reveal_type(pool.imapUnordered(Calc.slow, floats()))
     reveal_type(await pool.map(Calc.slow, [1.5]))
     reveal_type(await pool.broadcast(Calc.add, 1))
     reveal_type(pool.stats())
@@ -104,7 +109,7 @@ def test_a_generator_method_is_a_stream_of_its_items(withPlugin: list[str]) -> N
 
 def test_a_pools_iteration_is_typed(withPlugin: list[str]) -> None:
     assert withPlugin.count('note: Revealed type is "int"') >= 4  # imapUnordered's items too
-    assert 'note: Revealed type is "workerlib.pool.PoolResults[str]"' in withPlugin
+    assert withPlugin.count('note: Revealed type is "workerlib.pool.PoolResults[str]"') == 2  # from an async source too
     assert 'note: Revealed type is "list[str]"' in withPlugin
     assert 'note: Revealed type is "list[Any]"' in withPlugin
     assert 'note: Revealed type is "workerlib.pool.PoolStats"' in withPlugin

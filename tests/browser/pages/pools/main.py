@@ -134,7 +134,25 @@ async def backpressure():
             yield index
 
     doubled = await pool.map(Crunch.double, items())
-    return {"ok": doubled == [2 * x for x in range(150)], "maxHeld": max(held), "read": read}
+
+    # The same from an async generator, a slow source: the loop turns between its items.
+    asyncBefore = pool.stats().completed
+    asyncHeld = []
+
+    async def asyncItems():
+        for index in range(60):
+            await asyncio.sleep(0.001)
+            asyncHeld.append(index + 1 - (pool.stats().completed - asyncBefore))
+            yield index
+
+    fromAsync = [value async for value in pool.imap(Crunch.double, asyncItems(), chunksize=2)]
+    return {
+        "ok": doubled == [2 * x for x in range(150)],
+        "maxHeld": max(held),
+        "read": read,
+        "asyncOk": fromAsync == [2 * x for x in range(60)],
+        "asyncMaxHeld": max(asyncHeld),
+    }
 
 
 async def replacement():
