@@ -183,7 +183,7 @@ class Stream[T](AsyncIterator[T]):
     def __aiter__(self) -> AsyncIterator[T]:
         # A loop of its own: when the loop is left early, the loop object goes away and stops the worker's generator,
         # even while this stream is still referred to by a variable.
-        return _StreamLoop(self)
+        return LoopOver(self)
 
     async def __anext__(self) -> T:
         if self._state == "new":
@@ -237,17 +237,26 @@ class Stream[T](AsyncIterator[T]):
         return f"<Stream {self.where}, {self._state}, {self.received} items received>"
 
 
-class _StreamLoop[T](AsyncIterator[T]):
-    """One ``async for`` over a :class:`Stream`: stops the stream when the loop is left before the end."""
+class Closeable[T](Protocol):
+    """An async iterator that can be stopped from code that cannot await: a :class:`Stream`, a pool's results."""
 
-    def __init__(self, stream: Stream[T]) -> None:
-        self.stream = stream
+    async def __anext__(self) -> T: ...
 
-    def __aiter__(self) -> _StreamLoop[T]:
+    def close(self) -> None: ...
+
+
+class LoopOver[T](AsyncIterator[T]):
+    """One ``async for`` over a :class:`Closeable` (a stream, a pool's results): stops it when the loop is left
+    before the end, even while the iterated object is still referred to by a variable."""
+
+    def __init__(self, source: Closeable[T]) -> None:
+        self.source = source
+
+    def __aiter__(self) -> LoopOver[T]:
         return self
 
     async def __anext__(self) -> T:
-        return await self.stream.__anext__()
+        return await self.source.__anext__()
 
     def __del__(self) -> None:
-        self.stream.close()
+        self.source.close()

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Self, overload
 
 from . import protocol
 from ._runtime import newFuture
-from .calls import Call, Stream
+from .calls import Call, LoopOver, Stream
 from .client import ServiceClient, checkMapItem, isStreaming, mappedMethod, streamOf
 from .decorators import remoteMethod
 from .errors import WorkerClosedError
@@ -514,7 +514,7 @@ class Pool[S = Any]:
             self._hold(member)
         try:
             outcomes = await asyncio.gather(
-                *(self._runOn(member, name, args, kwargs) for member in members), return_exceptions=True
+                *(self._broadcastTo(member.client, entry) for member in members), return_exceptions=True
             )
         finally:
             for member in members:
@@ -531,8 +531,9 @@ class Pool[S = Any]:
             results.append(outcome)
         return results
 
-    async def _runOn(self, member: _Member, method: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        call = member.client._call(method, args, kwargs)
+    async def _broadcastTo(self, client: ServiceClient, entry: _Broadcast) -> Any:
+        """Run one broadcast on one worker, under the pool's per-call deadline: now, or as a new worker joins."""
+        call = client._call(entry.method, entry.args, entry.kwargs)
         call.timeout = self._timeout
         return await call
 
@@ -741,9 +742,7 @@ class Pool[S = Any]:
                 entry = self._broadcasts[done]
                 done += 1
                 if not entry.failed:
-                    call = client._call(entry.method, entry.args, entry.kwargs)
-                    call.timeout = self._timeout
-                    await call
+                    await self._broadcastTo(client, entry)
         except Exception as error:
             await client.close()
             self._cannotStart(f"worker {client.workerName!r} failed a broadcast: {type(error).__name__}: {error}")
@@ -1076,7 +1075,7 @@ class PoolResults[T](AsyncIterator[T]):
         return self
 
     def __aiter__(self) -> AsyncIterator[T]:
-        return _ResultsLoop(self)
+        return LoopOver(self)
 
     async def __anext__(self) -> T:
         fanout = self._fanout
@@ -1143,22 +1142,6 @@ class PoolResults[T](AsyncIterator[T]):
 
     def __repr__(self) -> str:
         return f"<PoolResults {self.where}, {self._state}, {self.received} results taken>"
-
-
-class _ResultsLoop[T](AsyncIterator[T]):
-    """One ``async for`` over :class:`PoolResults`: stops the run when the loop is left before the end."""
-
-    def __init__(self, results: PoolResults[T]) -> None:
-        self.results = results
-
-    def __aiter__(self) -> _ResultsLoop[T]:
-        return self
-
-    async def __anext__(self) -> T:
-        return await self.results.__anext__()
-
-    def __del__(self) -> None:
-        self.results.close()
 
 
 class _PoolStream:
