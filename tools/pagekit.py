@@ -1,6 +1,8 @@
 """Loaded into every test page's main thread: how a page hands its results to the test that runs it."""
 
+import asyncio
 import json
+import traceback
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -39,3 +41,12 @@ def raised(call: Callable[[], Any]) -> dict[str, Any]:
     if hasattr(result, "close"):
         result.close()  # an un-awaited coroutine: close it so it does not warn
     return {"returned": repr(result)}
+
+
+async def section(results: dict[str, Any], name: str, body: Callable[[], Awaitable[Any]], deadline: float) -> None:
+    """Run one section of a page under a deadline: ``results[name]`` is what it returned, or its error (and
+    traceback) when it failed or outlasted ``deadline`` seconds, so one broken behaviour fails its own tests only."""
+    try:
+        results[name] = await asyncio.wait_for(body(), deadline)
+    except Exception as error:
+        results[name] = {"sectionFailed": describeError(error), "traceback": traceback.format_exc()}

@@ -5,7 +5,6 @@ fails its own tests only.
 """
 
 import asyncio
-import traceback
 
 import channelkit
 import js
@@ -21,10 +20,7 @@ CONNECT_DEADLINE = 60.0  # the first connect waits for the worker to boot, slow 
 
 
 async def section(name, body, deadline=SECTION_DEADLINE):
-    try:
-        results[name] = await asyncio.wait_for(body(), deadline)
-    except Exception as error:
-        results[name] = {"sectionFailed": pagekit.describeError(error), "traceback": traceback.format_exc()}
+    await pagekit.section(results, name, body, deadline)
 
 
 _mapper = []

@@ -10,7 +10,6 @@ the page, so one broken behaviour fails its own tests only.
 import asyncio
 import logging
 import time
-import traceback
 
 import pagekit
 from worker_pools import Crunch
@@ -55,10 +54,7 @@ async def until(check, seconds=30.0):
 
 
 async def section(name, body, deadline=90.0):
-    try:
-        results[name] = await asyncio.wait_for(body(), deadline)
-    except Exception as error:
-        results[name] = {"sectionFailed": pagekit.describeError(error), "traceback": traceback.format_exc()}
+    await pagekit.section(results, name, body, deadline)
 
 
 def statsOf(pool):
